@@ -1,0 +1,683 @@
+"""Load and validate the YAML configuration into typed models.
+
+The main file (``configs/cjm.yaml`` by default, or ``--config`` / ``CJM_CONFIG``) names the other
+files (stages, personas, barriers, expectations) under ``files:``. Every file is validated on load;
+an error names the file, the key path and what was expected, e.g.::
+
+    configs/personas.yaml: personas[2].rule.all[0].op: 'equals' is not one of eq, ne, in, ...
+
+Relative paths resolve against the folder of the file that holds them; ``${VAR}`` and
+``${VAR:-default}`` read the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from codecs import lookup as codec_lookup
+from datetime import datetime
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    WithJsonSchema,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from cjm_tasks.errors import ConfigError
+from cjm_tasks.periods import PeriodError, zone
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "cjm.yaml"
+CONFIG_ENV = "CJM_CONFIG"
+
+SOURCE_KINDS = ("surveys", "reviews", "sales", "customers")
+METRICS = ("csat", "nps", "ces")
+STAGE_METRICS = ("csat", "nps", "ces", "rating", "sentiment", "emotion", "conversion_to_next", "reached_share")
+OPERATORS = ("eq", "ne", "in", "not_in", "lt", "le", "gt", "ge", "between", "contains", "is_null")
+CHECK_KINDS = ("not_null", "unique", "types", "range", "in_set", "in_period")
+SCALAR = Union[str, int, float, bool]
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]+$")]
+
+
+def _localized(value: Any) -> Any:
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, dict) and value and all(isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()):
+        return value
+    raise ValueError(f"expected a text or a mapping of language to text such as {{en: ..., ru: ...}}, got {value!r}")
+
+
+Localized = Annotated[Union[str, dict[str, str]], BeforeValidator(_localized), WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "object"}]})]
+
+
+def localize(text: Localized, language: str) -> str:
+    """The text in ``language``, falling back to English, then to any language given."""
+    if isinstance(text, str):
+        return text
+    return text.get(language) or text.get("en") or next(iter(text.values()), "")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- cjm.yaml
+
+
+class ProjectConfig(Strict):
+    name: str = "Customer journey maps"
+    language: Literal["en", "ru"] = "en"
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zone(value)
+        except PeriodError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+class CsvOptions(Strict):
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    quotechar: str = Field('"', min_length=1, max_length=1)
+    encoding: str = "utf-8"
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codec_lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r} (expected e.g. utf-8, cp1251, latin-1)") from None
+        return value
+
+
+class MeltConfig(Strict):
+    """Turn a wide export (one column per question or per event) into rows.
+
+    ``columns`` maps each wide file column to the value it becomes in ``variable``; the cell
+    goes to ``value``. Empty cells produce no row.
+    """
+
+    columns: dict[str, str] = Field(min_length=1)
+    variable: str
+    value: str
+
+
+class SourceConfig(Strict):
+    location: str
+    format: Literal["csv", "parquet", "jsonl"]
+    csv: CsvOptions = CsvOptions()
+    columns: dict[str, str] = {}
+    values: dict[str, dict[str, str]] = {}
+    constants: dict[str, SCALAR] = {}
+    melt: MeltConfig | None = None
+    timestamp_format: str | None = None
+    timezone: str | None = None
+    period_rows: Literal["filter", "require"] = "filter"
+    attributes: list[str] | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        return ProjectConfig._known_timezone(value) if value else value
+
+
+class StorageConfig(Strict):
+    work: str = "../build/work"
+    versions: str = "../build/store"
+    site: str = "../build/site"
+
+
+class S3Config(Strict):
+    endpoint_url: str | None = None
+    region: str | None = None
+
+    @field_validator("endpoint_url", "region", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return value or None
+
+
+class MetricsConfig(Strict):
+    scales: dict[str, tuple[float, float]] = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}
+
+    @field_validator("scales")
+    @classmethod
+    def _ordered(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for name, (low, high) in value.items():
+            if low >= high:
+                raise ValueError(f"scale of {name!r} must be [low, high] with low < high, got [{low}, {high}]")
+        return value
+
+
+class FilesConfig(Strict):
+    stages: str = "stages.yaml"
+    personas: str = "personas.yaml"
+    barriers: str = "barriers.yaml"
+    expectations: str = "expectations.yaml"
+
+
+class MainFile(Strict):
+    project: ProjectConfig = ProjectConfig()
+    files: FilesConfig = FilesConfig()
+    sources: dict[Literal["surveys", "reviews", "sales", "customers"], SourceConfig]
+    storage: StorageConfig = StorageConfig()
+    s3: S3Config = S3Config()
+    metrics: MetricsConfig = MetricsConfig()
+
+    @field_validator("sources")
+    @classmethod
+    def _has_journey_data(cls, value: dict[str, SourceConfig]) -> dict[str, SourceConfig]:
+        if not set(value) & {"surveys", "reviews", "sales"}:
+            raise ValueError("configure at least one of surveys, reviews, sales")
+        return value
+
+
+# --------------------------------------------------------------------------- stages.yaml
+
+
+class RateConfig(Strict):
+    numerator: str
+    denominator: str
+
+
+class StageConfig(Strict):
+    id: Slug
+    names: dict[str, str] = Field(min_length=1)
+    goal: dict[str, str] = {}
+    events: list[str] = []
+    questions: dict[str, str] = {}
+    rates: dict[str, RateConfig] = {}
+    ideal: dict[str, float] = {}
+    next: str | None = Field("__following__")
+    loops_to: list[str] = []
+
+    def name(self, language: str) -> str:
+        return localize(self.names, language)
+
+
+class StagesFile(Strict):
+    stages: list[StageConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StagesFile:
+        ids = [s.id for s in self.stages]
+        seen_events: dict[str, str] = {}
+        seen_questions: dict[str, str] = {}
+        for i, stage in enumerate(self.stages):
+            if ids.count(stage.id) > 1:
+                raise ValueError(f"stages[{i}].id: stage {stage.id!r} is declared twice")
+            for event in stage.events:
+                if event in seen_events:
+                    raise ValueError(f"stages[{i}].events: event {event!r} already belongs to stage {seen_events[event]!r}")
+                seen_events[event] = stage.id
+            for question in stage.questions:
+                if question in seen_questions:
+                    raise ValueError(f"stages[{i}].questions: question {question!r} already belongs to stage {seen_questions[question]!r}")
+                seen_questions[question] = stage.id
+            targets = [("next", stage.next)] + [(f"loops_to[{j}]", t) for j, t in enumerate(stage.loops_to)]
+            for key, target in targets:
+                if target not in (None, "__following__") and target not in ids:
+                    raise ValueError(f"stages[{i}].{key}: {target!r} is not a stage id (expected one of {', '.join(ids)})")
+        return self
+
+
+# --------------------------------------------------------------------------- personas.yaml
+
+
+class Condition(Strict):
+    field: str = Field(min_length=1)
+    op: Literal["eq", "ne", "in", "not_in", "lt", "le", "gt", "ge", "between", "contains", "is_null"]
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _value_fits_operator(self) -> Condition:
+        op, value = self.op, self.value
+        if op in ("in", "not_in"):
+            if not isinstance(value, list) or not value:
+                raise ValueError(f"operator {op!r} needs a non-empty list as value, got {value!r}")
+        elif op == "between":
+            if not (isinstance(value, list) and len(value) == 2):
+                raise ValueError(f"operator 'between' needs [low, high] as value, got {value!r}")
+            if not (_comparable(value[0]) and _comparable(value[1]) and type(value[0]) is type(value[1]) or
+                    all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+                raise ValueError(f"operator 'between' needs two numbers or two ISO dates, got {value!r}")
+            if value[0] > value[1]:
+                raise ValueError(f"operator 'between' needs low <= high, got {value!r}")
+        elif op == "is_null":
+            if value not in (None, True, False):
+                raise ValueError(f"operator 'is_null' takes true, false or no value, got {value!r}")
+        elif op == "contains":
+            if not isinstance(value, str):
+                raise ValueError(f"operator 'contains' needs a text value, got {value!r}")
+        elif op in ("lt", "le", "gt", "ge"):
+            if not _comparable(value):
+                raise ValueError(f"operator {op!r} needs a number or a date, got {value!r}")
+        elif isinstance(value, (list, dict)) or value is None:
+            raise ValueError(f"operator {op!r} needs a single value, got {value!r}")
+        return self
+
+
+def _comparable(value: Any) -> bool:
+    """A number, or a text holding an ISO date / datetime (compared as a timestamp)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    if isinstance(value, str):
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            return False
+        return True
+    return False
+
+
+class AllRule(Strict):
+    all: list[Rule] = Field(min_length=1)
+
+
+class AnyRule(Strict):
+    any: list[Rule] = Field(min_length=1)
+
+
+class NotRule(Strict):
+    not_: Rule = Field(alias="not")
+
+
+_RULE_KEYS = {"all": "rule:all", "any": "rule:any", "not": "rule:not", "field": "rule:condition"}
+
+
+def _rule_kind(value: Any) -> str | None:
+    if isinstance(value, BaseModel):
+        return {AllRule: "rule:all", AnyRule: "rule:any", NotRule: "rule:not", Condition: "rule:condition"}[type(value)]
+    if not isinstance(value, dict):
+        return None
+    kinds = {_RULE_KEYS[k] for k in value if k in _RULE_KEYS}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+Rule = Annotated[
+    Union[
+        Annotated[AllRule, Tag("rule:all")],
+        Annotated[AnyRule, Tag("rule:any")],
+        Annotated[NotRule, Tag("rule:not")],
+        Annotated[Condition, Tag("rule:condition")],
+    ],
+    Discriminator(
+        _rule_kind,
+        custom_error_type="invalid_rule",
+        custom_error_message="a rule is {all: [rules]}, {any: [rules]}, {not: rule} or {field, op, value}",
+    ),
+]
+AllRule.model_rebuild()
+AnyRule.model_rebuild()
+NotRule.model_rebuild()
+
+
+class PersonaConfig(Strict):
+    id: Slug
+    name: str
+    names: dict[str, str] = {}
+    description: str = ""
+    rule: Rule
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value == "all":
+            raise ValueError("'all' is reserved for the map of every row (rows without a customer id included)")
+        return value
+
+    def display_name(self, language: str) -> str:
+        return self.names.get(language, self.name)
+
+
+class PersonasFile(Strict):
+    membership: Literal["first", "all"] = "first"
+    personas: list[PersonaConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> PersonasFile:
+        ids = [p.id for p in self.personas]
+        for i, pid in enumerate(ids):
+            if ids.index(pid) != i:
+                raise ValueError(f"personas[{i}].id: persona {pid!r} is declared twice")
+        return self
+
+
+# --------------------------------------------------------------------------- barriers.yaml
+
+
+class CatalogBarrier(Strict):
+    id: Slug
+    stage: str
+    title: Localized
+    recommendation: Localized
+    keywords: dict[str, list[Annotated[str, StringConstraints(min_length=1)]]] = Field(min_length=1)
+
+    @field_validator("keywords")
+    @classmethod
+    def _some_keywords(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        if not any(value.values()):
+            raise ValueError("at least one keyword is needed")
+        return value
+
+
+class MetricRule(Strict):
+    id: Slug
+    stage: str
+    metric: str
+    op: Literal["lt", "le", "gt", "ge"]
+    threshold: float
+    min_samples: int = Field(0, ge=0)
+    title: Localized
+    recommendation: Localized
+
+
+class BarriersFile(Strict):
+    catalog: list[CatalogBarrier] = []
+    metric_rules: list[MetricRule] = []
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> BarriersFile:
+        for section in ("catalog", "metric_rules"):
+            ids = [b.id for b in getattr(self, section)]
+            for i, bid in enumerate(ids):
+                if ids.index(bid) != i:
+                    raise ValueError(f"{section}[{i}].id: barrier {bid!r} is declared twice")
+        return self
+
+
+# --------------------------------------------------------------------------- expectations.yaml
+
+
+class ExtraExpectation(Strict):
+    expectation: Annotated[str, StringConstraints(pattern=r"^expect_[a-z0-9_]+$")]
+    kwargs: dict[str, Any] = {}
+
+
+class SourceExpectations(Strict):
+    min_rows: int = Field(1, ge=0)
+    max_rows: int | None = Field(None, ge=1)
+    mostly: dict[Literal["not_null", "unique", "types", "range", "in_set", "in_period"], Annotated[float, Field(gt=0, le=1)]] = {}
+    extra: list[ExtraExpectation] = []
+
+
+class ExpectationsFile(Strict):
+    surveys: SourceExpectations = SourceExpectations()
+    reviews: SourceExpectations = SourceExpectations()
+    sales: SourceExpectations = SourceExpectations()
+    customers: SourceExpectations = SourceExpectations()
+
+
+# --------------------------------------------------------------------------- the whole
+
+
+class CjmConfig(Strict):
+    """The validated configuration: the main file plus the files it names."""
+
+    path: Path
+    project: ProjectConfig
+    sources: dict[str, SourceConfig]
+    storage: StorageConfig
+    s3: S3Config
+    metrics: MetricsConfig
+    stages: list[StageConfig]
+    personas: PersonasFile
+    barriers: BarriersFile
+    expectations: ExpectationsFile
+    files: dict[str, Path]
+
+    @property
+    def stage_ids(self) -> list[str]:
+        return [s.id for s in self.stages]
+
+    def stage(self, stage_id: str) -> StageConfig:
+        return next(s for s in self.stages if s.id == stage_id)
+
+    def next_stage(self, stage_id: str) -> str | None:
+        """The stage whose reach counts as conversion from ``stage_id`` (None at the end)."""
+        ids = self.stage_ids
+        nxt = self.stage(stage_id).next
+        if nxt == "__following__":
+            i = ids.index(stage_id)
+            return ids[i + 1] if i + 1 < len(ids) else None
+        return nxt
+
+    @property
+    def event_stage(self) -> dict[str, str]:
+        """Event type -> stage id."""
+        return {e: s.id for s in self.stages for e in s.events}
+
+    @property
+    def question_stage_metric(self) -> dict[str, tuple[str, str]]:
+        """Survey question id -> (stage id, metric)."""
+        return {q: (s.id, m) for s in self.stages for q, m in s.questions.items()}
+
+    def sha256(self) -> str:
+        """Hash of what shapes the maps: everything but where data and outputs are stored.
+
+        Moving the inputs or the store does not change it; changing a stage, persona rule,
+        barrier keyword, threshold or column mapping does.
+        """
+        doc = self.model_dump(mode="json", exclude={"path", "files", "storage", "s3"})
+        for src in doc["sources"].values():
+            src.pop("location", None)
+        return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- loading
+
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def config_path(explicit: str | os.PathLike | None = None) -> Path:
+    """Which main config file to use: ``explicit``, else ``$CJM_CONFIG``, else the bundled default."""
+    chosen = explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG
+    return Path(chosen).expanduser()
+
+
+def load_config(path: str | os.PathLike | None = None) -> CjmConfig:
+    """Load and validate the main config file and the files it names.
+
+    Raises :class:`ConfigError` naming the file, the key path and what was expected.
+    """
+    main_path = config_path(path).resolve()
+    main = _load_model(main_path, MainFile)
+    base = main_path.parent
+    files = {name: resolve_path(getattr(main.files, name), base) for name in FilesConfig.model_fields}
+    stages = _load_model(Path(files["stages"]), StagesFile)
+    personas = _load_model(Path(files["personas"]), PersonasFile)
+    barriers = _load_model(Path(files["barriers"]), BarriersFile)
+    expectations = _load_model(Path(files["expectations"]), ExpectationsFile)
+
+    sources = {
+        name: src.model_copy(update={"location": resolve_path(src.location, base)})
+        for name, src in main.sources.items()
+    }
+    storage = StorageConfig(**{k: resolve_path(v, base) for k, v in main.storage.model_dump().items()})
+    config = CjmConfig(
+        path=main_path,
+        project=main.project,
+        sources=sources,
+        storage=storage,
+        s3=main.s3,
+        metrics=main.metrics,
+        stages=stages.stages,
+        personas=personas,
+        barriers=barriers,
+        expectations=expectations,
+        files={k: Path(v) for k, v in files.items()},
+    )
+    _check_references(config)
+    return config
+
+
+def resolve_path(value: str, base: Path) -> str:
+    """``value`` as an absolute path against ``base``; ``s3://`` URLs are left as they are."""
+    if "://" in value:
+        return value
+    p = Path(value).expanduser()
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _read_yaml(path: Path) -> Any:
+    name = _display(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(name, None, "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(name, None, f"cannot be read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(name, where, f"invalid YAML: {problem}") from None
+    if data is None:
+        raise ConfigError(name, None, "file is empty (expected a mapping of keys)")
+    if not isinstance(data, dict):
+        raise ConfigError(name, None, f"expected a mapping of keys at the top, got {type(data).__name__}")
+    return _expand_env(data, name, "")
+
+
+def _expand_env(node: Any, file: str, key: str) -> Any:
+    if isinstance(node, dict):
+        return {k: _expand_env(v, file, f"{key}.{k}" if key else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand_env(v, file, f"{key}[{i}]") for i, v in enumerate(node)]
+    if not isinstance(node, str) or "${" not in node:
+        return node
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        value = os.environ.get(name)
+        if value is None or (value == "" and default is not None):
+            if default is None:
+                raise ConfigError(file, key, f"environment variable {name} is not set (write ${{{name}:-default}} for a default)")
+            return default
+        return value
+
+    return _ENV_RE.sub(substitute, node)
+
+
+def _load_model(path: Path, model: type[BaseModel]) -> Any:
+    data = _read_yaml(path)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _config_error(_display(path), exc) from None
+
+
+_KEY_IN_MESSAGE = re.compile(r"^(?P<key>[A-Za-z_][\w.\[\]]*): (?P<rest>.*)$", re.S)
+
+
+def _located(error: dict[str, Any]) -> tuple[str, str]:
+    """(key path, message); a model-level check may name the exact key at the start of its message."""
+    key, message = _key_path(error["loc"]), _message(error)
+    match = _KEY_IN_MESSAGE.match(message) if error["type"] == "value_error" else None
+    if match:
+        inner = match.group("key")
+        key = f"{key}.{inner}" if key and not inner.startswith("[") else f"{key}{inner}"
+        message = match.group("rest")
+    return key, message
+
+
+def _config_error(file: str, exc: ValidationError) -> ConfigError:
+    errors = exc.errors(include_url=False)
+    lines = [_located(e) for e in errors]
+    first_key, first_msg = lines[0]
+    if len(lines) > 1:
+        extra = "; ".join(f"{k}: {m}" if k else m for k, m in lines[1:6])
+        more = f" (and {len(lines) - 6} more)" if len(lines) > 6 else ""
+        first_msg = f"{first_msg}\n  also: {extra}{more}"
+    return ConfigError(file, first_key or None, first_msg)
+
+
+def _key_path(loc: Iterable[Any]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and part.startswith("rule:"):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind, given = error["type"], error.get("input")
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        return f"unknown key (value {given!r})"
+    if kind == "literal_error":
+        expected = re.findall(r"'([^']*)'", error["ctx"]["expected"])
+        return f"{given!r} is not one of {', '.join(expected)}"
+    if kind == "value_error":
+        return str(error["ctx"]["error"])
+    if kind == "string_pattern_mismatch":
+        return f"{given!r} must be a slug: lower-case letters, digits, '_' or '-'"
+    msg = error["msg"]
+    if isinstance(given, (dict, list)):
+        return f"{msg[0].lower()}{msg[1:]}"
+    return f"{msg[0].lower()}{msg[1:]} (got {'null' if given is None else repr(given)})"
+
+
+def _check_references(config: CjmConfig) -> None:
+    """Cross-file checks: every stage, event and metric a file names must exist."""
+    stage_ids = config.stage_ids
+    barriers_file = _display(config.files["barriers"])
+    stages_file = _display(config.files["stages"])
+    all_events = set(config.event_stage)
+    scales = config.metrics.scales
+    for i, stage in enumerate(config.stages):
+        for q, metric in stage.questions.items():
+            if metric not in scales:
+                raise ConfigError(stages_file, f"stages[{i}].questions.{q}",
+                                  f"metric {metric!r} has no scale (expected one of {', '.join(scales)}, or declare it under metrics.scales)")
+        for rate, spec in stage.rates.items():
+            for side in ("numerator", "denominator"):
+                event = getattr(spec, side)
+                if event not in all_events:
+                    raise ConfigError(stages_file, f"stages[{i}].rates.{rate}.{side}",
+                                      f"{event!r} is not an event type of any stage")
+    for i, barrier in enumerate(config.barriers.catalog):
+        if barrier.stage not in stage_ids:
+            raise ConfigError(barriers_file, f"catalog[{i}].stage", f"{barrier.stage!r} is not a stage id (expected one of {', '.join(stage_ids)})")
+    for i, rule in enumerate(config.barriers.metric_rules):
+        if rule.stage != "*" and rule.stage not in stage_ids:
+            raise ConfigError(barriers_file, f"metric_rules[{i}].stage", f"{rule.stage!r} is not a stage id or '*' (expected one of {', '.join(stage_ids)})")
+        stages = config.stages if rule.stage == "*" else [config.stage(rule.stage)]
+        known = set(STAGE_METRICS) | set(scales) | {r for s in stages for r in s.rates}
+        if rule.metric not in known:
+            raise ConfigError(barriers_file, f"metric_rules[{i}].metric",
+                              f"{rule.metric!r} is not a metric of stage {rule.stage!r} (expected one of {', '.join(sorted(known))})")
