@@ -1,0 +1,488 @@
+"""Read surveys, reviews, sales and customers into canonical tables.
+
+A source is configured by location (path, glob or ``s3://``; ``{period}`` is replaced by the
+period), format (CSV, Parquet, JSON Lines), a column mapping from the file's names to the
+canonical names, value mappings, constants, an optional melt of wide exports, and the timestamp
+column that cuts the quarter. Only the needed columns are parsed. Parsing is columnar (pyarrow);
+no Python loop runs per row.
+
+Problems with a file (missing column, undecodable bytes, empty file, an unparseable number or
+timestamp) are reported with the file, the data row and the column; conversion problems are kept
+on the result for the validation gate rather than raised, so that one report lists all of them.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from cjm_tasks.errors import DataError
+from cjm_tasks.periods import Period
+from cjm_tasks.storage import expand_location
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cjm_tasks.config import CjmConfig, SourceConfig
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["id", "str", "float", "ts", "any"]
+
+
+@dataclass(frozen=True)
+class Column:
+    kind: Kind
+    required: bool = False
+
+
+# The canonical columns of each source (ARCHITECTURE.md, "Inputs").
+SCHEMAS: dict[str, dict[str, Column]] = {
+    "surveys": {
+        "response_id": Column("id", True),
+        "customer_id": Column("id"),
+        "answered_at": Column("ts", True),
+        "question": Column("str"),
+        "stage": Column("str", True),
+        "metric": Column("str", True),
+        "score": Column("float", True),
+        "comment": Column("str"),
+        "channel": Column("str"),
+    },
+    "reviews": {
+        "review_id": Column("id", True),
+        "customer_id": Column("id"),
+        "published_at": Column("ts", True),
+        "rating": Column("float", True),
+        "text": Column("str", True),
+        "source": Column("str"),
+        "language": Column("str"),
+        "stage": Column("str"),
+    },
+    "sales": {
+        "event_id": Column("id", True),
+        "customer_id": Column("id", True),
+        "occurred_at": Column("ts", True),
+        "event_type": Column("str", True),
+        "stage": Column("str"),
+        "channel": Column("str", True),
+        "amount": Column("float"),
+        "order_id": Column("id"),
+    },
+    "customers": {"customer_id": Column("id", True)},
+}
+ID_COLUMN = {"surveys": "response_id", "reviews": "review_id", "sales": "event_id", "customers": "customer_id"}
+TIMESTAMP_COLUMN = {"surveys": "answered_at", "reviews": "published_at", "sales": "occurred_at"}
+# Columns the reader derives from others through stages.yaml when the file does not carry them.
+DERIVED = {"surveys": {"stage": "question", "metric": "question"}, "sales": {"stage": "event_type"}}
+
+
+@dataclass(frozen=True)
+class InputFile:
+    location: str
+    rows: int
+    sha256: str
+
+
+@dataclass
+class ConversionIssue:
+    """Values of one column that could not be converted to the canonical type."""
+
+    column: str
+    expected: str
+    count: int
+    samples: list[str]
+    rows: list[str]
+
+
+@dataclass
+class SourceData:
+    """One source read for one period: the canonical table and where it came from.
+
+    ``frame`` has a positional index over the concatenated files (``locate`` maps it back to a
+    file and row). ``issues`` lists values that could not be converted.
+    """
+
+    name: str
+    frame: pd.DataFrame
+    files: list[InputFile]
+    rows_read: int
+    rows_outside_period: int = 0
+    issues: list[ConversionIssue] = field(default_factory=list)
+
+    def locate(self, index: int) -> str:
+        """``file, data row N`` for a positional row index of the concatenated input."""
+        start = 0
+        for f in self.files:
+            if index < start + f.rows:
+                return f"{f.location}, data row {index - start + 1}"
+            start += f.rows
+        return f"row {index + 1}"
+
+    @property
+    def sha256(self) -> str:
+        """One hash over every input file (in name order)."""
+        h = hashlib.sha256()
+        for f in self.files:
+            h.update(f.sha256.encode())
+        return h.hexdigest()
+
+
+def location_for(source: SourceConfig, period: Period | None) -> str:
+    return source.location.replace("{period}", str(period)) if period else source.location
+
+
+def read_source(name: str, config: CjmConfig, period: Period | None) -> SourceData:
+    """Read source ``name`` of ``config`` for ``period`` into its canonical table.
+
+    Rows outside [period start, period end) are dropped when the source's ``period_rows`` is
+    ``filter`` and kept for the gate to reject when it is ``require``.
+    Raises :class:`DataError` when no file matches, a file is empty or undecodable, or a
+    required column is missing.
+    """
+    import pandas as pd
+
+    source = config.sources[name]
+    location = location_for(source, period)
+    files = expand_location(location, config.s3)
+    if not files:
+        raise DataError(name, location, "no file matches this location")
+    wanted = _wanted_columns(name, source, config)
+    frames, inputs = [], []
+    for display, storage, key in files:
+        raw = storage.read_bytes(key)
+        table = _parse(name, source, display, raw, wanted)
+        inputs.append(InputFile(display, table.num_rows, hashlib.sha256(raw).hexdigest()))
+        frames.append(table.to_pandas(types_mapper=_string_mapper()))
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    data = SourceData(name=name, frame=frame, files=inputs, rows_read=len(frame))
+    data.frame = _to_canonical(data, source, config)
+    if period is not None and name in TIMESTAMP_COLUMN and source.period_rows == "filter":
+        ts = data.frame[TIMESTAMP_COLUMN[name]]
+        tz = source.timezone or config.project.timezone
+        inside = ((ts >= period.start(tz)) & (ts < period.end(tz))) | ts.isna()
+        data.rows_outside_period = int((~inside).sum())
+        data.frame = data.frame[inside]
+    log.info("read %s: %d rows from %d file(s), %d outside %s", name, data.rows_read, len(inputs), data.rows_outside_period, period)
+    return data
+
+
+def _string_mapper():
+    import pandas as pd
+    import pyarrow as pa
+
+    def mapper(dtype: pa.DataType):
+        if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+            return pd.StringDtype(storage="pyarrow", na_value=float("nan"))
+        return None
+
+    return mapper
+
+
+def _wanted_columns(name: str, source: SourceConfig, config: CjmConfig) -> dict[str, bool]:
+    """Canonical column -> required, for the columns this source should read from its files."""
+    schema = SCHEMAS[name]
+    if name == "customers":
+        wanted = {"customer_id": True}
+        for attr in source.attributes if source.attributes is not None else persona_attributes(config):
+            wanted[attr] = False
+        return wanted
+    wanted = {c: spec.required for c, spec in schema.items() if c not in source.constants}
+    for derived, origin in DERIVED.get(name, {}).items():
+        if derived in wanted:
+            wanted[derived] = False
+            if origin not in source.constants:
+                wanted[origin] = wanted.get(origin, False)
+    return wanted
+
+
+DERIVED_FEATURES = ("order_count", "total_order_value", "avg_order_value", "first_seen", "last_seen", "main_channel", "event_count")
+
+
+def persona_attributes(config: CjmConfig) -> list[str]:
+    """Customer attributes the persona rules use (fields that are not derived features)."""
+    from cjm_tasks.config import AllRule, AnyRule, Condition, NotRule
+
+    fields: list[str] = []
+
+    def walk(rule) -> None:
+        if isinstance(rule, Condition):
+            if rule.field not in DERIVED_FEATURES and rule.field not in fields:
+                fields.append(rule.field)
+        elif isinstance(rule, AllRule):
+            for r in rule.all:
+                walk(r)
+        elif isinstance(rule, AnyRule):
+            for r in rule.any:
+                walk(r)
+        elif isinstance(rule, NotRule):
+            walk(rule.not_)
+
+    for persona in config.personas.personas:
+        walk(persona.rule)
+    return fields
+
+
+def _file_columns_for(source: SourceConfig, wanted: dict[str, bool]) -> dict[str, tuple[str, bool]]:
+    """File column -> (canonical column, required) for the wanted canonical columns."""
+    to_file = {canonical: file_col for file_col, canonical in source.columns.items()}
+    melted = set()
+    if source.melt:
+        melted = {source.melt.variable, source.melt.value}
+    out: dict[str, tuple[str, bool]] = {}
+    for canonical, required in wanted.items():
+        if canonical in melted:
+            continue
+        out[to_file.get(canonical, canonical)] = (canonical, required)
+    return out
+
+
+def _parse(name: str, source: SourceConfig, display: str, raw: bytes, wanted: dict[str, bool]):
+    """Parse one file into an Arrow table holding the wanted columns, renamed to canonical names."""
+    import pyarrow as pa
+
+    if not raw.strip():
+        raise DataError(name, display, "file is empty")
+    by_file = _file_columns_for(source, wanted)
+    melt_cols = list(source.melt.columns) if source.melt else []
+    header = _header(name, source, display, raw)
+    missing = [f"{fc!r}" + (f" (canonical {c!r})" if c != fc else "") for fc, (c, req) in by_file.items() if req and fc not in header]
+    missing += [repr(c) for c in melt_cols if c not in header]
+    if missing:
+        hint = ""
+        if source.format == "csv" and len(header) == 1:
+            other = next((d for d in ";,\t|" if d != source.csv.delimiter and d in header[0]), None)
+            if other:
+                hint = f"; the header has a single column {header[0][:80]!r}: is the delimiter {other!r} rather than {source.csv.delimiter!r}? (set csv.delimiter)"
+        raise DataError(name, display, f"missing required column(s) {', '.join(missing)}; found {', '.join(map(repr, header[:20]))}{hint}")
+    read_cols = [fc for fc in by_file if fc in header] + [c for c in melt_cols if c not in by_file]
+    table = _read_table(name, source, display, raw, read_cols)
+    table = table.select([c for c in read_cols if c in table.column_names])
+    renamed = [by_file[c][0] if c in by_file else c for c in table.column_names]
+    table = table.rename_columns(renamed)
+    if table.num_rows == 0:
+        raise DataError(name, display, "file has a header but no data rows")
+    return table if not source.melt else _melt(name, source, table)
+
+
+def _header(name: str, source: SourceConfig, display: str, raw: bytes) -> list[str]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if source.format == "csv":
+        first = raw.split(b"\n", 1)[0].rstrip(b"\r")
+        try:
+            text = first.decode(source.csv.encoding)
+        except UnicodeDecodeError as exc:
+            raise DataError(name, f"{display}, header", f"cannot be decoded as {source.csv.encoding} at byte {exc.start}") from None
+        text = text.lstrip("\ufeff")
+        return next(csv.reader([text], delimiter=source.csv.delimiter, quotechar=source.csv.quotechar), [])
+    if source.format == "parquet":
+        try:
+            return pq.read_schema(pa.BufferReader(raw)).names
+        except pa.ArrowException as exc:
+            raise DataError(name, display, f"not a readable Parquet file ({exc})") from None
+    return _jsonl_keys(name, display, raw)
+
+
+def _jsonl_keys(name: str, display: str, raw: bytes) -> list[str]:
+    import json
+
+    keys: list[str] = []
+    # The first lines are enough to know the field names; the full parse reads every line.
+    for n, line in enumerate(raw.splitlines()[:200], start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DataError(name, f"{display}, line {n}", f"not valid JSON ({exc})") from None
+        if not isinstance(obj, dict):
+            raise DataError(name, f"{display}, line {n}", "expected a JSON object per line")
+        keys.extend(k for k in obj if k not in keys)
+    return keys
+
+
+def _read_table(name: str, source: SourceConfig, display: str, raw: bytes, columns: list[str]):
+    import pyarrow as pa
+
+    try:
+        if source.format == "csv":
+            import pyarrow.csv as pcsv
+
+            return pcsv.read_csv(
+                pa.BufferReader(raw),
+                read_options=pcsv.ReadOptions(encoding=source.csv.encoding),
+                parse_options=pcsv.ParseOptions(delimiter=source.csv.delimiter, quote_char=source.csv.quotechar, newlines_in_values=True),
+                convert_options=pcsv.ConvertOptions(
+                    include_columns=columns,
+                    column_types={c: pa.string() for c in columns},
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+        if source.format == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(pa.BufferReader(raw), columns=columns)
+        return _read_jsonl(raw, columns)
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise DataError(name, *_explain_parse_error(source, display, raw, exc)) from None
+
+
+def _read_jsonl(raw: bytes, columns: list[str]):
+    import pyarrow as pa
+    import pyarrow.json as pjson
+
+    try:
+        table = pjson.read_json(pa.BufferReader(raw))
+    except pa.ArrowInvalid:
+        # Mixed types in one field (a number here, a string there): read every value as text
+        # and let the canonical conversion report the values that are not what they should be.
+        import pandas as pd
+
+        frame = pd.read_json(io.BytesIO(raw), lines=True, dtype=False)
+        frame = frame[[c for c in columns if c in frame.columns]]
+        return pa.Table.from_pandas(frame.astype(str).where(frame.notna(), None), preserve_index=False)
+    return table.select([c for c in columns if c in table.column_names])
+
+
+def _explain_parse_error(source: SourceConfig, display: str, raw: bytes, exc: Exception) -> tuple[str, str]:
+    """(location, message) for a file that could not be parsed: find the bad row when we can."""
+    encoding = source.csv.encoding if source.format == "csv" else "utf-8"
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError as bad:
+        line = raw.count(b"\n", 0, bad.start) + 1
+        row = f"data row {line - 1}" if source.format == "csv" else f"line {line}"
+        snippet = raw[max(0, bad.start - 10): bad.start + 4]
+        return f"{display}, {row}", f"bytes cannot be decoded as {encoding} (byte {bad.start}, near {snippet!r}); set csv.encoding if the file is not {encoding}"
+    if source.format == "jsonl":
+        import json
+
+        for n, line in enumerate(raw.splitlines(), start=1):
+            if line.strip():
+                try:
+                    json.loads(line)
+                except ValueError as err:
+                    return f"{display}, line {n}", f"not valid JSON ({err})"
+    match = re.search(r"row (\d+)", str(exc))
+    where = f"{display}, data row {match.group(1)}" if match else display
+    return where, f"cannot be parsed as {source.format}: {exc}"
+
+
+def _melt(name: str, source: SourceConfig, table):
+    import pandas as pd
+    import pyarrow as pa
+
+    melt = source.melt
+    assert melt is not None
+    frame = table.to_pandas(types_mapper=_string_mapper())
+    ids = [c for c in frame.columns if c not in melt.columns]
+    long = frame.reset_index(names="_row").melt(id_vars=["_row", *ids], value_vars=list(melt.columns), var_name=melt.variable, value_name=melt.value)
+    long = long[long[melt.value].notna() & (long[melt.value].astype(str).str.strip() != "")]
+    long[melt.variable] = long[melt.variable].map(melt.columns)
+    id_col = ID_COLUMN[name]
+    if id_col in long.columns:
+        # One wide row becomes several rows: suffix the id so each row keeps a unique id.
+        long[id_col] = long[id_col].astype(str) + ":" + long[melt.variable].astype(str)
+    long = long.sort_values(["_row", melt.variable], kind="stable").drop(columns="_row")
+    return pa.Table.from_pandas(long.astype({melt.value: str}), preserve_index=False)
+
+
+def _to_canonical(data: SourceData, source: SourceConfig, config: CjmConfig) -> pd.DataFrame:
+    """Apply value mappings and constants, derive stage/metric, convert types."""
+    import pandas as pd
+
+    frame = data.frame
+    for column, value in source.constants.items():
+        frame[column] = value
+    for column, mapping in source.values.items():
+        if column in frame.columns:
+            frame[column] = frame[column].replace(mapping)
+    if data.name == "surveys" and "question" in frame.columns:
+        lookup = config.question_stage_metric
+        if "stage" not in frame.columns:
+            frame["stage"] = frame["question"].map({q: s for q, (s, _) in lookup.items()})
+        if "metric" not in frame.columns:
+            frame["metric"] = frame["question"].map({q: m for q, (_, m) in lookup.items()})
+    if data.name == "sales" and "event_type" in frame.columns and "stage" not in frame.columns:
+        frame["stage"] = frame["event_type"].map(config.event_stage)
+    schema = SCHEMAS[data.name]
+    tz = source.timezone or config.project.timezone
+    for column in frame.columns:
+        kind = schema.get(column, Column("any")).kind
+        if kind == "id" or kind == "str":
+            frame[column] = _as_text(frame[column])
+        elif kind == "float":
+            frame[column] = _as_number(data, column, frame[column])
+        elif kind == "ts":
+            frame[column] = _as_timestamp(data, column, frame[column], tz, source.timestamp_format)
+    return frame
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    import pandas as pd
+
+    if pd.api.types.is_string_dtype(series.dtype) and not pd.api.types.is_object_dtype(series.dtype):
+        return series
+    if pd.api.types.is_float_dtype(series.dtype):
+        # Integer ids read as floats (because of missing values) must not become "12.0".
+        as_int = series.astype("Int64")
+        return as_int.astype("str").where(series.notna())
+    return series.astype("str").where(series.notna())
+
+
+def _record(data: SourceData, column: str, expected: str, raw: pd.Series, bad) -> None:
+    count = int(bad.sum())
+    if not count:
+        return
+    positions = list(raw.index[bad][:5])
+    data.issues.append(
+        ConversionIssue(
+            column=column,
+            expected=expected,
+            count=count,
+            samples=[str(v) for v in raw[bad].head(5)],
+            rows=[data.locate(int(p)) for p in positions],
+        )
+    )
+
+
+def _as_number(data: SourceData, column: str, series: pd.Series) -> pd.Series:
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+        return series.astype("float64")
+    text = series.astype("str").str.strip().where(series.notna())
+    numbers = pd.to_numeric(text, errors="coerce")
+    _record(data, column, "a number", series, numbers.isna() & text.notna() & (text != ""))
+    return numbers.astype("float64")
+
+
+def _as_timestamp(data: SourceData, column: str, series: pd.Series, tz: str, fmt: str | None) -> pd.Series:
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        parsed = series
+    else:
+        text = series.astype("str").str.strip().where(series.notna())
+        try:
+            parsed = pd.to_datetime(text, format=fmt or "ISO8601", errors="coerce")
+        except ValueError:
+            # Some values carry an offset and some do not: read all as UTC rather than guess.
+            parsed = pd.to_datetime(text, format=fmt or "ISO8601", errors="coerce", utc=True)
+        _record(data, column, f"a timestamp ({fmt or 'ISO 8601, e.g. 2025-07-01T12:00:00Z'})", series, parsed.isna() & text.notna() & (text != ""))
+    if getattr(parsed.dt, "tz", None) is None:
+        parsed = parsed.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+    return parsed.dt.tz_convert("UTC")
+
+
+def read_sources(config: CjmConfig, period: Period | None, names: list[str] | None = None) -> dict[str, SourceData]:
+    """Read every configured source (or ``names``) for ``period``."""
+    return {name: read_source(name, config, period) for name in (names or list(config.sources))}

@@ -1,0 +1,236 @@
+"""One small interface over a local folder and an S3 prefix.
+
+``open_storage("/some/folder")`` and ``open_storage("s3://bucket/prefix", s3)`` return objects with
+the same methods; keys are ``/``-separated paths below the root. S3 credentials come from the
+standard AWS chain (environment, profile, instance role); the endpoint URL is configurable for
+S3-compatible servers (MinIO, moto). Transient S3 errors are retried with exponential backoff by
+botocore's standard retry mode.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from cjm_tasks.errors import CjmError
+
+if TYPE_CHECKING:
+    from cjm_tasks.config import S3Config
+
+
+class StorageError(CjmError):
+    """A storage location cannot be reached or a key cannot be read."""
+
+    exit_code = 1
+
+
+class Storage(Protocol):
+    """What every storage offers. Keys are relative, ``/``-separated."""
+
+    def url(self, key: str = "") -> str: ...
+    def read_bytes(self, key: str) -> bytes: ...
+    def write_bytes(self, key: str, data: bytes, *, if_absent: bool = False, content_type: str | None = None) -> bool: ...
+    def exists(self, key: str) -> bool: ...
+    def list(self, prefix: str = "") -> list[str]: ...
+
+
+def is_s3(location: str) -> bool:
+    return location.startswith("s3://")
+
+
+def split_s3(url: str) -> tuple[str, str]:
+    """``s3://bucket/a/b`` -> (``bucket``, ``a/b``)."""
+    rest = url[len("s3://"):]
+    bucket, _, key = rest.partition("/")
+    if len(bucket) < 3:
+        raise StorageError(f"{url}: not an S3 location (expected s3://bucket/prefix with a bucket name of 3 or more characters)")
+    return bucket, key
+
+
+def has_glob(path: str) -> bool:
+    return any(c in path for c in "*?[")
+
+
+@dataclass
+class LocalStorage:
+    """A folder on the local file system."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / key if key else self.root
+
+    def url(self, key: str = "") -> str:
+        return str(self._path(key))
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise StorageError(f"{self.url(key)}: no such file") from None
+
+    def write_bytes(self, key: str, data: bytes, *, if_absent: bool = False, content_type: str | None = None) -> bool:
+        """Write ``data`` at ``key`` atomically (temp file + rename).
+
+        With ``if_absent`` the write only happens when the key does not exist yet; the return
+        value says whether it happened. The check and the create are one step (``os.link``
+        fails when the target exists), so two racing writers cannot both win.
+        """
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            if if_absent:
+                try:
+                    os.link(tmp, target)
+                except FileExistsError:
+                    return False
+                return True
+            os.replace(tmp, target)
+            return True
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).exists()
+
+    def list(self, prefix: str = "") -> list[str]:
+        base = self._path(prefix)
+        if base.is_file():
+            return [prefix]
+        if not base.is_dir():
+            return []
+        return sorted(
+            str(p.relative_to(self.root)).replace(os.sep, "/")
+            for p in base.rglob("*")
+            if p.is_file() and not p.name.startswith(".")
+        )
+
+
+@dataclass
+class S3Storage:
+    """A prefix in an S3 bucket (AWS or any S3-compatible server)."""
+
+    bucket: str
+    prefix: str
+    client: object
+
+    def _key(self, key: str) -> str:
+        return "/".join(p for p in (self.prefix.strip("/"), key) if p)
+
+    def url(self, key: str = "") -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+    def read_bytes(self, key: str) -> bytes:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404"):
+                raise StorageError(f"{self.url(key)}: no such object") from None
+            raise StorageError(f"{self.url(key)}: cannot be read ({code or exc})") from None
+
+    def write_bytes(self, key: str, data: bytes, *, if_absent: bool = False, content_type: str | None = None) -> bool:
+        """Put ``data`` at ``key``. With ``if_absent`` the put is conditional (``If-None-Match: *``):
+        S3 itself refuses it when the key exists, so two racing writers cannot both win."""
+        from botocore.exceptions import ClientError
+
+        extra = {"ContentType": content_type} if content_type else {}
+        if if_absent:
+            extra["IfNoneMatch"] = "*"
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if if_absent and code in ("PreconditionFailed", "ConditionalRequestConflict", "412"):
+                return False
+            raise StorageError(f"{self.url(key)}: cannot be written ({code or exc})") from None
+        return True
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise StorageError(f"{self.url(key)}: cannot be checked ({exc})") from None
+
+    def list(self, prefix: str = "") -> list[str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        full = self._key(prefix)
+        root = self._key("")
+        out: list[str] = []
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+                for item in page.get("Contents", []):
+                    out.append(item["Key"][len(root) + 1 if root else 0:])
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"{self.url(prefix)}: cannot be listed ({exc})") from None
+        return sorted(out)
+
+
+def s3_client(s3: S3Config | None = None):
+    """A boto3 S3 client from the standard AWS credential chain, with retries and backoff."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=s3.endpoint_url if s3 else None,
+        region_name=(s3.region if s3 else None) or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        config=Config(retries={"max_attempts": 6, "mode": "standard"}, connect_timeout=10, read_timeout=60),
+    )
+
+
+def open_storage(location: str, s3: S3Config | None = None) -> Storage:
+    """A storage rooted at a local folder or at ``s3://bucket/prefix``."""
+    if is_s3(location):
+        bucket, prefix = split_s3(location)
+        return S3Storage(bucket, prefix, s3_client(s3))
+    return LocalStorage(Path(location))
+
+
+def expand_location(location: str, s3: S3Config | None = None) -> list[tuple[str, Storage, str]]:
+    """The files a location names, in name order: ``[(display url, storage, key)]``.
+
+    A location is a file, a folder (every file below it) or a glob in the last parts
+    (``exports/*.csv``, ``s3://b/exports/2025Q1/part-*.parquet``).
+    """
+    if is_s3(location):
+        bucket, key = split_s3(location)
+        storage = S3Storage(bucket, "", s3_client(s3))
+        if has_glob(key):
+            fixed = key[: min(key.index(c) for c in "*?[" if c in key)]
+            keys = [k for k in storage.list(fixed) if fnmatch.fnmatchcase(k, key)]
+        else:
+            keys = [k for k in storage.list(key) if k == key or k.startswith(key.rstrip("/") + "/")]
+        return [(storage.url(k), storage, k) for k in keys]
+    path = Path(location)
+    if has_glob(location):
+        anchor = Path(path.anchor or ".")
+        matches = sorted(anchor.glob(str(path.relative_to(anchor)))) if path.is_absolute() else sorted(Path().glob(location))
+        files = [p for p in matches if p.is_file()]
+    elif path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    else:
+        files = [path] if path.is_file() else []
+    local = LocalStorage(Path("/"))
+    return [(str(p), local, str(p.resolve()).lstrip("/")) for p in files]

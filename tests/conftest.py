@@ -1,0 +1,160 @@
+"""Shared fixtures: small real input files, a config pointing at them, a real local S3 server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_small_inputs(folder: Path, period: str = "2025Q3", rows: int = 40) -> Path:
+    """Write a small, valid set of the four sources for ``period`` into ``folder/<period>/``.
+
+    Surveys CSV, reviews JSON Lines, sales Parquet (two part files), customers CSV; every value
+    inside the period and known to configs/stages.yaml.
+    """
+    from cjm_tasks.periods import Period
+
+    p = Period.parse(period)
+    start = pd.Timestamp(p.start("UTC"))
+    out = folder / period
+    (out / "sales").mkdir(parents=True, exist_ok=True)
+    customers = [f"C{i:04d}" for i in range(rows)]
+    pd.DataFrame({
+        "customer_id": customers,
+        "segment": ["business" if i % 5 == 0 else "consumer" for i in range(rows)],
+        "age": [20 + (i * 7) % 60 for i in range(rows)],
+        "region": ["north", "south"] * (rows // 2),
+    }).to_csv(folder / "customers.csv", index=False)
+    questions = ["q_awareness_found", "q_purchase_csat", "q_purchase_effort", "q_loyalty_nps"]
+    scores = {"q_awareness_found": 4, "q_purchase_csat": 2, "q_purchase_effort": 5, "q_loyalty_nps": 9}
+    pd.DataFrame({
+        "response_id": [f"S{i}" for i in range(rows)],
+        "customer_id": customers,
+        "answered_at": [(start + pd.Timedelta(hours=5 * i)).strftime("%Y-%m-%dT%H:%M:%SZ") for i in range(rows)],
+        "question": [questions[i % 4] for i in range(rows)],
+        "score": [scores[questions[i % 4]] for i in range(rows)],
+        "comment": ["The courier arrived late, again" if i % 3 == 0 else "" for i in range(rows)],
+        "channel": ["web", "app"] * (rows // 2),
+    }).to_csv(out / "surveys.csv", index=False)
+    with open(out / "reviews.jsonl", "w", encoding="utf-8") as fh:
+        for i in range(rows):
+            fh.write(json.dumps({
+                "review_id": f"R{i}",
+                "customer_id": customers[i] if i % 4 else None,
+                "published_at": (start + pd.Timedelta(hours=7 * i)).isoformat(),
+                "rating": 1 + i % 5,
+                "text": "Курьер опоздал на два дня" if i % 2 else "Great kettle, works well",
+                "source": "site",
+                "language": "ru" if i % 2 else "en",
+            }, ensure_ascii=False) + "\n")
+    events = ["site_visit", "product_view", "checkout_started", "order_placed", "order_delivered"]
+    sales = pd.DataFrame({
+        "event_id": [f"E{i}" for i in range(rows * 5)],
+        "customer_id": [customers[i // 5] for i in range(rows * 5)],
+        "occurred_at": pd.to_datetime([start + pd.Timedelta(minutes=37 * i) for i in range(rows * 5)], utc=True),
+        "event_type": [events[i % 5] for i in range(rows * 5)],
+        "channel": ["web"] * (rows * 5),
+        "amount": [49.5 if events[i % 5] == "order_placed" else None for i in range(rows * 5)],
+        "order_id": [f"O{i // 5}" if i % 5 >= 3 else None for i in range(rows * 5)],
+    })
+    half = len(sales) // 2
+    for n, part in enumerate((sales.iloc[:half], sales.iloc[half:])):
+        pq.write_table(pa.Table.from_pandas(part, preserve_index=False), out / "sales" / f"part-{n:05d}.parquet")
+    return folder
+
+
+def write_config(folder: Path, data_dir: Path | str, *, sources: dict | None = None, expectations: dict | None = None,
+                 storage: dict | None = None, **top) -> Path:
+    """Copy configs/ into ``folder`` and point its sources at ``data_dir``; return the main file.
+
+    ``sources`` / ``expectations`` replace those sections (merged per source); other keyword
+    arguments replace top-level keys of cjm.yaml.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in CONFIGS.glob("*.yaml"):
+        shutil.copy(f, folder / f.name)
+    main = yaml.safe_load((CONFIGS / "cjm.yaml").read_text(encoding="utf-8"))
+    base = str(data_dir)
+    main["sources"] = {
+        "surveys": {"location": f"{base}/{{period}}/surveys.csv", "format": "csv", "period_rows": "require"},
+        "reviews": {"location": f"{base}/{{period}}/reviews.jsonl", "format": "jsonl", "period_rows": "require"},
+        "sales": {"location": f"{base}/{{period}}/sales/*.parquet", "format": "parquet", "period_rows": "require"},
+        "customers": {"location": f"{base}/customers.csv", "format": "csv"},
+    }
+    for name, override in (sources or {}).items():
+        if override is None:
+            main["sources"].pop(name, None)
+        else:
+            main["sources"][name] = {**main["sources"].get(name, {}), **override}
+    main["storage"] = storage or {"work": str(folder / "work"), "versions": str(folder / "store"), "site": str(folder / "site")}
+    main.update(top)
+    (folder / "cjm.yaml").write_text(yaml.safe_dump(main, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    exp = {name: {"min_rows": 5} for name in ("surveys", "reviews", "sales", "customers")}
+    for name, override in (expectations or {}).items():
+        exp[name] = {**exp.get(name, {}), **override}
+    (folder / "expectations.yaml").write_text(yaml.safe_dump(exp, sort_keys=False), encoding="utf-8")
+    return folder / "cjm.yaml"
+
+
+@pytest.fixture
+def small_inputs(tmp_path: Path) -> Path:
+    return write_small_inputs(tmp_path / "data")
+
+
+@pytest.fixture
+def small_config(tmp_path: Path, small_inputs: Path):
+    from cjm_tasks.config import load_config
+
+    return load_config(write_config(tmp_path / "cfg", small_inputs))
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible HTTP server (moto's server mode) on 127.0.0.1, for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Test credentials in the environment (the standard AWS chain) and the endpoint URL."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing-key-id")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret-key")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("CJM_S3_ENDPOINT_URL", s3_server)
+    return s3_server
+
+
+@pytest.fixture
+def bucket(s3_env: str, request: pytest.FixtureRequest) -> str:
+    """A new, empty bucket on the local S3 server."""
+    import re
+    import uuid
+
+    import boto3
+
+    name = re.sub(r"[^a-z0-9-]+", "-", f"t-{request.node.name.lower()}")[:40].strip("-") + f"-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3", endpoint_url=s3_env, region_name="us-east-1").create_bucket(Bucket=name)
+    return name
