@@ -1,0 +1,63 @@
+"""The refresh as a sequence of plain steps: what the CLI and the Airflow DAGs both call."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cjm_tasks.config import CjmConfig
+from cjm_tasks.errors import DataError
+from cjm_tasks.periods import Period
+from cjm_tasks.sources import SourceData, read_source
+from cjm_tasks.storage import open_storage
+from cjm_tasks.validate import Check, GateResult, SourceResult, enforce, validate_sources, write_gate_report
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class GateOutcome:
+    result: GateResult
+    data: dict[str, SourceData]
+    report: dict[str, str]
+
+
+def validation_prefix(period: Period) -> str:
+    return f"validation/{period}"
+
+
+def read_and_validate(config: CjmConfig, period: Period, progress: Progress | None = None, raise_on_failure: bool = True) -> GateOutcome:
+    """Read every source for ``period``, run the gate, save its report in the work storage.
+
+    A source that cannot be read at all (missing column, undecodable bytes, empty file) is
+    reported as a failed ``read`` check beside the other sources' checks, so one report lists
+    every problem. Raises :class:`~cjm_tasks.errors.ValidationFailed` when any check failed
+    (unless ``raise_on_failure`` is false).
+    """
+    data: dict[str, SourceData] = {}
+    unreadable: dict[str, DataError] = {}
+    for name in config.sources:
+        if progress:
+            progress(f"reading {name}")
+        try:
+            data[name] = read_source(name, config, period)
+        except DataError as exc:
+            unreadable[name] = exc
+    if progress:
+        progress("validating with Great Expectations")
+    result = validate_sources(data, config, period)
+    for name, exc in unreadable.items():
+        result.sources[name] = SourceResult(
+            source=name, rows=0, rows_outside_period=0, files=[],
+            checks=[Check(source=name, kind="read", column=None, description=exc.detail, success=False,
+                          expectation="cjm_readable", sample_rows=[exc.location])],
+        )
+    result.sources = {name: result.sources[name] for name in config.sources}
+    report = write_gate_report(result, open_storage(config.storage.work, config.s3), validation_prefix(period))
+    log.info("validation of %s: %s (%s)", period, "passed" if result.success else "FAILED", report["html"])
+    if raise_on_failure:
+        enforce(result, report["html"])
+    return GateOutcome(result=result, data=data, report=report)
