@@ -108,23 +108,69 @@ class CsvOptions(Strict):
         return value
 
 
-class MeltConfig(Strict):
-    """Turn a wide export (one column per question or per event) into rows.
+class MeltCondition(Strict):
+    """A condition on one row of a wide file: ``column op value`` or ``column op other``."""
 
-    ``columns`` maps each wide file column to the value it becomes in ``variable``; the cell
-    goes to ``value``. Empty cells produce no row.
+    column: str
+    op: Literal["eq", "ne", "in", "lt", "le", "gt", "ge", "is_null", "not_null"]
+    value: Any = None
+    other: str | None = None
+
+    @model_validator(mode="after")
+    def _one_operand(self) -> MeltCondition:
+        if self.op in ("is_null", "not_null"):
+            return self
+        if (self.value is None) == (self.other is None):
+            raise ValueError(f"operator {self.op!r} needs either value or other (a column), not both or neither")
+        if self.op == "in" and not isinstance(self.value, list):
+            raise ValueError("operator 'in' needs a list as value")
+        return self
+
+
+class MeltRule(Strict):
+    """One long row per wide row from ``column``, labelled ``label``, when ``when`` holds."""
+
+    column: str
+    label: str
+    when: MeltCondition | None = None
+
+
+class MeltConfig(Strict):
+    """Turn a wide export (one column per question, or per milestone of an order) into rows.
+
+    ``columns`` maps each wide file column to the label it becomes in ``variable``; ``rules``
+    does the same with a condition per row (e.g. a ``delivery_late`` event from the delivery
+    date when it is after the promised date). The cell goes to ``value``; empty cells make no row.
     """
 
-    columns: dict[str, str] = Field(min_length=1)
+    columns: dict[str, str] = {}
+    rules: list[MeltRule] = []
     variable: str
     value: str
+
+    @model_validator(mode="after")
+    def _something_to_melt(self) -> MeltConfig:
+        if not self.columns and not self.rules:
+            raise ValueError("give columns or rules")
+        return self
+
+    def all_rules(self) -> list[MeltRule]:
+        return [MeltRule(column=c, label=label) for c, label in self.columns.items()] + list(self.rules)
+
+    def file_columns(self) -> list[str]:
+        out: list[str] = []
+        for rule in self.all_rules():
+            for c in (rule.column, rule.when.column if rule.when else None, rule.when.other if rule.when else None):
+                if c and c not in out:
+                    out.append(c)
+        return out
 
 
 class SourceConfig(Strict):
     location: str
     format: Literal["csv", "parquet", "jsonl"]
     csv: CsvOptions = CsvOptions()
-    columns: dict[str, str] = {}
+    columns: dict[str, Union[str, list[str]]] = {}
     values: dict[str, dict[str, str]] = {}
     constants: dict[str, SCALAR] = {}
     melt: MeltConfig | None = None
@@ -372,6 +418,7 @@ class CatalogBarrier(Strict):
     title: Localized
     recommendation: Localized
     keywords: dict[str, list[Annotated[str, StringConstraints(min_length=1)]]] = Field(min_length=1)
+    exclude: dict[str, list[Annotated[str, StringConstraints(min_length=1)]]] = {}
 
     @field_validator("keywords")
     @classmethod
@@ -392,9 +439,30 @@ class MetricRule(Strict):
     recommendation: Localized
 
 
+class DetectionConfig(Strict):
+    """Thresholds of barrier detection (see docs/barriers.md for how they are used)."""
+
+    min_mentions: int = Field(5, ge=1)
+    min_share: float = Field(0.03, gt=0, le=1)
+    negative_score: float = Field(0.25, ge=0, le=1)
+    emerging_min_support: int = Field(5, ge=2)
+    emerging_min_share: float = Field(0.04, gt=0, le=1)
+    emerging_max: int = Field(5, ge=0)
+    full_reach: float = Field(0.25, gt=0, le=1)
+    quotes: int = Field(3, ge=0, le=10)
+    quote_chars: int = Field(200, ge=40)
+
+
+class Lexicon(Strict):
+    positive: dict[str, list[str]] = {}
+    negative: dict[str, list[str]] = {}
+
+
 class BarriersFile(Strict):
     catalog: list[CatalogBarrier] = []
     metric_rules: list[MetricRule] = []
+    detection: DetectionConfig = DetectionConfig()
+    sentiment: Lexicon = Lexicon()
 
     @model_validator(mode="after")
     def _unique_ids(self) -> BarriersFile:

@@ -228,18 +228,17 @@ def persona_attributes(config: CjmConfig) -> list[str]:
     return fields
 
 
-def _file_columns_for(source: SourceConfig, wanted: dict[str, bool]) -> dict[str, tuple[str, bool]]:
-    """File column -> (canonical column, required) for the wanted canonical columns."""
-    to_file = {canonical: file_col for file_col, canonical in source.columns.items()}
-    melted = set()
-    if source.melt:
-        melted = {source.melt.variable, source.melt.value}
-    out: dict[str, tuple[str, bool]] = {}
-    for canonical, required in wanted.items():
-        if canonical in melted:
-            continue
-        out[to_file.get(canonical, canonical)] = (canonical, required)
-    return out
+def _file_columns_for(source: SourceConfig, wanted: dict[str, bool]) -> list[tuple[str, str, bool]]:
+    """``(file column, canonical column, required)`` for the wanted canonical columns.
+
+    One file column may feed several canonical columns (``columns: {id: [customer_id, order_id]}``).
+    """
+    to_file: dict[str, str] = {}
+    for file_col, canonical in source.columns.items():
+        for c in [canonical] if isinstance(canonical, str) else canonical:
+            to_file[c] = file_col
+    melted = {source.melt.variable, source.melt.value} if source.melt else set()
+    return [(to_file.get(c, c), c, required) for c, required in wanted.items() if c not in melted]
 
 
 def _parse(name: str, source: SourceConfig, display: str, raw: bytes, wanted: dict[str, bool]):
@@ -248,10 +247,10 @@ def _parse(name: str, source: SourceConfig, display: str, raw: bytes, wanted: di
 
     if not raw.strip():
         raise DataError(name, display, "file is empty")
-    by_file = _file_columns_for(source, wanted)
-    melt_cols = list(source.melt.columns) if source.melt else []
+    mapping = _file_columns_for(source, wanted)
+    melt_cols = source.melt.file_columns() if source.melt else []
     header = _header(name, source, display, raw)
-    missing = [f"{fc!r}" + (f" (canonical {c!r})" if c != fc else "") for fc, (c, req) in by_file.items() if req and fc not in header]
+    missing = [f"{fc!r}" + (f" (canonical {c!r})" if c != fc else "") for fc, c, req in mapping if req and fc not in header]
     missing += [repr(c) for c in melt_cols if c not in header]
     if missing:
         hint = ""
@@ -259,12 +258,14 @@ def _parse(name: str, source: SourceConfig, display: str, raw: bytes, wanted: di
             other = next((d for d in ";,\t|" if d != source.csv.delimiter and d in header[0]), None)
             if other:
                 hint = f"; the header has a single column {header[0][:80]!r}: is the delimiter {other!r} rather than {source.csv.delimiter!r}? (set csv.delimiter)"
-        raise DataError(name, display, f"missing required column(s) {', '.join(missing)}; found {', '.join(map(repr, header[:20]))}{hint}")
-    read_cols = [fc for fc in by_file if fc in header] + [c for c in melt_cols if c not in by_file]
+        raise DataError(name, display, f"missing required column(s) {', '.join(dict.fromkeys(missing))}; found {', '.join(map(repr, header[:20]))}{hint}")
+    read_cols = list(dict.fromkeys([fc for fc, _, _ in mapping if fc in header] + melt_cols))
     table = _read_table(name, source, display, raw, read_cols)
-    table = table.select([c for c in read_cols if c in table.column_names])
-    renamed = [by_file[c][0] if c in by_file else c for c in table.column_names]
-    table = table.rename_columns(renamed)
+    present = [(fc, c) for fc, c, _ in mapping if fc in table.column_names]
+    mapped = {fc for fc, _ in present}
+    columns = [table[fc] for fc, _ in present] + [table[c] for c in melt_cols if c not in mapped]
+    names = [c for _, c in present] + [c for c in melt_cols if c not in mapped]
+    table = pa.table(columns, names=names)
     if table.num_rows == 0:
         raise DataError(name, display, "file has a header but no data rows")
     return table if not source.melt else _melt(name, source, table)
@@ -377,22 +378,56 @@ def _explain_parse_error(source: SourceConfig, display: str, raw: bytes, exc: Ex
 
 
 def _melt(name: str, source: SourceConfig, table):
+    """Wide rows to long rows, one per melt rule whose cell is filled and whose condition holds."""
     import pandas as pd
     import pyarrow as pa
 
     melt = source.melt
     assert melt is not None
     frame = table.to_pandas(types_mapper=_string_mapper())
-    ids = [c for c in frame.columns if c not in melt.columns]
-    long = frame.reset_index(names="_row").melt(id_vars=["_row", *ids], value_vars=list(melt.columns), var_name=melt.variable, value_name=melt.value)
-    long = long[long[melt.value].notna() & (long[melt.value].astype(str).str.strip() != "")]
-    long[melt.variable] = long[melt.variable].map(melt.columns)
+    wide_only = set(melt.file_columns()) - {fc for fc, _, _ in _file_columns_for(source, {c: False for c in SCHEMAS[name]})}
+    ids = [c for c in frame.columns if c not in wide_only]
+    parts = []
+    for order, rule in enumerate(melt.all_rules()):
+        cell = frame[rule.column]
+        keep = cell.notna() & (cell.astype("str").str.strip() != "")
+        if rule.when is not None:
+            keep &= _condition(frame, rule.when)
+        part = frame.loc[keep, ids].copy()
+        part[melt.variable] = rule.label
+        part[melt.value] = cell[keep].astype("str")
+        part["_row"], part["_order"] = part.index, order
+        parts.append(part)
+    long = pd.concat(parts, ignore_index=True).sort_values(["_row", "_order"], kind="stable")
     id_col = ID_COLUMN[name]
     if id_col in long.columns:
         # One wide row becomes several rows: suffix the id so each row keeps a unique id.
-        long[id_col] = long[id_col].astype(str) + ":" + long[melt.variable].astype(str)
-    long = long.sort_values(["_row", melt.variable], kind="stable").drop(columns="_row")
-    return pa.Table.from_pandas(long.astype({melt.value: str}), preserve_index=False)
+        long[id_col] = long[id_col].astype("str") + ":" + long[melt.variable].astype("str")
+    return pa.Table.from_pandas(long.drop(columns=["_row", "_order"]), preserve_index=False)
+
+
+def _condition(frame: pd.DataFrame, when) -> pd.Series:
+    """Row mask of a melt condition; compares as timestamps, numbers or text, whichever fits."""
+    import pandas as pd
+
+    left = frame[when.column]
+    if when.op == "is_null":
+        return left.isna()
+    if when.op == "not_null":
+        return left.notna()
+    if when.op == "in":
+        return left.isin([str(v) for v in when.value])
+    right = frame[when.other] if when.other is not None else pd.Series(str(when.value), index=frame.index)
+    if when.op in ("eq", "ne"):
+        same = left.astype("str") == right.astype("str")
+        return (same if when.op == "eq" else ~same) & left.notna()
+    for parse in (lambda s: pd.to_datetime(s, format="ISO8601", errors="coerce", utc=True), lambda s: pd.to_numeric(s, errors="coerce")):
+        a, b = parse(left), parse(right)
+        if a.notna().sum() >= left.notna().sum() * 0.99 and b.notna().sum() >= right.notna().sum() * 0.99:
+            left, right = a, b
+            break
+    result = {"lt": left < right, "le": left <= right, "gt": left > right, "ge": left >= right}[when.op]
+    return result.fillna(False).astype(bool)
 
 
 def _to_canonical(data: SourceData, source: SourceConfig, config: CjmConfig) -> pd.DataFrame:

@@ -231,3 +231,33 @@ def test_not_a_parquet_file(tmp_path: Path):
     path = _write(tmp_path, "sales.parquet", "event_id,customer_id\n1,2\n")
     with pytest.raises(DataError, match="not a readable Parquet file"):
         read_source("sales", _config(tmp_path, sales={"location": str(path)}), Q3)
+
+
+def test_melt_rules_make_events_from_order_fields(tmp_path: Path):
+    text = ("order,state,placed,approved,promised,delivered,status\n"
+            "1,SP,2025-07-01 10:00:00,2025-07-01 11:00:00,2025-07-10 00:00:00,2025-07-12 09:00:00,delivered\n"
+            "2,RJ,2025-07-02 10:00:00,,2025-07-20 00:00:00,,canceled\n"
+            "3,MG,2025-07-03 10:00:00,2025-07-03 10:30:00,2025-07-20 00:00:00,2025-07-08 12:00:00,delivered\n")
+    path = _write(tmp_path, "orders.csv", text)
+    config = _config(tmp_path, sales={
+        "location": str(path), "format": "csv", "period_rows": "filter",
+        "columns": {"order": "event_id"}, "constants": {"channel": "marketplace"},
+        "melt": {"variable": "event_type", "value": "occurred_at", "rules": [
+            {"column": "placed", "label": "order_placed"},
+            {"column": "approved", "label": "checkout_started"},
+            {"column": "delivered", "label": "order_delivered"},
+            {"column": "delivered", "label": "delivery_late", "when": {"column": "delivered", "op": "gt", "other": "promised"}},
+            {"column": "placed", "label": "order_cancelled", "when": {"column": "status", "op": "eq", "value": "canceled"}},
+        ]},
+    }, customers=None)
+    with pytest.raises(DataError, match="customer_id"):
+        read_source("sales", config, Q3)
+    config = _config(tmp_path, sales={**config.sources["sales"].model_dump(exclude_none=True), "location": str(path),
+                                      "columns": {"order": ["event_id", "customer_id", "order_id"]}}, customers=None)
+    frame = read_source("sales", config, Q3).frame
+    assert list(frame["event_id"]) == ["1:order_placed", "1:checkout_started", "1:order_delivered", "1:delivery_late",
+                                       "2:order_placed", "2:order_cancelled", "3:order_placed", "3:checkout_started", "3:order_delivered"]
+    assert frame.loc[frame["event_id"] == "1:delivery_late", "occurred_at"].iloc[0] == pd.Timestamp("2025-07-12 09:00", tz="UTC")
+    assert set(frame["channel"]) == {"marketplace"}
+    # One file column feeds several canonical columns; only the event id gets the melt suffix.
+    assert list(frame["customer_id"])[:3] == ["1", "1", "1"] and list(frame["order_id"])[-1] == "3"
