@@ -112,6 +112,31 @@ def validate(
     out.print(f"[green]{p}: all {result.check_count} checks passed[/green] · report: {outcome.report['html']}")
 
 
+@app.command()
+def build(
+    period: Annotated[str, typer.Option("--period", "-p", help="Quarter to build, e.g. 2025Q3.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for <persona>.json files.")] = Path("build/maps"),
+    persona: Annotated[Optional[list[str]], typer.Option("--persona", help="Only this persona (repeatable); default every persona and 'all'.")] = None,
+) -> None:
+    """Validate a quarter's inputs and write every persona's journey map as JSON."""
+    from cjm_tasks.pipeline import build_period, write_maps
+
+    config = _load()
+    p = _period(period)
+    known = [x.id for x in config.personas.personas] + ["all"]
+    unknown = [x for x in persona or [] if x not in known]
+    if unknown:
+        raise typer.BadParameter(f"unknown persona {', '.join(unknown)} (expected one of {', '.join(known)})", param_hint="--persona")
+    with step(f"building maps for {p}") as status:
+        maps, _ = build_period(config, p, persona or None, progress=lambda what: status.update(f"{p}: {what}"))
+        paths = write_maps(maps, out_dir)
+    for path, doc in zip(paths, maps.values()):
+        s = doc["summary"]
+        top = ", ".join(f"{b['title']} ({b['severity']})" for b in s["top_barriers"][:3]) or "no barriers"
+        out.print(f"[bold]{doc['persona']['id']}[/bold]: {s['customers']:,} customers, {s['barriers']['total']} barriers; top: {top}")
+    out.print(f"maps written to {out_dir.resolve()}")
+
+
 @config_app.command("check")
 def config_check() -> None:
     """Validate every configuration file and summarise what it configures."""

@@ -6,6 +6,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pathlib import Path
+from typing import Any
+
+from cjm_tasks import jsonio
 from cjm_tasks.config import CjmConfig
 from cjm_tasks.errors import DataError
 from cjm_tasks.periods import Period
@@ -61,3 +65,32 @@ def read_and_validate(config: CjmConfig, period: Period, progress: Progress | No
     if raise_on_failure:
         enforce(result, report["html"])
     return GateOutcome(result=result, data=data, report=report)
+
+
+def build_period(config: CjmConfig, period: Period, personas: list[str] | None = None,
+                 progress: Progress | None = None) -> tuple[dict[str, dict[str, Any]], GateOutcome]:
+    """Read and validate the period's inputs, then build every persona's map (schema-checked).
+
+    Raises :class:`~cjm_tasks.errors.ValidationFailed` before building when the gate fails.
+    """
+    from cjm_tasks.journey import Inputs, build_maps, check_map, lineage_of
+
+    outcome = read_and_validate(config, period, progress)
+    if progress:
+        progress("building journey maps")
+    inputs = Inputs(**{name: src.frame for name, src in outcome.data.items()})
+    maps = build_maps(inputs, config, period, lineage_of(outcome.data, config), personas)
+    for doc in maps.values():
+        check_map(doc)
+    return maps, outcome
+
+
+def write_maps(maps: dict[str, dict[str, Any]], out_dir: Path) -> list[Path]:
+    """Write ``out_dir/<persona>.json`` for every map; return the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for persona, doc in maps.items():
+        path = out_dir / f"{persona}.json"
+        path.write_bytes(jsonio.dumps(doc))
+        paths.append(path)
+    return paths

@@ -158,3 +158,41 @@ def bucket(s3_env: str, request: pytest.FixtureRequest) -> str:
     name = re.sub(r"[^a-z0-9-]+", "-", f"t-{request.node.name.lower()}")[:40].strip("-") + f"-{uuid.uuid4().hex[:8]}"
     boto3.client("s3", endpoint_url=s3_env, region_name="us-east-1").create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture(scope="session")
+def sample_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four generated quarters (2025Q1..2025Q4) at scale 1, shared by the pipeline tests."""
+    from cjm_tasks.sample_data import generate_sample_data
+
+    out = tmp_path_factory.mktemp("sample-data")
+    generate_sample_data(out, quarters=4, start="2025Q1", seed=7, scale=1.0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample_config(sample_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The bundled configuration (default expectations included) reading the generated sample data."""
+    import os
+
+    from cjm_tasks.config import load_config
+
+    folder = tmp_path_factory.mktemp("sample-config")
+    main = yaml.safe_load((CONFIGS / "cjm.yaml").read_text(encoding="utf-8"))
+    for f in CONFIGS.glob("*.yaml"):
+        shutil.copy(f, folder / f.name)
+    for source in main["sources"].values():
+        source["location"] = source["location"].replace("${CJM_SAMPLE_DATA:-../build/sample-data}", str(sample_data))
+    main["storage"] = {"work": str(folder / "work"), "versions": str(folder / "store"), "site": str(folder / "site")}
+    (folder / "cjm.yaml").write_text(yaml.safe_dump(main, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return load_config(folder / "cjm.yaml")
+
+
+@pytest.fixture(scope="session")
+def sample_maps(sample_config) -> dict:
+    """{period: {persona: map}} for every generated quarter, built through the real pipeline."""
+    from cjm_tasks.periods import Period
+    from cjm_tasks.pipeline import build_period
+
+    periods = Period.parse("2025Q1").range(4)
+    return {str(p): build_period(sample_config, p)[0] for p in periods}

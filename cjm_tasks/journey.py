@@ -1,0 +1,463 @@
+"""Build every persona's journey map for one period from the validated inputs.
+
+Inputs are read once; personas are a group-by over rows tagged with their persona (and every row
+once more as persona ``all``), never a re-read or re-filter per persona.
+
+Per persona and stage the map holds: customers reached and reached share; customer-level
+conversion to the next stage within the period; touchpoints (events and share by channel);
+customer actions (top event types); CSAT / NPS / CES and review rating with sample sizes and 95%
+confidence intervals; the configured rates (cancellations, failed payments, ...); text sentiment;
+an emotion score; the gap to the stage's ideal; the most frequent positive and negative themes;
+barriers with evidence and quotes; and opportunities.
+
+Emotion (in [-1, 1]) is the sample-weighted mean of the stage's signals, each scaled to [-1, 1]:
+CSAT and rating as ``2 * (mean - low) / (high - low) - 1``, CES the same but inverted (less effort
+is better), NPS as ``NPS / 100``, and text sentiment as it is. Each signal weighs ``n / (n + 10)``
+for its sample size n, so a stage with three answers does not swing the curve.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cjm_tasks.barriers import detect_catalog, detect_emerging, detect_metric
+from cjm_tasks.config import CjmConfig, localize
+from cjm_tasks.periods import Period
+from cjm_tasks.personas import ALL_PERSONA, Membership, assign_personas, derive_features
+from cjm_tasks.text import KeywordMatcher, sentiment, themes
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+LOWER_IS_BETTER = {"ces"}
+EMOTION_PRIOR = 10
+
+
+@dataclass
+class Inputs:
+    """The canonical tables of one period (any of them may be missing)."""
+
+    surveys: pd.DataFrame | None = None
+    reviews: pd.DataFrame | None = None
+    sales: pd.DataFrame | None = None
+    customers: pd.DataFrame | None = None
+
+
+def scale01(values: pd.Series, metric: str, config: CjmConfig) -> pd.Series:
+    """Scores scaled to [0, 1] where 1 is best (CES inverted)."""
+    low, high = config.metrics.scales.get(metric, (1, 5))
+    scaled = ((values - low) / (high - low)).clip(0, 1)
+    return 1 - scaled if metric in LOWER_IS_BETTER else scaled
+
+
+def collect_texts(inputs: Inputs, config: CjmConfig) -> pd.DataFrame:
+    """Survey comments and reviews as one table of texts.
+
+    Columns: kind, ref, customer_id, stage (None for reviews without one), at, text, language,
+    source, score01 (the answer's or review's score scaled to 0..1, 1 best), rating.
+    """
+    import pandas as pd
+
+    parts = []
+    s = inputs.surveys
+    if s is not None and "comment" in s.columns:
+        s = s[s["comment"].notna() & (s["comment"].str.strip() != "")]
+        score01 = pd.Series(float("nan"), index=s.index)
+        for metric in s["metric"].dropna().unique():
+            mask = s["metric"] == metric
+            score01[mask] = scale01(s.loc[mask, "score"], metric, config)
+        parts.append(pd.DataFrame({
+            "kind": "survey", "ref": s["response_id"], "customer_id": s.get("customer_id"), "stage": s["stage"],
+            "at": s["answered_at"], "text": s["comment"], "language": s.get("language"),
+            "source": ("survey:" + s["channel"].fillna("unknown")) if "channel" in s.columns else "survey",
+            "score01": score01, "rating": float("nan"),
+        }))
+    r = inputs.reviews
+    if r is not None and len(r):
+        parts.append(pd.DataFrame({
+            "kind": "review", "ref": r["review_id"], "customer_id": r.get("customer_id"), "stage": r.get("stage"),
+            "at": r["published_at"], "text": r["text"], "language": r.get("language"),
+            "source": r["source"].fillna("review") if "source" in r.columns else "review",
+            "score01": ((r["rating"] - 1) / 4).clip(0, 1), "rating": r["rating"],
+        }))
+    columns = ["kind", "ref", "customer_id", "stage", "at", "text", "language", "source", "score01", "rating"]
+    if not parts:
+        return pd.DataFrame({c: pd.Series([], dtype="object") for c in columns})
+    texts = pd.concat(parts, ignore_index=True)[columns]
+    for column in ("customer_id", "stage", "language", "source", "text"):
+        texts[column] = texts[column].astype("str").where(texts[column].notna())
+    return texts
+
+
+def infer_review_stages(texts: pd.DataFrame, matches: pd.DataFrame, config: CjmConfig) -> pd.Series:
+    """Stage of every text: its own, else the stage most of its matched barriers belong to
+    (ties go to the earlier stage of the journey), else ``experience`` (or the last stage)."""
+    stage_of = {b.id: b.stage for b in config.barriers.catalog}
+    order = {s: i for i, s in enumerate(config.stage_ids)}
+    stages = texts["stage"].copy()
+    missing = stages.isna()
+    if missing.any() and not matches.empty:
+        m = matches[matches["row"].isin(texts.index[missing])]
+        if not m.empty:
+            votes = m.assign(stage=m["label"].map(stage_of)).groupby(["row", "stage"]).size().rename("n").reset_index()
+            votes["order"] = votes["stage"].map(order)
+            best = votes.sort_values(["row", "n", "order"], ascending=[True, False, True]).drop_duplicates("row")
+            stages.loc[best["row"].to_numpy()] = best["stage"].to_numpy()
+    default = "experience" if "experience" in order else config.stage_ids[-1]
+    return stages.fillna(default)
+
+
+def _tag(frame: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a ``persona`` column: once per persona of their customer, and once as ``all``."""
+    import pandas as pd
+
+    if frame is None or frame.empty:
+        return pd.DataFrame(columns=[*(frame.columns if frame is not None else []), "persona"])
+    with_id = frame[frame["customer_id"].notna()] if "customer_id" in frame.columns else frame.iloc[0:0]
+    tagged = with_id.reset_index(names="row").merge(members, on="customer_id", how="inner")
+    everyone = frame.reset_index(names="row").assign(persona=ALL_PERSONA)
+    return pd.concat([tagged, everyone], ignore_index=True)
+
+
+def _mean_ci(values: pd.Series) -> tuple[float | None, int, list[float] | None]:
+    from scipy import stats
+
+    values = values.dropna()
+    n = len(values)
+    if n == 0:
+        return None, 0, None
+    mean = float(values.mean())
+    if n < 2:
+        return mean, n, None
+    half = float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n))
+    return mean, n, [round(mean - half, 3), round(mean + half, 3)]
+
+
+def _nps(values: pd.Series) -> tuple[float | None, int, list[float] | None]:
+    values = values.dropna()
+    n = len(values)
+    if n == 0:
+        return None, 0, None
+    promoters = float((values >= 9).mean())
+    detractors = float((values <= 6).mean())
+    nps = 100 * (promoters - detractors)
+    half = 100 * 1.96 * math.sqrt(max(0.0, promoters + detractors - (promoters - detractors) ** 2) / n)
+    return nps, n, [round(nps - half, 1), round(nps + half, 1)]
+
+
+def _wilson(numerator: int, denominator: int) -> list[float] | None:
+    if denominator == 0:
+        return None
+    z = 1.96
+    p = numerator / denominator
+    centre = (p + z * z / (2 * denominator)) / (1 + z * z / denominator)
+    half = z * math.sqrt(p * (1 - p) / denominator + z * z / (4 * denominator ** 2)) / (1 + z * z / denominator)
+    return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else round(float(value), digits)
+
+
+def emotion(signals: list[tuple[float | None, int]]) -> float | None:
+    """Sample-weighted mean of signals in [-1, 1] (weight n / (n + 10)); None without signals."""
+    weighted = [(v, n / (n + EMOTION_PRIOR)) for v, n in signals if v is not None and n > 0 and math.isfinite(v)]
+    total = sum(w for _, w in weighted)
+    return round(sum(v * w for v, w in weighted) / total, 3) if total else None
+
+
+def catalog_matcher(config: CjmConfig) -> KeywordMatcher:
+    """One matcher for every keyword (and exclude phrase) of every catalog barrier, all languages."""
+    return KeywordMatcher(
+        {b.id: [k for ks in b.keywords.values() for k in ks] for b in config.barriers.catalog},
+        exclude={b.id: [k for ks in b.exclude.values() for k in ks] for b in config.barriers.catalog},
+    )
+
+
+def build_maps(inputs: Inputs, config: CjmConfig, period: Period, lineage: dict[str, Any] | None = None,
+               personas: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """One map document per persona (plus ``all``), keyed by persona id.
+
+    ``personas`` limits the output to those ids (the work is the same group-by either way).
+    Raises :class:`~cjm_tasks.personas.RuleError` when a persona rule cannot be applied.
+    """
+    import pandas as pd
+
+    sales = inputs.sales
+    active = set()
+    for frame in (inputs.sales, inputs.surveys, inputs.reviews):
+        if frame is not None and "customer_id" in frame.columns:
+            active |= set(frame["customer_id"].dropna().unique())
+    features = derive_features(sales, inputs.customers)
+    features = features[features.index.isin(active)]
+    membership = assign_personas(features, config.personas, str(config.files.get("personas", "personas.yaml")))
+
+    texts = collect_texts(inputs, config)
+    matches = catalog_matcher(config).match(texts["text"])
+    texts["stage"] = infer_review_stages(texts, matches, config)
+    lexicon = config.barriers.sentiment.model_dump()
+    texts["sentiment"] = sentiment(texts["text"], lexicon).to_numpy() if len(texts) else []
+
+    members = membership.members
+    tagged_sales = _tag(sales, members) if sales is not None else None
+    tagged_surveys = _tag(inputs.surveys, members) if inputs.surveys is not None else None
+    tagged_texts = _tag(texts, members)
+    persona_ids = [p.id for p in config.personas.personas] + [ALL_PERSONA]
+    wanted = [p for p in persona_ids if personas is None or p in personas]
+
+    counts = membership.counts()
+    counts[ALL_PERSONA] = len(active)
+    stage_metrics = _stage_metrics(tagged_sales, tagged_surveys, tagged_texts, counts, config)
+    catalog_found = detect_catalog(tagged_texts, matches, config)
+
+    maps = {}
+    for persona_id in wanted:
+        persona_cfg = next((p for p in config.personas.personas if p.id == persona_id), None)
+        stages = stage_metrics.get(persona_id) or _empty_stages(config)
+        persona_texts = tagged_texts[tagged_texts["persona"] == persona_id]
+        found = catalog_found.get(persona_id, []) + detect_metric(stages, config)
+        found += detect_emerging(persona_texts, set(matches["row"]), config)
+        by_stage: dict[str, list[dict[str, Any]]] = {}
+        for barrier in found:
+            by_stage.setdefault(barrier.pop("stage"), []).append(barrier)
+        for stage in stages:
+            stage["barriers"] = sorted(by_stage.get(stage["id"], []), key=lambda b: (-b["severity"], b["id"]))
+            stage["opportunities"] = [
+                {"barrier": b["id"], "title": b["title"], "action": b["recommendation"], "priority": b["severity"]}
+                for b in stage["barriers"] if b["recommendation"]
+            ]
+            stage_texts = persona_texts[persona_texts["stage"] == stage["id"]]
+            stage["themes"] = _themes(stage_texts, config)
+        maps[persona_id] = _document(persona_id, persona_cfg, stages, counts.get(persona_id, 0), membership, config, period, lineage)
+    return maps
+
+
+def _themes(stage_texts: pd.DataFrame, config: CjmConfig) -> dict[str, list[dict[str, Any]]]:
+    """What customers expect (positive themes) and fear (negative themes) at a stage."""
+    out = {}
+    for polarity, mask in (("positive", stage_texts["score01"] >= 0.75), ("negative", stage_texts["score01"] <= config.barriers.detection.negative_score)):
+        found = themes(stage_texts.loc[mask, "text"].reset_index(drop=True), top=3, min_count=3)
+        out[polarity] = [{"phrase": t.phrase, "texts": int(t.texts)} for t in found.itertuples(index=False)]
+    return out
+
+
+def _empty_stages(config: CjmConfig) -> list[dict[str, Any]]:
+    return [_stage_doc(stage, config, {}) for stage in config.stages]
+
+
+def _stage_doc(stage, config: CjmConfig, m: dict[str, Any]) -> dict[str, Any]:
+    lang = config.project.language
+    return {
+        "id": stage.id,
+        "name": stage.name(lang),
+        "goal": localize(stage.goal, lang) if stage.goal else None,
+        "next": config.next_stage(stage.id),
+        "loops_to": list(stage.loops_to),
+        "touchpoints": m.get("touchpoints", []),
+        "actions": m.get("actions", []),
+        "metrics": m.get("metrics", {"customers": 0, "reached_share": None, "conversion_to_next": None, "csat": None, "nps": None,
+                                      "ces": None, "rating": None, "sentiment": None, "emotion": None, "rates": {}, "intervals": {},
+                                      "low_share": {}, "samples": {}}),
+        "ideal": m.get("ideal", []),
+        "themes": {"positive": [], "negative": []},
+        "barriers": [],
+        "opportunities": [],
+    }
+
+
+def _stage_metrics(sales, surveys, texts, counts: dict[str, int], config: CjmConfig) -> dict[str, list[dict[str, Any]]]:
+    """Stage metrics of every persona from the tagged tables, by group-by."""
+    import pandas as pd
+
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    reach = pd.Series(dtype="int64")
+    reach_matrix = None
+    if sales is not None and len(sales):
+        reached = sales[["persona", "customer_id", "stage"]].dropna().drop_duplicates()
+        reach = reached.groupby(["persona", "stage"]).size()
+        reach_matrix = reached.assign(v=True).pivot_table(index=["persona", "customer_id"], columns="stage", values="v", aggfunc="any", fill_value=False)
+        by_channel = sales.groupby(["persona", "stage", "channel"]).size().rename("events").reset_index()
+        by_event = sales.groupby(["persona", "stage", "event_type"]).agg(events=("row", "size"), customers=("customer_id", "nunique")).reset_index()
+        event_counts = sales.groupby(["persona", "event_type"]).size()
+    survey_stats = {}
+    if surveys is not None and len(surveys):
+        for (persona, stage, metric), scores in surveys.groupby(["persona", "stage", "metric"])["score"]:
+            low, high = config.metrics.scales.get(metric, (1, 5))
+            stat = _nps(scores) if metric == "nps" else _mean_ci(scores)
+            low_share = float((scale01(scores, metric, config) <= 0.25).mean()) if len(scores) else None
+            survey_stats[(persona, stage, metric)] = (*stat, low_share)
+    text_stats = {}
+    if len(texts):
+        for (persona, stage), group in texts.groupby(["persona", "stage"]):
+            reviews = group[group["kind"] == "review"]
+            text_stats[(persona, stage)] = {"rating": _mean_ci(reviews["rating"]), "sentiment": _mean_ci(group["sentiment"]), "texts": len(group)}
+
+    personas = set(counts) | set(texts["persona"].unique() if len(texts) else [])
+    result = {}
+    for persona in personas:
+        customers = counts.get(persona, 0)
+        stages = []
+        for stage in config.stages:
+            reached_n = int(reach.get((persona, stage.id), 0))
+            nxt = config.next_stage(stage.id)
+            conversion = None
+            if reach_matrix is not None and nxt and reached_n and persona in reach_matrix.index.get_level_values(0):
+                block = reach_matrix.loc[persona]
+                if stage.id in block.columns:
+                    at = block[stage.id]
+                    both = at & block[nxt] if nxt in block.columns else at & False
+                    conversion = float(both.sum() / at.sum()) if at.sum() else None
+            metrics: dict[str, Any] = {"customers": reached_n, "reached_share": _round(reached_n / customers if customers else None),
+                                       "conversion_to_next": _round(conversion), "rates": {}, "intervals": {}, "low_share": {}, "samples": {}}
+            metrics["samples"]["reached_share"] = customers
+            metrics["samples"]["conversion_to_next"] = reached_n if nxt else 0
+            signals = []
+            for metric in config.metrics.scales:
+                stat = survey_stats.get((persona, stage.id, metric))
+                if stat:
+                    value, n, ci, low_share = stat
+                    metrics[metric] = _round(value, 2)
+                    metrics["samples"][metric] = n
+                    metrics["intervals"][metric] = ci
+                    metrics["low_share"][metric] = _round(low_share)
+                    if metric == "nps":
+                        signals.append((value / 100, n))
+                    else:
+                        low, high = config.metrics.scales[metric]
+                        scaled = 2 * (value - low) / (high - low) - 1
+                        signals.append((-scaled if metric in LOWER_IS_BETTER else scaled, n))
+                else:
+                    metrics[metric] = None
+                    metrics["samples"][metric] = 0
+            ts = text_stats.get((persona, stage.id), {})
+            rating, rating_n, rating_ci = ts.get("rating", (None, 0, None))
+            senti, senti_n, senti_ci = ts.get("sentiment", (None, 0, None))
+            metrics.update(rating=_round(rating, 2), sentiment=_round(senti))
+            metrics["samples"].update(rating=rating_n, sentiment=senti_n, texts=ts.get("texts", 0))
+            metrics["intervals"].update(rating=rating_ci, sentiment=senti_ci)
+            if rating is not None:
+                signals.append(((rating - 3) / 2, rating_n))
+            if senti is not None:
+                signals.append((senti, senti_n))
+            metrics["emotion"] = emotion(signals)
+            if sales is not None and len(sales):
+                for rate_name, spec in stage.rates.items():
+                    num = int(event_counts.get((persona, spec.numerator), 0))
+                    den = int(event_counts.get((persona, spec.denominator), 0))
+                    metrics["rates"][rate_name] = {"value": _round(num / den if den else None, 4), "numerator": num, "denominator": den,
+                                                   "interval": _wilson(num, den)}
+                tps = by_channel[(by_channel["persona"] == persona) & (by_channel["stage"] == stage.id)]
+                total = int(tps["events"].sum())
+                touchpoints = [{"channel": r.channel, "events": int(r.events), "share": round(r.events / total, 4)}
+                               for r in tps.sort_values(["events", "channel"], ascending=[False, True]).itertuples()]
+                acts = by_event[(by_event["persona"] == persona) & (by_event["stage"] == stage.id)]
+                actions = [{"event_type": r.event_type, "events": int(r.events), "customers": int(r.customers)}
+                           for r in acts.sort_values(["events", "event_type"], ascending=[False, True]).head(5).itertuples()]
+                metrics["samples"]["events"] = total
+            else:
+                touchpoints, actions = [], []
+            ideal = []
+            for name, target in stage.ideal.items():
+                actual = metrics["rates"][name]["value"] if name in metrics["rates"] else metrics.get(name)
+                if actual is None:
+                    ideal.append({"metric": name, "target": target, "actual": None, "gap": None, "met": None})
+                    continue
+                lower_better = name in metrics["rates"] or name in LOWER_IS_BETTER
+                gap = actual - target
+                ideal.append({"metric": name, "target": target, "actual": actual, "gap": _round(gap, 4),
+                              "met": bool(gap <= 0) if lower_better else bool(gap >= 0)})
+            stages.append(_stage_doc(stage, config, {"metrics": metrics, "touchpoints": touchpoints, "actions": actions, "ideal": ideal}))
+        result[persona] = stages
+    return result
+
+
+def _document(persona_id: str, persona_cfg, stages: list[dict[str, Any]], customers: int, membership: Membership,
+              config: CjmConfig, period: Period, lineage: dict[str, Any] | None) -> dict[str, Any]:
+    lang = config.project.language
+    tz = config.project.timezone
+    barriers = [dict(b, stage=s["id"]) for s in stages for b in s["barriers"]]
+    top = sorted(barriers, key=lambda b: (-b["severity"], b["id"]))[:5]
+    curve = [{"stage": s["id"], "emotion": s["metrics"]["emotion"]} for s in stages]
+    scored = [c for c in curve if c["emotion"] is not None]
+    if persona_cfg is None:
+        persona = {"id": ALL_PERSONA, "name": "Все клиенты" if lang == "ru" else "All customers",
+                   "description": "Every row of the period, including customers in no persona and rows without a customer id.",
+                   "customers": customers}
+    else:
+        persona = {"id": persona_cfg.id, "name": persona_cfg.display_name(lang), "description": persona_cfg.description, "customers": customers}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "persona": persona,
+        "period": str(period),
+        "period_start": period.start(tz).isoformat(),
+        "period_end": period.end(tz).isoformat(),
+        "language": lang,
+        "stages": stages,
+        "summary": {
+            "customers": customers,
+            "unassigned_customers": membership.unassigned,
+            "texts": sum(s["metrics"]["samples"].get("texts", 0) for s in stages),
+            "barriers": {"total": len(barriers), **{k: sum(b["kind"] == k for b in barriers) for k in ("catalog", "metric", "emerging")}},
+            "top_barriers": [{"id": b["id"], "title": b["title"], "stage": b["stage"], "kind": b["kind"], "severity": b["severity"]} for b in top],
+            "emotion_curve": curve,
+            "lowest_stage": min(scored, key=lambda c: c["emotion"])["stage"] if scored else None,
+        },
+        "lineage": lineage or {},
+    }
+
+
+def code_version() -> str:
+    """The package version, plus the git commit when running from a checkout."""
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+    from pathlib import Path
+
+    try:
+        v = version("cjm")
+    except PackageNotFoundError:
+        v = "0+unknown"
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5)
+        if sha.returncode == 0 and sha.stdout.strip():
+            v += f"+g{sha.stdout.strip()}"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return v
+
+
+def lineage_of(data: dict[str, Any], config: CjmConfig) -> dict[str, Any]:
+    """Lineage block of a map: every input's rows, sha256 and location; config hash; code version."""
+    return {
+        "inputs": {name: {"rows": len(src.frame), "sha256": src.sha256, "location": ", ".join(f.location for f in src.files)}
+                   for name, src in data.items()},
+        "config_sha256": config.sha256(),
+        "code_version": code_version(),
+    }
+
+
+class MapSchemaError(ValueError):
+    """A map document that does not match ``cjm_tasks/schemas/map.schema.json``."""
+
+
+def map_schema() -> dict[str, Any]:
+    import json
+    from importlib.resources import files
+
+    return json.loads(files("cjm_tasks").joinpath("schemas/map.schema.json").read_text(encoding="utf-8"))
+
+
+def check_map(doc: dict[str, Any]) -> None:
+    """Raise :class:`MapSchemaError` listing where ``doc`` breaks the committed map schema."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(map_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors[:10]]
+        raise MapSchemaError(f"map of {doc.get('persona', {}).get('id')} {doc.get('period')} does not match the schema:\n  " + "\n  ".join(lines))

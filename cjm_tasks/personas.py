@@ -1,0 +1,208 @@
+"""Assign customers to personas by declarative rules.
+
+Rules (``configs/personas.yaml``) are data: ``{all: [...]}``, ``{any: [...]}``, ``{not: rule}`` and
+conditions ``{field, op, value}`` with eq, ne, in, not_in, lt, le, gt, ge, between, contains and
+is_null. They are evaluated column-wise over a table of customers (one row per customer), never
+as code. A condition on a missing value is false, except ``is_null``.
+
+Fields are customer attributes (the customers source) or features derived from the period's
+sales: ``order_count``, ``total_order_value``, ``avg_order_value``, ``first_seen``, ``last_seen``,
+``main_channel`` and ``event_count``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cjm_tasks.config import AllRule, AnyRule, Condition, NotRule, PersonasFile
+from cjm_tasks.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+ORDER_EVENTS = ("order_placed", "repeat_order")
+ALL_PERSONA = "all"
+
+
+@dataclass
+class Membership:
+    """Who belongs to which persona.
+
+    ``members`` has one row per (customer_id, persona) pair; ``unassigned`` counts customers
+    that match no persona; ``customers`` is the number of customers considered.
+    """
+
+    members: pd.DataFrame
+    unassigned: int
+    customers: int
+
+    def counts(self) -> dict[str, int]:
+        return self.members.groupby("persona", sort=False).size().to_dict()
+
+
+def derive_features(sales: pd.DataFrame | None, customers: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per customer (index ``customer_id``): attributes joined with sales features.
+
+    Customers appear when they have sales in the period or a row in ``customers``. Order
+    features count ``order_placed`` and ``repeat_order`` events; ``main_channel`` is the channel
+    of most events (ties broken by name, so the result is deterministic).
+    """
+    import pandas as pd
+
+    parts = []
+    if sales is not None and len(sales):
+        s = sales[sales["customer_id"].notna()]
+        grouped = s.groupby("customer_id", sort=True)
+        feats = pd.DataFrame({
+            "event_count": grouped.size(),
+            "first_seen": grouped["occurred_at"].min(),
+            "last_seen": grouped["occurred_at"].max(),
+        })
+        orders = s[s["event_type"].isin(ORDER_EVENTS)]
+        by_order = orders.groupby("customer_id", sort=True)
+        feats["order_count"] = by_order.size().reindex(feats.index, fill_value=0).astype("int64")
+        amount = orders["amount"] if "amount" in orders.columns else pd.Series(0.0, index=orders.index)
+        feats["total_order_value"] = amount.groupby(orders["customer_id"]).sum().reindex(feats.index, fill_value=0.0)
+        feats["avg_order_value"] = (feats["total_order_value"] / feats["order_count"]).where(feats["order_count"] > 0)
+        if "channel" in s.columns:
+            per_channel = s.groupby(["customer_id", "channel"], sort=True).size().rename("n").reset_index()
+            per_channel = per_channel.sort_values(["customer_id", "n", "channel"], ascending=[True, False, True], kind="stable")
+            feats["main_channel"] = per_channel.drop_duplicates("customer_id").set_index("customer_id")["channel"]
+        parts.append(feats)
+    if customers is not None and len(customers):
+        parts.append(customers.drop_duplicates("customer_id").set_index("customer_id"))
+    if not parts:
+        return pd.DataFrame(index=pd.Index([], name="customer_id"))
+    table = parts[0] if len(parts) == 1 else parts[0].join(parts[1], how="outer")
+    table.index.name = "customer_id"
+    if sales is not None and "event_count" in table.columns:
+        table["event_count"] = table["event_count"].fillna(0).astype("int64")
+        table["order_count"] = table["order_count"].fillna(0).astype("int64")
+    return table
+
+
+def evaluate(rule: Any, table: pd.DataFrame, where: str = "rule") -> pd.Series:
+    """Boolean Series over ``table``'s rows: which rows match ``rule``.
+
+    Raises :class:`RuleError` when a condition names a field the table does not have or
+    compares a field with a value of the wrong kind; ``where`` is the rule's key path.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(rule, AllRule):
+        result = pd.Series(True, index=table.index)
+        for i, r in enumerate(rule.all):
+            result &= evaluate(r, table, f"{where}.all[{i}]")
+        return result
+    if isinstance(rule, AnyRule):
+        result = pd.Series(False, index=table.index)
+        for i, r in enumerate(rule.any):
+            result |= evaluate(r, table, f"{where}.any[{i}]")
+        return result
+    if isinstance(rule, NotRule):
+        return ~evaluate(rule.not_, table, f"{where}.not")
+    if not isinstance(rule, Condition):
+        raise RuleError(where, f"not a rule: {rule!r}")
+    if rule.field not in table.columns:
+        available = ", ".join(sorted(map(str, table.columns)))
+        raise RuleError(f"{where}.field", f"{rule.field!r} is not a customer attribute or derived feature (available: {available})")
+    column = table[rule.field]
+    present = column.notna()
+    op, value = rule.op, rule.value
+    if op == "is_null":
+        return ~present if value in (None, True) else present
+    try:
+        if op in ("lt", "le", "gt", "ge", "between"):
+            values = value if op == "between" else [value]
+            column, values = _comparable_column(column, values)
+            if op == "between":
+                out = (column >= values[0]) & (column <= values[1])
+            else:
+                out = {"lt": column.lt, "le": column.le, "gt": column.gt, "ge": column.ge}[op](values[0])
+        elif op == "eq":
+            out = column == _like(column, value)
+        elif op == "ne":
+            out = column != _like(column, value)
+        elif op in ("in", "not_in"):
+            members = column.isin([_like(column, v) for v in value])
+            out = members if op == "in" else ~members
+        elif op == "contains":
+            out = column.astype("str").str.contains(str(value), case=False, regex=False)
+        else:  # pragma: no cover - the config model admits no other operator
+            raise RuleError(f"{where}.op", f"unknown operator {op!r}")
+    except (TypeError, ValueError) as exc:
+        raise RuleError(where, f"cannot compare {rule.field!r} ({column.dtype}) with {value!r}: {exc}") from None
+    return pd.Series(np.asarray(out.fillna(False), dtype=bool), index=table.index) & present
+
+
+def _like(column: pd.Series, value: Any) -> Any:
+    """``value`` in the column's kind: numbers stay numbers, a date text becomes a timestamp."""
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(column.dtype) and isinstance(value, str):
+        stamp = pd.Timestamp(value)
+        tz = getattr(column.dt, "tz", None)
+        return stamp.tz_localize(tz) if tz is not None and stamp.tzinfo is None else stamp
+    if pd.api.types.is_numeric_dtype(column.dtype) and isinstance(value, str):
+        raise ValueError("a numeric field needs a number")
+    if pd.api.types.is_string_dtype(column.dtype) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _comparable_column(column: pd.Series, values: list[Any]) -> tuple[pd.Series, list[Any]]:
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        return column, [_like(column, v) for v in values]
+    if all(isinstance(v, (int, float)) for v in values):
+        if not pd.api.types.is_numeric_dtype(column.dtype):
+            numbers = pd.to_numeric(column, errors="coerce")
+            if numbers.notna().sum() < column.notna().sum():
+                raise ValueError("the field holds values that are not numbers")
+            column = numbers
+        return column, values
+    stamps = [pd.Timestamp(v) for v in values]
+    parsed = pd.to_datetime(column, errors="coerce", utc=any(s.tzinfo for s in stamps))
+    return parsed, stamps
+
+
+class RuleError(ConfigError):
+    """A persona rule that cannot be applied to the customers (unknown field, wrong kind)."""
+
+    def __init__(self, key: str, message: str, file: str = "personas.yaml"):
+        super().__init__(file, key, message)
+
+
+def assign_personas(table: pd.DataFrame, personas: PersonasFile, file: str = "personas.yaml") -> Membership:
+    """Match every customer of ``table`` (from :func:`derive_features`) against the personas.
+
+    With membership ``first`` a customer joins the first persona (in file order) whose rule
+    matches; with ``all`` every matching persona. Raises :class:`RuleError` naming the persona
+    and the rule key when a rule cannot be applied.
+    """
+    import numpy as np
+    import pandas as pd
+
+    taken = pd.Series(False, index=table.index)
+    pieces = []
+    for i, persona in enumerate(personas.personas):
+        try:
+            match = evaluate(persona.rule, table, f"personas[{i}].rule")
+        except RuleError as exc:
+            raise RuleError(exc.key or f"personas[{i}].rule", f"persona {persona.id!r}: {exc.detail}", file) from None
+        if personas.membership == "first":
+            match &= ~taken
+        taken |= match
+        ids = table.index[match.to_numpy()]
+        pieces.append(pd.DataFrame({"customer_id": ids, "persona": np.repeat(persona.id, len(ids))}))
+    members = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame(columns=["customer_id", "persona"])
+    unassigned = int((~taken).sum())
+    if unassigned:
+        log.info("%d of %d customers match no persona", unassigned, len(table))
+    return Membership(members=members, unassigned=unassigned, customers=len(table))

@@ -1,0 +1,266 @@
+"""Text from surveys and reviews: normalisation, one-pass keyword matching, sentiment, themes.
+
+Normalisation (used for texts and keywords alike): lower case, accents stripped (NFKD without
+combining marks, so Russian ё reads as е and Portuguese ã as a; Russian й is a letter of its own
+and is kept), every run of non-word characters becomes one space, and the text is padded with a
+space at each end.
+
+Keywords: one or more words; each word matches a whole word of the text, or, ending in ``*``, any
+word starting with it (``задерж*`` matches задержка, задержали). All keywords of all barriers are
+compiled into one Aho-Corasick automaton that scans every text of a period in a single pass: the
+texts are joined into one string, so the scan is one C loop rather than one regex per keyword per
+text. Keywords with a ``*`` inside a phrase are found by their fixed start and confirmed with a
+regular expression at that position (rare: only those candidates are checked).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_SEP = "\n"  # joins texts; normalisation turns every newline inside a text into a space
+# Combining marks, except the breve that makes и into й (recomposed by NFC afterwards).
+_COMBINING = re.compile(r"[\u0300-\u0305\u0307-\u036f]|(?<!и)\u0306")
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+def normalize(texts: pd.Series) -> pd.Series:
+    """Normalised, space-padded texts (vectorised; missing texts become a single space)."""
+    s = texts.fillna("").astype("str").str.lower().str.normalize("NFKD")
+    s = s.str.replace(_COMBINING.pattern, "", regex=True).str.normalize("NFC")
+    s = s.str.replace(r"[\W_]+", " ", regex=True)
+    return " " + s.str.strip() + " "
+
+
+
+def normalize_one(text: str) -> str:
+    """:func:`normalize` for one string (keywords, phrases): the same rules, without pandas."""
+    import unicodedata
+
+    folded = unicodedata.normalize("NFC", _COMBINING.sub("", unicodedata.normalize("NFKD", (text or "").lower())))
+    return " " + _NON_WORD.sub(" ", folded).strip() + " "
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    label: str
+    keyword: str
+    verify: re.Pattern[str] | None
+
+
+def _compile_keyword(keyword: str) -> tuple[str, re.Pattern[str] | None]:
+    """(anchor searched by the automaton, optional regex confirming the whole phrase)."""
+    words: list[tuple[str, bool]] = []
+    for raw in keyword.split():
+        star = raw.endswith("*")
+        parts = normalize_one(raw.rstrip("*")).split()
+        for i, part in enumerate(parts):
+            words.append((part, star and i == len(parts) - 1))
+    if not words:
+        raise ValueError(f"keyword {keyword!r} has no letters or digits")
+    inner_star = any(star for _, star in words[:-1])
+    if not inner_star:
+        anchor = " " + " ".join(w for w, _ in words) + ("" if words[-1][1] else " ")
+        return anchor, None
+    fixed: list[str] = []
+    for word, star in words:
+        fixed.append(word)
+        if star:
+            break
+    anchor = " " + " ".join(fixed)
+    regex = " " + " ".join(re.escape(w) + (r"\w*" if star else "") for w, star in words) + ("" if words[-1][1] else " ")
+    return anchor, re.compile(regex)
+
+
+class KeywordMatcher:
+    """Finds which labelled keyword sets occur in many texts, in one pass.
+
+    ``KeywordMatcher({"late_delivery": ["arrived late", "задерж*"], ...}, exclude={"late_delivery":
+    ["without delay"]})``; :meth:`match` returns one row per (text, label) with the first keyword
+    that matched. A keyword occurrence inside an ``exclude`` phrase of the same label does not count
+    (``delay*`` inside "without delay"), but another occurrence in the same text still does.
+    """
+
+    def __init__(self, keywords: Mapping[str, Iterable[str]], exclude: Mapping[str, Iterable[str]] | None = None):
+        import ahocorasick
+
+        self._automaton = ahocorasick.Automaton()
+        patterns: dict[str, list[tuple[_Pattern, bool]]] = {}
+        for excluded, source in ((False, keywords), (True, exclude or {})):
+            for label, words in source.items():
+                for keyword in words:
+                    anchor, verify = _compile_keyword(keyword)
+                    patterns.setdefault(anchor, []).append((_Pattern(label, keyword, verify), excluded))
+        for anchor, entries in patterns.items():
+            self._automaton.add_word(anchor, (len(anchor), tuple(entries)))
+        self.empty = not patterns
+        if not self.empty:
+            self._automaton.make_automaton()
+
+    def spans(self, texts: pd.Series, normalized: bool = False) -> pd.DataFrame:
+        """Every occurrence: columns ``row``, ``label``, ``keyword``, ``start``, ``end``, ``excluded``.
+
+        ``start``/``end`` are offsets in the joined normalised texts (comparable within a row).
+        """
+        import numpy as np
+        import pandas as pd
+
+        columns = {"row": "int64", "label": "str", "keyword": "str", "start": "int64", "end": "int64", "excluded": "bool"}
+        empty = pd.DataFrame({c: pd.Series([], dtype=t) for c, t in columns.items()})
+        if self.empty or len(texts) == 0:
+            return empty
+        norm = texts if normalized else normalize(texts)
+        values = norm.tolist()
+        lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
+        starts = np.concatenate(([0], np.cumsum(lengths + 1)[:-1]))
+        joined = _SEP.join(values)
+        found: list[tuple[int, str, str, int, bool]] = []
+        ends: list[int] = []
+        for end, (length, entries) in self._automaton.iter(joined):
+            start = end - length + 1
+            for entry, excluded in entries:
+                if entry.verify is None:
+                    found.append((start, entry.label, entry.keyword, end + 1, excluded))
+                else:
+                    confirmed = entry.verify.match(joined, start)
+                    if confirmed:
+                        found.append((start, entry.label, entry.keyword, confirmed.end(), excluded))
+        if not found:
+            return empty
+        out = pd.DataFrame(found, columns=["start", "label", "keyword", "end", "excluded"])
+        out.insert(0, "row", (np.searchsorted(starts, out["start"].to_numpy(), side="right") - 1).astype("int64"))
+        return out
+
+    def match(self, texts: pd.Series, normalized: bool = False) -> pd.DataFrame:
+        """Columns ``row`` (position in ``texts``), ``label``, ``keyword``; one row per text and label."""
+        hits = self.spans(texts, normalized)
+        kept = hits[~hits["excluded"]]
+        masks = hits[hits["excluded"]]
+        if not masks.empty and not kept.empty:
+            pairs = kept.reset_index().merge(masks[["row", "label", "start", "end"]], on=["row", "label"], suffixes=("", "_x"))
+            inside = pairs[(pairs["start_x"] <= pairs["start"]) & (pairs["end"] <= pairs["end_x"])]
+            kept = kept.drop(index=inside["index"].unique())
+        kept = kept.sort_values(["row", "start"], kind="stable")
+        return kept.drop_duplicates(["row", "label"], keep="first")[["row", "label", "keyword"]].reset_index(drop=True)
+
+
+def drop_nested(hits: pd.DataFrame) -> pd.DataFrame:
+    """Hits not contained in a longer hit of the same row ("not happy" wins over "happy")."""
+    if hits.empty:
+        return hits
+    indexed = hits.reset_index()
+    pairs = indexed.merge(indexed[["row", "start", "end", "index"]], on="row", suffixes=("", "_o"))
+    nested = pairs[(pairs["index"] != pairs["index_o"]) & (pairs["start_o"] <= pairs["start"]) & (pairs["end"] <= pairs["end_o"])
+                   & ((pairs["end_o"] - pairs["start_o"]) > (pairs["end"] - pairs["start"]))]
+    return hits.drop(index=nested["index"].unique())
+
+
+# ---------------------------------------------------------------------------------- sentiment
+
+
+def sentiment(texts: pd.Series, lexicon: Mapping[str, Mapping[str, Iterable[str]]]) -> pd.Series:
+    """Lexicon sentiment per text in [-1, 1]: (positive - negative) / (positive + negative) hits.
+
+    ``lexicon`` is ``{"positive": {lang: words}, "negative": {lang: words}}``; words follow the
+    keyword rules above. Where matches overlap the longest wins ("not happy" is one negative hit,
+    not a positive and a negative). Texts with no hit score NaN (no opinion expressed), not 0.
+    """
+    import numpy as np
+    import pandas as pd
+
+    words: dict[str, list[str]] = {}
+    for polarity in ("positive", "negative"):
+        for word in (w for ws in lexicon.get(polarity, {}).values() for w in ws):
+            words.setdefault(f"{polarity}\t{word}", []).append(word)
+    hits = drop_nested(KeywordMatcher(words).spans(texts))
+    if hits.empty:
+        return pd.Series(np.nan, index=texts.index)
+    polarity = hits["label"].str.split("\t").str[0]
+    counts = pd.crosstab(hits["row"], polarity).reindex(columns=["positive", "negative"], fill_value=0)
+    score = (counts["positive"] - counts["negative"]) / (counts["positive"] + counts["negative"])
+    out = pd.Series(np.nan, index=range(len(texts)))
+    out.loc[score.index] = score.to_numpy()
+    out.index = texts.index
+    return out
+
+
+# ------------------------------------------------------------------------------------- themes
+
+STOPWORDS = frozenset("""
+a an the and or but if of to in on at by for with from as is are was were be been being it its this that these those
+i me my we our you your he she they them their his her not no so very too just than then there here what which who
+when where why how all any both each few more most other some such only own same can will would should could did do
+does done had has have having am about into over after before again also out up down off once until while
+и в во не что он на я с со как а то все она так его но да ты к у же вы за бы по только ее мне было вот от меня еще
+нет о из ему теперь когда даже ну вдруг ли если уже или ни быть был него до вас нибудь опять уж вам ведь там потом
+себя ничего ей может они тут где есть надо ней для мы тебя их чем была сам чтобы без будто чего раз тоже себе под
+будет ж тогда кто этот того потому этого какой совсем ним здесь этом один почти мой тем чтобы нее сейчас были куда
+зачем всех никогда можно при наконец два об другой хоть после над больше тот через эти нас про всего них какая
+много разве три эту моя впрочем хорошо свою этой перед иногда лучше чуть том нельзя такой им более всегда конечно
+всю между это очень весь вся всё просто вообще ещё пока раза снова
+really quite still even much many far next time think twice back again never ever well way thing things something
+please thanks hour hours day days week weeks month one two three first last get got make made take took want wanted
+o a os as um uma de do da dos das em no na nos nas por para com sem que e é se ao aos mas mais muito foi ser esta
+este isso isto ja já nao não meu minha seu sua eu ele ela eles elas voce você
+""".split())
+
+
+def phrase_counts(texts: pd.Series, min_count: int = 2) -> pd.DataFrame:
+    """Every two-word phrase (stop words left out) used by at least ``min_count`` texts.
+
+    Columns ``phrase``, ``texts`` (how many texts use it), ``rows`` (their positions), most
+    used first (ties by phrase, so the order is deterministic).
+    """
+    import pandas as pd
+
+    columns = {"phrase": pd.Series([], dtype="str"), "texts": pd.Series([], dtype="int64"), "rows": pd.Series([], dtype="object")}
+    if len(texts) == 0:
+        return pd.DataFrame(columns)
+    tokens = normalize(texts).str.split().explode().dropna()
+    tokens = tokens[(tokens.str.len() > 2) & ~tokens.isin(STOPWORDS) & ~tokens.str.isdigit()]
+    if tokens.empty:
+        return pd.DataFrame(columns)
+    frame = pd.DataFrame({"row": tokens.index.map(texts.index.get_loc).astype("int64"), "word": tokens.to_numpy()})
+    frame["next"] = frame["word"].shift(-1)
+    frame["same"] = frame["row"].shift(-1) == frame["row"]
+    pairs = frame[frame["same"]]
+    pairs = pd.DataFrame({"row": pairs["row"], "phrase": pairs["word"] + " " + pairs["next"]}).drop_duplicates()
+    grouped = pairs.groupby("phrase")["row"].agg(["size", list]).rename(columns={"size": "texts", "list": "rows"})
+    grouped = grouped[grouped["texts"] >= min_count].reset_index()
+    return grouped.sort_values(["texts", "phrase"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def pick_varied(phrases: pd.DataFrame, top: int) -> pd.DataFrame:
+    """The first ``top`` phrases that share no word with a phrase picked before them."""
+    chosen, used = [], set()
+    for row in phrases.itertuples(index=False):
+        words = set(row.phrase.split())
+        if words & used:
+            continue
+        chosen.append(row)
+        used |= words
+        if len(chosen) == top:
+            break
+    return pd_frame(chosen, phrases.columns)
+
+
+def pd_frame(rows: list, columns) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(rows, columns=list(columns)) if rows else pd.DataFrame({c: pd.Series([], dtype="object") for c in columns})
+
+
+def themes(texts: pd.Series, top: int = 5, min_count: int = 2) -> pd.DataFrame:
+    """The most frequent, varied two-word phrases: :func:`phrase_counts` then :func:`pick_varied`."""
+    return pick_varied(phrase_counts(texts, min_count), top)
+
+
+def stable_id(prefix: str, phrase: str) -> str:
+    """A deterministic id for a phrase, the same in every period: ``prefix-<10 hex>``."""
+    return f"{prefix}-{hashlib.sha1(normalize_one(phrase).strip().encode()).hexdigest()[:10]}"

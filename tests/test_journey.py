@@ -1,0 +1,198 @@
+"""Journey maps from small explicit tables: metrics, barriers, personas, schema, single read."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cjm_tasks import jsonio
+from cjm_tasks.config import load_config
+from cjm_tasks.journey import Inputs, MapSchemaError, build_maps, check_map, emotion
+from cjm_tasks.periods import Period
+from tests.conftest import write_config, write_small_inputs
+
+Q3 = Period.parse("2025Q3")
+T0 = pd.Timestamp("2025-07-01", tz="UTC")
+
+
+def _sales(rows):
+    frame = pd.DataFrame(rows, columns=["customer_id", "event_type", "channel", "amount"])
+    config = load_config()
+    frame.insert(0, "event_id", [f"E{i}" for i in range(len(frame))])
+    frame["occurred_at"] = [T0 + pd.Timedelta(hours=i) for i in range(len(frame))]
+    frame["stage"] = frame["event_type"].map(config.event_stage)
+    frame["order_id"] = None
+    return frame
+
+
+@pytest.fixture
+def inputs() -> Inputs:
+    # B1, B2: business; Y1..Y3: young consumers. Y3 never gets past awareness.
+    sales = _sales([
+        ("B1", "site_visit", "web", None), ("B1", "product_view", "web", None), ("B1", "checkout_started", "web", None),
+        ("B1", "order_placed", "web", 900.0), ("B1", "order_cancelled", "phone", None),
+        ("B2", "site_visit", "web", None), ("B2", "product_view", "web", None), ("B2", "checkout_started", "web", None),
+        ("B2", "order_placed", "web", 700.0), ("B2", "order_delivered", "web", None), ("B2", "product_registered", "web", None),
+        ("Y1", "site_visit", "app", None), ("Y1", "product_view", "app", None), ("Y1", "checkout_started", "app", None),
+        ("Y1", "order_placed", "app", 30.0), ("Y1", "order_delivered", "app", None), ("Y1", "delivery_late", "app", None),
+        ("Y2", "site_visit", "app", None), ("Y2", "product_view", "app", None),
+        ("Y3", "site_visit", "social", None),
+    ])
+    customers = pd.DataFrame({"customer_id": ["B1", "B2", "Y1", "Y2", "Y3"], "segment": ["business"] * 2 + ["consumer"] * 3,
+                              "age": [40, 50, 22, 25, 28]})
+    surveys = pd.DataFrame({
+        "response_id": [f"S{i}" for i in range(6)],
+        "customer_id": ["B1", "B2", "Y1", "Y2", None, "Y1"],
+        "answered_at": [T0 + pd.Timedelta(days=i) for i in range(6)],
+        "question": ["q_purchase_csat"] * 4 + ["q_purchase_csat", "q_loyalty_nps"],
+        "stage": ["purchase"] * 5 + ["loyalty"],
+        "metric": ["csat"] * 5 + ["nps"],
+        "score": [1.0, 2.0, 5.0, 4.0, 3.0, 10.0],
+        "comment": ["Courier arrived late", None, "Great", "", "anonymous survey", "would recommend"],
+        "channel": ["web"] * 6,
+    })
+    reviews = pd.DataFrame({
+        "review_id": ["R1", "R2", "R3"],
+        "customer_id": ["B1", None, "Y2"],
+        "published_at": [T0 + pd.Timedelta(days=3)] * 3,
+        "rating": [1.0, 2.0, 5.0],
+        "text": ["<script>alert('x')</script> arrived late", "cash only at the pickup point", "love the app"],
+        "source": ["site", "marketplace", "app_store"],
+        "language": ["en", "en", "en"],
+    })
+    return Inputs(surveys=surveys, reviews=reviews, sales=sales, customers=customers)
+
+
+@pytest.fixture
+def maps(inputs):
+    return build_maps(inputs, load_config(), Q3, {"inputs": {}, "config_sha256": "0" * 64, "code_version": "test"})
+
+
+def _stage(doc, stage_id):
+    return next(s for s in doc["stages"] if s["id"] == stage_id)
+
+
+def test_every_persona_and_all_get_a_schema_valid_map(maps):
+    assert list(maps) == ["business_buyers", "young_urban", "families", "seniors", "all"]
+    for doc in maps.values():
+        check_map(json.loads(jsonio.dumps(doc)))
+    assert maps["business_buyers"]["persona"]["customers"] == 2
+    assert maps["young_urban"]["persona"]["customers"] == 3
+    assert maps["families"]["persona"]["customers"] == 0
+    assert maps["all"]["persona"]["customers"] == 5
+
+
+def test_reach_and_conversion_are_customer_level(maps):
+    young = maps["young_urban"]
+    aware, evaluation, purchase = (_stage(young, s)["metrics"] for s in ("awareness", "evaluation", "purchase"))
+    assert aware["customers"] == 3 and aware["reached_share"] == 1.0
+    assert aware["conversion_to_next"] == pytest.approx(2 / 3, abs=1e-3)  # Y3 never evaluated
+    assert evaluation["conversion_to_next"] == 0.5  # Y1 bought, Y2 did not
+    assert purchase["customers"] == 1 and purchase["reached_share"] == pytest.approx(1 / 3, abs=1e-3)
+
+
+def test_touchpoints_actions_and_rates(maps):
+    purchase = _stage(maps["business_buyers"], "purchase")
+    assert purchase["touchpoints"] == [{"channel": "web", "events": 5, "share": round(5 / 6, 4)}, {"channel": "phone", "events": 1, "share": round(1 / 6, 4)}]
+    assert purchase["actions"][0] == {"event_type": "checkout_started", "events": 2, "customers": 2}
+    rate = purchase["metrics"]["rates"]["cancellation_rate"]
+    assert (rate["value"], rate["numerator"], rate["denominator"]) == (0.5, 1, 2)
+    assert rate["interval"][0] < 0.5 < rate["interval"][1]
+    # 50% cancellations, but over 2 orders: under the rule's min_samples (40), so no barrier yet.
+    assert [b for b in purchase["barriers"] if b["id"] == "high_cancellation"] == []
+
+
+def test_metric_rule_fires_over_threshold_with_enough_samples(inputs):
+    config = load_config()
+    rules = [r.model_copy(update={"min_samples": 2}) if r.id == "high_cancellation" else r for r in config.barriers.metric_rules]
+    config = config.model_copy(update={"barriers": config.barriers.model_copy(update={"metric_rules": rules})})
+    purchase = _stage(build_maps(inputs, config, Q3)["business_buyers"], "purchase")
+    barrier = next(b for b in purchase["barriers"] if b["id"] == "high_cancellation")
+    assert barrier["kind"] == "metric" and barrier["evidence"]["value"] == 0.5 and barrier["evidence"]["denominator"] == 2
+    assert barrier["evidence"]["threshold"] == 0.12 and barrier["evidence"]["op"] == "gt"
+    # reach 0.5 (capped at full reach 0.25) and impact 0.4 + 0.6 * min(1, (0.5 - 0.12) / 0.12) = 1.0
+    assert barrier["severity"] == 100
+
+
+def test_scores_nps_confidence_intervals_and_emotion(maps):
+    everyone = maps["all"]
+    purchase = _stage(everyone, "purchase")["metrics"]
+    assert purchase["csat"] == 3.0 and purchase["samples"]["csat"] == 5  # the anonymous answer counts in "all"
+    lo, hi = purchase["intervals"]["csat"]
+    assert lo < 3.0 < hi
+    loyalty = _stage(everyone, "loyalty")["metrics"]
+    assert loyalty["nps"] == 100.0 and loyalty["samples"]["nps"] == 1
+    assert -1 <= purchase["emotion"] <= 1
+    assert _stage(maps["business_buyers"], "purchase")["metrics"]["csat"] == 1.5
+
+
+def test_emotion_formula_weights_by_sample_size():
+    assert emotion([(1.0, 10), (-1.0, 10)]) == 0.0
+    assert emotion([(1.0, 90), (-1.0, 10)]) == round((0.9 - 0.5) / (0.9 + 0.5), 3)
+    assert emotion([(None, 5), (0.5, 0)]) is None
+
+
+def test_reviews_without_stage_get_one_from_what_they_mention(inputs):
+    config = load_config()
+    maps = build_maps(inputs, config, Q3)
+    everyone = maps["all"]
+    purchase_texts = _stage(everyone, "purchase")["metrics"]["samples"]["texts"]
+    experience_texts = _stage(everyone, "experience")["metrics"]["samples"]["texts"]
+    # Three survey comments are about purchase; reviews R1 (late) and R2 (cash only) go there too,
+    # R3 mentions nothing and goes to experience.
+    assert purchase_texts == 3 + 2 and experience_texts == 1
+
+
+def test_rows_without_customer_feed_only_all(maps):
+    business = maps["business_buyers"]
+    assert business["summary"]["texts"] == 2  # B1's survey comment and review
+    assert maps["all"]["summary"]["texts"] == 7
+
+
+def test_catalog_barrier_with_quotes_and_thresholds(inputs):
+    config = load_config()
+    detection = config.barriers.detection.model_copy(update={"min_mentions": 2, "min_share": 0.1})
+    config = config.model_copy(update={"barriers": config.barriers.model_copy(update={"detection": detection})})
+    doc = build_maps(inputs, config, Q3)["all"]
+    late = next(b for b in _stage(doc, "purchase")["barriers"] if b["id"] == "late_delivery")
+    assert late["kind"] == "catalog" and late["evidence"]["mentions"] == 2
+    assert late["evidence"]["keywords"] == {"arrived late": 2}
+    assert len(late["quotes"]) == 2 and late["quotes"][0]["text"].startswith("<script>")  # kept verbatim; escaped when rendered
+    assert late["recommendation"]
+    assert {"barrier": "late_delivery", "title": late["title"], "action": late["recommendation"], "priority": late["severity"]} in _stage(doc, "purchase")["opportunities"]
+    cash = [b for s in doc["stages"] for b in s["barriers"] if b["id"] == "cash_only_payment"]
+    assert cash == []  # one mention is under min_mentions
+
+
+def test_schema_rejects_a_broken_map(maps):
+    doc = json.loads(jsonio.dumps(maps["all"]))
+    doc["stages"][0]["barriers"].append({"id": "x", "title": "x", "kind": "rumour", "severity": 120, "evidence": {}, "quotes": [], "recommendation": None})
+    with pytest.raises(MapSchemaError, match=r"stages/0/barriers/0/kind"):
+        check_map(doc)
+
+
+def test_building_all_personas_reads_each_input_file_once(tmp_path: Path):
+    from cjm_tasks.pipeline import build_period
+
+    data = write_small_inputs(tmp_path / "data")
+    config = load_config(write_config(tmp_path / "cfg", data))
+    opened: list[str] = []
+    listening = [True]  # an audit hook cannot be removed: switch it off after the build
+
+    def audit(event, args):
+        if listening[0] and event == "open" and isinstance(args[0], str) and args[0].startswith(str(data)):
+            opened.append(args[0])
+
+    sys.addaudithook(audit)
+    try:
+        maps, _ = build_period(config, Q3)
+    finally:
+        listening[0] = False
+    files = sorted(str(p) for p in data.rglob("*") if p.is_file())
+    assert sorted(set(opened)) == files
+    assert len(opened) == len(files), f"some inputs were opened more than once: {opened}"
+    assert len(maps) == 5
