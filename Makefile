@@ -25,8 +25,10 @@ demo: install
 	$(BIN)/cjm sample-data --out $(DEMO_DATA) --quarters $(DEMO_QUARTERS) --start $(DEMO_START)
 	@set -e; for p in $$($(BIN)/python -c "from cjm_tasks.periods import Period; print(' '.join(map(str, Period.parse('$(DEMO_START)').range($(DEMO_QUARTERS)))))"); do \
 		$(BIN)/cjm validate --period $$p; \
+		$(BIN)/cjm build --period $$p --out build/maps/$$p; \
 	done
 	@echo "Validation reports: $(CURDIR)/build/work/validation/<period>/validation.html"
+	@echo "Journey maps:       $(CURDIR)/build/maps/<period>/<persona>.json"
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
