@@ -71,29 +71,34 @@ def pick_quotes(texts: pd.DataFrame, limit: int, chars: int) -> list[dict[str, A
     return quotes
 
 
-def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame, config: CjmConfig) -> dict[str, list[dict[str, Any]]]:
-    """Catalog barriers per persona.
+def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame, config: CjmConfig
+                   ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, dict[str, dict[str, int]]]]]:
+    """Catalog barriers per persona, and the evidence of every catalog barrier mentioned at all.
 
     ``texts``: one row per (persona, text) with columns persona, row (position in the text
     table), stage, customer_id, score01, text, at, source, language. ``matches``: row, label
-    (barrier id), keyword. Returns {persona: [barrier, ...]} of barriers over the thresholds.
+    (barrier id), keyword. Returns ({persona: [barrier, ...]} over the thresholds,
+    {persona: {stage: {barrier id: {"mentions", "texts"}}}} for every barrier with a mention),
+    the second so that a later diff can test whether a barrier really appeared or went away.
     """
-    import pandas as pd
-
     det = config.barriers.detection
     lang = config.project.language
     if texts.empty or matches.empty:
-        return {}
+        return {}, {}
     catalog = {b.id: b for b in config.barriers.catalog}
     hits = texts.merge(matches[["row", "label", "keyword"]], on="row")
     stage_texts = texts.groupby(["persona", "stage"]).size()
     out: dict[str, list[dict[str, Any]]] = {}
+    signals: dict[str, dict[str, dict[str, dict[str, int]]]] = {}
     for (persona, barrier_id), group in hits.groupby(["persona", "label"], sort=True):
         barrier = catalog[barrier_id]
         mentions = len(group)
-        at_stage_other = int(stage_texts.get((persona, barrier.stage), 0)) - int((group["stage"] == barrier.stage).sum())
-        denominator = mentions + max(0, at_stage_other)
+        # The share is of the texts where customers could have said it: the persona's texts at
+        # the barrier's stage and at every stage where it was in fact mentioned.
+        stages = set(group["stage"].dropna()) | {barrier.stage}
+        denominator = max(mentions, sum(int(stage_texts.get((persona, st), 0)) for st in stages))
         share = mentions / denominator if denominator else 0.0
+        signals.setdefault(persona, {}).setdefault(barrier.stage, {})[barrier_id] = {"mentions": mentions, "texts": denominator}
         if mentions < det.min_mentions or share < det.min_share:
             continue
         negativity = 1 - group["score01"].mean() if group["score01"].notna().any() else None
@@ -116,7 +121,7 @@ def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame, config: CjmConfig
             "quotes": pick_quotes(group, det.quotes, det.quote_chars),
             "recommendation": localize(barrier.recommendation, lang),
         })
-    return out
+    return out, signals
 
 
 _OPS = {"lt": lambda v, t: v < t, "le": lambda v, t: v <= t, "gt": lambda v, t: v > t, "ge": lambda v, t: v >= t}

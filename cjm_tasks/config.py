@@ -115,6 +115,7 @@ class MeltCondition(Strict):
     op: Literal["eq", "ne", "in", "lt", "le", "gt", "ge", "is_null", "not_null"]
     value: Any = None
     other: str | None = None
+    compare: Literal["value", "date"] = "value"  # date: compare calendar days of timestamps
 
     @model_validator(mode="after")
     def _one_operand(self) -> MeltCondition:
@@ -213,6 +214,17 @@ class MetricsConfig(Strict):
         return value
 
 
+class DiffConfig(Strict):
+    """When a change between two versions is flagged (see cjm_tasks/diff.py)."""
+
+    alpha: float = Field(0.05, gt=0, lt=1)
+    min_share_change: float = Field(0.03, ge=0, le=1)
+    min_relative_change: float = Field(0.25, ge=0)
+    min_score_change: float = Field(0.2, ge=0)
+    min_nps_change: float = Field(5.0, ge=0)
+    min_touchpoint_change: float = Field(0.05, ge=0, le=1)
+
+
 class FilesConfig(Strict):
     stages: str = "stages.yaml"
     personas: str = "personas.yaml"
@@ -227,6 +239,7 @@ class MainFile(Strict):
     storage: StorageConfig = StorageConfig()
     s3: S3Config = S3Config()
     metrics: MetricsConfig = MetricsConfig()
+    diff: DiffConfig = DiffConfig()
 
     @field_validator("sources")
     @classmethod
@@ -508,6 +521,7 @@ class CjmConfig(Strict):
     storage: StorageConfig
     s3: S3Config
     metrics: MetricsConfig
+    diff: DiffConfig
     stages: list[StageConfig]
     personas: PersonasFile
     barriers: BarriersFile
@@ -541,12 +555,13 @@ class CjmConfig(Strict):
         return {q: (s.id, m) for s in self.stages for q, m in s.questions.items()}
 
     def sha256(self) -> str:
-        """Hash of what shapes the maps: everything but where data and outputs are stored.
+        """Hash of what shapes the maps: everything but where data and outputs are stored and
+        the diff thresholds (they shape diffs, not maps).
 
         Moving the inputs or the store does not change it; changing a stage, persona rule,
         barrier keyword, threshold or column mapping does.
         """
-        doc = self.model_dump(mode="json", exclude={"path", "files", "storage", "s3"})
+        doc = self.model_dump(mode="json", exclude={"path", "files", "storage", "s3", "diff"})
         for src in doc["sources"].values():
             src.pop("location", None)
         return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
@@ -589,6 +604,7 @@ def load_config(path: str | os.PathLike | None = None) -> CjmConfig:
         storage=storage,
         s3=main.s3,
         metrics=main.metrics,
+        diff=main.diff,
         stages=stages.stages,
         personas=personas,
         barriers=barriers,

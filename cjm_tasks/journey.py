@@ -57,7 +57,8 @@ def scale01(values: pd.Series, metric: str, config: CjmConfig) -> pd.Series:
 
 
 def collect_texts(inputs: Inputs, config: CjmConfig) -> pd.DataFrame:
-    """Survey comments and reviews as one table of texts.
+    """Survey comments and reviews as one table of texts (a text repeated with the same kind and
+    timestamp, e.g. one survey answer exported once per seller, is kept once).
 
     Columns: kind, ref, customer_id, stage (None for reviews without one), at, text, language,
     source, score01 (the answer's or review's score scaled to 0..1, 1 best), rating.
@@ -92,7 +93,9 @@ def collect_texts(inputs: Inputs, config: CjmConfig) -> pd.DataFrame:
     texts = pd.concat(parts, ignore_index=True)[columns]
     for column in ("customer_id", "stage", "language", "source", "text"):
         texts[column] = texts[column].astype("str").where(texts[column].notna())
-    return texts
+    # The same answer exported once per seller or per order line is one voice, not several.
+    repeated = texts.duplicated(["kind", "at", "text"]) & texts["at"].notna()
+    return texts[~repeated].reset_index(drop=True)
 
 
 def infer_review_stages(texts: pd.DataFrame, matches: pd.DataFrame, config: CjmConfig) -> pd.Series:
@@ -214,7 +217,7 @@ def build_maps(inputs: Inputs, config: CjmConfig, period: Period, lineage: dict[
     counts = membership.counts()
     counts[ALL_PERSONA] = len(active)
     stage_metrics = _stage_metrics(tagged_sales, tagged_surveys, tagged_texts, counts, config)
-    catalog_found = detect_catalog(tagged_texts, matches, config)
+    catalog_found, catalog_signals = detect_catalog(tagged_texts, matches, config)
 
     maps = {}
     for persona_id in wanted:
@@ -234,6 +237,7 @@ def build_maps(inputs: Inputs, config: CjmConfig, period: Period, lineage: dict[
             ]
             stage_texts = persona_texts[persona_texts["stage"] == stage["id"]]
             stage["themes"] = _themes(stage_texts, config)
+            stage["signals"] = dict(sorted(catalog_signals.get(persona_id, {}).get(stage["id"], {}).items()))
         maps[persona_id] = _document(persona_id, persona_cfg, stages, counts.get(persona_id, 0), membership, config, period, lineage)
     return maps
 
@@ -266,6 +270,7 @@ def _stage_doc(stage, config: CjmConfig, m: dict[str, Any]) -> dict[str, Any]:
                                       "low_share": {}, "samples": {}}),
         "ideal": m.get("ideal", []),
         "themes": {"positive": [], "negative": []},
+        "signals": {},
         "barriers": [],
         "opportunities": [],
     }
@@ -318,7 +323,8 @@ def _stage_metrics(sales, surveys, texts, counts: dict[str, int], config: CjmCon
             metrics["samples"]["reached_share"] = customers
             metrics["samples"]["conversion_to_next"] = reached_n if nxt else 0
             signals = []
-            for metric in config.metrics.scales:
+            # csat, nps and ces are always present (null when not measured) so every map has one shape.
+            for metric in dict.fromkeys(["csat", "nps", "ces", *config.metrics.scales]):
                 stat = survey_stats.get((persona, stage.id, metric))
                 if stat:
                     value, n, ci, low_share = stat

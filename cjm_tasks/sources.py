@@ -268,7 +268,7 @@ def _parse(name: str, source: SourceConfig, display: str, raw: bytes, wanted: di
     table = pa.table(columns, names=names)
     if table.num_rows == 0:
         raise DataError(name, display, "file has a header but no data rows")
-    return table if not source.melt else _melt(name, source, table)
+    return table if not source.melt else _melt(name, source, table, display)
 
 
 def _header(name: str, source: SourceConfig, display: str, raw: bytes) -> list[str]:
@@ -377,7 +377,7 @@ def _explain_parse_error(source: SourceConfig, display: str, raw: bytes, exc: Ex
     return where, f"cannot be parsed as {source.format}: {exc}"
 
 
-def _melt(name: str, source: SourceConfig, table):
+def _melt(name: str, source: SourceConfig, table, display: str):
     """Wide rows to long rows, one per melt rule whose cell is filled and whose condition holds."""
     import pandas as pd
     import pyarrow as pa
@@ -392,7 +392,10 @@ def _melt(name: str, source: SourceConfig, table):
         cell = frame[rule.column]
         keep = cell.notna() & (cell.astype("str").str.strip() != "")
         if rule.when is not None:
-            keep &= _condition(frame, rule.when)
+            try:
+                keep &= _condition(frame, rule.when)
+            except ValueError as exc:
+                raise DataError(name, display, f"melt rule {order} ({rule.label}): {exc}") from None
         part = frame.loc[keep, ids].copy()
         part[melt.variable] = rule.label
         part[melt.value] = cell[keep].astype("str")
@@ -426,6 +429,11 @@ def _condition(frame: pd.DataFrame, when) -> pd.Series:
         if a.notna().sum() >= left.notna().sum() * 0.99 and b.notna().sum() >= right.notna().sum() * 0.99:
             left, right = a, b
             break
+    if when.compare == "date":
+        if not pd.api.types.is_datetime64_any_dtype(left.dtype):
+            raise ValueError(f"melt condition on {when.column!r} compares dates, but its values are not timestamps")
+        # A promised *day* is kept by a delivery at any time of that day.
+        left, right = left.dt.floor("D"), right.dt.floor("D")
     result = {"lt": left < right, "le": left <= right, "gt": left > right, "ge": left >= right}[when.op]
     return result.fillna(False).astype(bool)
 
@@ -514,7 +522,11 @@ def _as_timestamp(data: SourceData, column: str, series: pd.Series, tz: str, fmt
             parsed = pd.to_datetime(text, format=fmt or "ISO8601", errors="coerce", utc=True)
         _record(data, column, f"a timestamp ({fmt or 'ISO 8601, e.g. 2025-07-01T12:00:00Z'})", series, parsed.isna() & text.notna() & (text != ""))
     if getattr(parsed.dt, "tz", None) is None:
-        parsed = parsed.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+        localized = parsed.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+        # A local time inside a daylight-saving fall-back hour happened twice: say so, do not guess.
+        _record(data, column, f"an unambiguous local time in {tz} (this one falls in a daylight-saving change)",
+                series, localized.isna() & parsed.notna())
+        parsed = localized
     return parsed.dt.tz_convert("UTC")
 
 

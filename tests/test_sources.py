@@ -261,3 +261,32 @@ def test_melt_rules_make_events_from_order_fields(tmp_path: Path):
     assert set(frame["channel"]) == {"marketplace"}
     # One file column feeds several canonical columns; only the event id gets the melt suffix.
     assert list(frame["customer_id"])[:3] == ["1", "1", "1"] and list(frame["order_id"])[-1] == "3"
+
+
+def test_melt_condition_can_compare_calendar_days(tmp_path: Path):
+    text = ("order,placed,promised,delivered\n"
+            "1,2025-07-01 10:00:00,2025-07-10 00:00:00,2025-07-10 15:00:00\n"
+            "2,2025-07-01 10:00:00,2025-07-10 00:00:00,2025-07-11 09:00:00\n")
+    path = _write(tmp_path, "orders.csv", text)
+
+    def late(compare: str) -> list[str]:
+        config = _config(tmp_path, sales={
+            "location": str(path), "format": "csv", "period_rows": "filter",
+            "columns": {"order": ["event_id", "customer_id"]}, "constants": {"channel": "web"},
+            "melt": {"variable": "event_type", "value": "occurred_at", "rules": [
+                {"column": "delivered", "label": "delivery_late",
+                 "when": {"column": "delivered", "op": "gt", "other": "promised", "compare": compare}}]},
+        }, customers=None)
+        return list(read_source("sales", config, Q3).frame["event_id"])
+
+    assert late("value") == ["1:delivery_late", "2:delivery_late"]
+    assert late("date") == ["2:delivery_late"]  # delivered during the promised day is on time
+
+
+def test_ambiguous_local_time_is_reported_not_guessed(tmp_path: Path):
+    # 2025-11-02 01:30 happened twice in New York (clocks went back at 02:00).
+    text = "response_id,answered_at,question,score\nS1,2025-11-02 01:30:00,q_purchase_csat,3\nS2,2025-11-03 01:30:00,q_purchase_csat,3\n"
+    path = _write(tmp_path, "s.csv", text)
+    data = read_source("surveys", _config(tmp_path, surveys={"location": str(path), "timezone": "America/New_York"}), Period.parse("2025Q4"))
+    assert data.issues and data.issues[0].column == "answered_at" and "daylight-saving" in data.issues[0].expected
+    assert data.issues[0].rows == [f"{path}, data row 1"]
