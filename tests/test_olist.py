@@ -1,0 +1,123 @@
+"""The Olist example (configs/examples/olist/) on the real Olist sample in shared/data/olist/.
+
+The data file lives outside the repository (beside it, or where CJM_OLIST_CSV points); without
+it the whole module is skipped. The gate reports go to a temporary folder, not to build/.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO
+
+CONFIG = REPO / "configs" / "examples" / "olist" / "cjm.yaml"
+_LOCATION = os.environ.get("CJM_OLIST_CSV") or str(
+    (CONFIG.parent / "../../../../shared/data/olist/olist_classified_public_dataset.csv").resolve())
+if "://" not in _LOCATION and not Path(_LOCATION).is_file():
+    pytest.skip(f"Olist sample not found at {_LOCATION} (set CJM_OLIST_CSV to its path)", allow_module_level=True)
+
+CLASSES = {
+    "atrasado": "late_delivery",
+    "entrega_parcial": "partial_delivery",
+    "baixa_qualidade": "low_quality",
+    "diferente_do_anunciado": "not_as_advertised",
+}
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory):
+    """The example's configuration with its work, store and site folders in a temporary folder."""
+    from cjm_tasks.config import StorageConfig, load_config
+
+    loaded = load_config(CONFIG)
+    tmp = tmp_path_factory.mktemp("olist")
+    return loaded.model_copy(update={"storage": StorageConfig(work=str(tmp / "work"), versions=str(tmp / "store"), site=str(tmp / "site"))})
+
+
+@pytest.fixture(scope="module")
+def built_2018q1(config):
+    """Maps of 2018Q1, the quarter with the most late deliveries of the full quarters."""
+    from cjm_tasks.periods import Period
+    from cjm_tasks.pipeline import build_period
+
+    return build_period(config, Period.parse("2018Q1"))
+
+
+def test_config_loads_and_reads_one_file_for_three_sources(config):
+    assert set(config.sources) == {"surveys", "sales", "customers"}
+    assert {src.location for src in config.sources.values()} == {_LOCATION}
+    assert [p.id for p in config.personas.personas] == ["split_basket", "north_northeast", "big_ticket", "home_living", "sao_paulo"]
+    catalog = {b.id for b in config.barriers.catalog}
+    assert set(CLASSES.values()) <= catalog
+    assert all(b.keywords.get("pt") for b in config.barriers.catalog)
+
+
+def test_gate_passes_on_2017q4(config):
+    from cjm_tasks.periods import Period
+    from cjm_tasks.pipeline import read_and_validate
+
+    outcome = read_and_validate(config, Period.parse("2017Q4"))
+    assert outcome.result.success, outcome.result.summary()
+    # The same counts computed independently, straight from the CSV with pandas.
+    raw = pd.read_csv(_LOCATION, dtype=str)
+    tz = "America/Sao_Paulo"
+    start, end = pd.Timestamp("2017-10-01", tz=tz), pd.Timestamp("2018-01-01", tz=tz)
+    local = lambda column: pd.to_datetime(raw[column], format="ISO8601").dt.tz_localize(tz)
+    answered = pd.to_datetime(raw["review_answer_timestamp"], format="ISO8601", utc=True)
+    sales = outcome.data["sales"].frame
+    assert len(outcome.data["surveys"].frame) == int(((answered >= start) & (answered < end)).sum())
+    assert len(outcome.data["customers"].frame) == len(raw)
+    placed = local("order_purchase_timestamp")
+    assert (sales["event_type"] == "order_placed").sum() == int(((placed >= start) & (placed < end)).sum())
+    delivered, promised = local("order_delivered_customer_date"), local("order_estimated_delivery_date")
+    late = (delivered.dt.floor("D") > promised.dt.floor("D")) & (delivered >= start) & (delivered < end)
+    assert (sales["event_type"] == "delivery_late").sum() == int(late.sum()) > 0
+
+
+def test_gate_stops_2017q1_as_too_thin(config):
+    from cjm_tasks.periods import Period
+    from cjm_tasks.pipeline import read_and_validate
+
+    outcome = read_and_validate(config, Period.parse("2017Q1"), raise_on_failure=False)
+    failed = {(c.source, c.kind) for c in outcome.result.failures}
+    assert failed == {("surveys", "row_count"), ("sales", "row_count")}
+
+
+def test_build_2018q1_gives_valid_maps_with_late_delivery(built_2018q1, config):
+    from cjm_tasks.journey import check_map
+
+    maps, outcome = built_2018q1
+    assert outcome.result.success, outcome.result.summary()
+    assert set(maps) == {p.id for p in config.personas.personas} | {"all"}
+    for doc in maps.values():
+        check_map(doc)
+        assert doc["persona"]["customers"] > 0
+    stages = {s["id"]: s for s in maps["all"]["stages"]}
+    by_stage = {sid: {b["id"]: b for b in s["barriers"]} for sid, s in stages.items()}
+    late = by_stage["experience"]["late_delivery"]
+    assert late["kind"] == "catalog" and late["evidence"]["mentions"] >= 100 and late["quotes"]
+    rate = stages["delivery"]["metrics"]["rates"]["late_delivery_rate"]
+    assert rate["value"] > 0.10 and "late_deliveries" in by_stage["delivery"]
+    # Split baskets are where parts of an order go missing.
+    split = {b["id"] for s in maps["split_basket"]["stages"] for b in s["barriers"]}
+    assert "partial_delivery" in split
+
+
+def test_detector_scores_against_human_labels(config):
+    from cjm_tasks.evaluation import score_detector
+    from cjm_tasks.journey import catalog_matcher
+
+    rows = pd.read_csv(_LOCATION, usecols=["review_comment_message", "most_voted_subclass"])
+    scores = score_detector(rows["review_comment_message"], rows["most_voted_subclass"], catalog_matcher(config), CLASSES)
+    print("\n" + scores.round(3).to_string())
+    assert list(scores.index) == list(CLASSES)
+    assert scores["support"].sum() == 434 + 401 + 149 + 163
+    for label in ("atrasado", "entrega_parcial"):
+        assert scores.loc[label, "precision"] >= 0.7, scores.loc[label]
+        assert scores.loc[label, "recall"] >= 0.6, scores.loc[label]
+    for label in ("baixa_qualidade", "diferente_do_anunciado"):
+        assert scores.loc[label, "precision"] >= 0.5 and scores.loc[label, "recall"] >= 0.4, scores.loc[label]
