@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cjm_tasks.errors import CjmError
 
@@ -19,6 +20,8 @@ app = typer.Typer(help="Quarterly customer journey maps: sample data, validation
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+versions_app = typer.Typer(help="List, show and verify stored map versions.", no_args_is_help=True)
+app.add_typer(versions_app, name="versions")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -133,8 +136,156 @@ def build(
     for path, doc in zip(paths, maps.values()):
         s = doc["summary"]
         top = ", ".join(f"{b['title']} ({b['severity']})" for b in s["top_barriers"][:3]) or "no barriers"
-        out.print(f"[bold]{doc['persona']['id']}[/bold]: {s['customers']:,} customers, {s['barriers']['total']} barriers; top: {top}")
+        out.print(f"[bold]{doc['persona']['id']}[/bold]: {s['customers']:,} customers, {s['barriers']['total']} barriers; top: {escape(top)}", highlight=False)
     out.print(f"maps written to {out_dir.resolve()}")
+
+
+@app.command()
+def refresh(
+    period: Annotated[str, typer.Option("--period", "-p", help="Quarter to refresh, e.g. 2025Q3.")],
+) -> None:
+    """Read, validate, build and store every persona's map of a quarter, with its diff."""
+    from cjm_tasks.pipeline import refresh as run_refresh
+
+    config = _load()
+    p = _period(period)
+    with step(f"refreshing {p}") as status:
+        result = run_refresh(config, p, progress=lambda what: status.update(f"{p}: {what}"))
+    store = _store(config)
+    for r in result["versions"]:
+        diff = store.read_diff(store.resolve(r.persona, r.version))
+        state = "[green]new[/green]" if r.created else "[dim]unchanged, kept[/dim]"
+        out.print(f"{r.persona} {r.version}: {state} · {escape(diff['summary'])}", highlight=False)
+    out.print(f"versions in {config.storage.versions}")
+
+
+def _store(config):
+    from cjm_tasks.pipeline import open_version_store
+
+    return open_version_store(config)
+
+
+def _json_out(doc) -> None:
+    from cjm_tasks import jsonio
+
+    sys.stdout.write(jsonio.dumps(doc).decode("utf-8"))
+
+
+@versions_app.command("list")
+def versions_list(
+    persona: Annotated[Optional[str], typer.Option(help="Only this persona.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Every stored version, oldest first."""
+    config = _load()
+    versions = _store(config).list(persona)
+    rows = [{"persona": v.persona, "version": str(v.version), "created_at": v.manifest.get("created_at"),
+             "previous": v.manifest.get("previous"), "content_sha256": v.manifest.get("content_sha256"),
+             "barriers": v.manifest.get("summary", {}).get("barriers", {}).get("total"),
+             "customers": v.manifest.get("summary", {}).get("customers")} for v in versions]
+    if as_json:
+        _json_out(rows)
+        return
+    if not rows:
+        out.print(f"no versions in {config.storage.versions}")
+        return
+    from rich.table import Table
+
+    table = Table("persona", "version", "created", "customers", "barriers", "compared with", "content")
+    for r in rows:
+        table.add_row(r["persona"], r["version"], r["created_at"] or "", str(r["customers"]), str(r["barriers"]), r["previous"] or "—",
+                      (r["content_sha256"] or "")[:12])
+    out.print(table)
+
+
+@versions_app.command("show")
+def versions_show(
+    persona: Annotated[str, typer.Argument(help="Persona id.")],
+    version: Annotated[str, typer.Argument(help="2025Q3 (latest revision) or 2025Q3-r2.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the map document.")] = False,
+) -> None:
+    """One version: its manifest summary, barriers and diff summary (or the whole map with --json)."""
+    config = _load()
+    store = _store(config)
+    stored = store.resolve(persona, version)
+    doc = store.read_map(stored)
+    if as_json:
+        _json_out(doc)
+        return
+    m = stored.manifest
+    out.print(f"[bold]{persona} {stored.version}[/bold] · created {m['created_at']} · run {m['run_id']} · code {m.get('code_version')}")
+    out.print(f"compared with {m.get('previous') or '—'}: {escape(store.read_diff(stored)['summary'])}", highlight=False)
+    for stage in doc["stages"]:
+        mt = stage["metrics"]
+        out.print(f"  {escape(stage['name'])}: {mt['customers']} customers, emotion {mt['emotion']}", highlight=False)
+        for b in stage["barriers"]:
+            out.print(f"    - [{b['kind']}] {b['title']} (severity {b['severity']})", highlight=False, markup=False)
+
+
+@versions_app.command("verify")
+def versions_verify() -> None:
+    """Check every stored file against its manifest (exit 1 on a tampered, truncated or missing file)."""
+    config = _load()
+    store = _store(config)
+    problems = store.verify()
+    count = len(store.list())
+    if problems:
+        for problem in problems:
+            err.print(f"✘ {problem}", style="red", highlight=False, markup=False)
+        raise typer.Exit(1)
+    out.print(f"[green]✔ {count} version(s) verified[/green] in {config.storage.versions}")
+
+
+@app.command()
+def diff(
+    persona: Annotated[str, typer.Argument(help="Persona id.")],
+    from_version: Annotated[str, typer.Argument(metavar="FROM", help="Older version, e.g. 2025Q2 or 2025Q2-r1.")],
+    to_version: Annotated[str, typer.Argument(metavar="TO", help="Newer version.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="text, json or md.")] = "text",
+) -> None:
+    """Compare any two versions of a persona's map."""
+    from cjm_tasks.diff import diff_maps, to_markdown
+
+    if fmt not in ("text", "json", "md"):
+        raise typer.BadParameter(f"{fmt!r} is not one of text, json, md", param_hint="--format")
+    config = _load()
+    store = _store(config)
+    a, b = store.resolve(persona, from_version), store.resolve(persona, to_version)
+    result = diff_maps(store.read_map(a), store.read_map(b), config.diff, str(a.version), str(b.version))
+    if fmt == "json":
+        _json_out(result)
+    elif fmt == "md":
+        sys.stdout.write(to_markdown(result))
+    else:
+        out.print(result["summary"], highlight=False, markup=False)
+        for item in result["barriers"]:
+            if item["status"] != "unchanged" or item["note"]:
+                out.print(f"  {item['status']:>9}  {item['title']} at {item['stage']}: severity {item['severity_from']} → {item['severity_to']}"
+                          f", measure {item['value_from']} → {item['value_to']} (q = {item['q_value']})" + (f" — {item['note']}" if item["note"] else ""),
+                          highlight=False, markup=False)
+
+
+@app.command()
+def history(
+    persona: Annotated[str, typer.Argument(help="Persona id.")],
+    barrier: Annotated[Optional[str], typer.Option(help="Only this barrier id.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Each barrier's severity and status across every version of a persona."""
+    config = _load()
+    found = _store(config).history(persona)
+    if barrier:
+        if barrier not in found:
+            raise typer.BadParameter(f"barrier {barrier!r} never appeared for {persona} (seen: {', '.join(found) or 'none'})", param_hint="--barrier")
+        found = {barrier: found[barrier]}
+    if as_json:
+        _json_out(found)
+        return
+    for barrier_id, h in found.items():
+        points = " ".join(f"{p['version']}:{p['severity'] if p['severity'] is not None else '·'}({p['status']})" for p in h["points"])
+        where = escape(f"[{h['kind']}, {h['stage']}]")
+        out.print(f"[bold]{escape(h['title'])}[/bold] {where} first {h['first_seen']}, last {h['last_seen']}", highlight=False)
+        out.print(f"  {points}", highlight=False, markup=False)
 
 
 @config_app.command("check")
@@ -154,7 +305,8 @@ def config_check() -> None:
 def main() -> None:
     """Console-script entry point: turn user errors into messages and exit codes."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns (rather than raises) the code of typer.Exit.
+        code = app(standalone_mode=False)
     except CjmError as exc:
         if state.debug:
             raise
@@ -173,6 +325,7 @@ def main() -> None:
             raise
         err.print(f"unexpected error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", style="red", highlight=False, markup=False)
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

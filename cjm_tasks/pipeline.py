@@ -94,3 +94,41 @@ def write_maps(maps: dict[str, dict[str, Any]], out_dir: Path) -> list[Path]:
         path.write_bytes(jsonio.dumps(doc))
         paths.append(path)
     return paths
+
+
+def open_version_store(config: CjmConfig):
+    """The version store at ``storage.versions`` (a folder or an S3 prefix)."""
+    from cjm_tasks.versions import VersionStore
+
+    return VersionStore(open_storage(config.storage.versions, config.s3))
+
+
+def store_maps(config: CjmConfig, maps: dict[str, dict[str, Any]], run_id: str | None = None) -> list[Any]:
+    """Store every map as a version with its diff against the version before it.
+
+    Returns a :class:`~cjm_tasks.versions.StoreResult` per persona (``created`` False when a
+    revision with the same content already existed).
+    """
+    from cjm_tasks.diff import diff_maps
+
+    store = open_version_store(config)
+    results = []
+    for doc in maps.values():
+        def make_diff(previous_map, previous_version, version, doc=doc):
+            return diff_maps(previous_map, doc, config.diff, str(previous_version.version) if previous_version else None, str(version))
+
+        results.append(store.store(doc, make_diff, run_id))
+    return results
+
+
+def refresh(config: CjmConfig, period: Period, run_id: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """Read, validate, build and store every persona's map of ``period``.
+
+    Returns {"period", "versions": [StoreResult], "validation": report locations}.
+    Raises :class:`~cjm_tasks.errors.ValidationFailed` before anything is stored when the gate fails.
+    """
+    maps, outcome = build_period(config, period, progress=progress)
+    if progress:
+        progress("storing versions")
+    results = store_maps(config, maps, run_id)
+    return {"period": str(period), "versions": results, "validation": outcome.report}

@@ -196,7 +196,8 @@ def s3_client(s3: S3Config | None = None):
         "s3",
         endpoint_url=s3.endpoint_url if s3 else None,
         region_name=(s3.region if s3 else None) or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-        config=Config(retries={"max_attempts": 6, "mode": "standard"}, connect_timeout=10, read_timeout=60),
+        # Standard mode retries throttling, 5xx and connection errors with jittered exponential backoff.
+        config=Config(retries={"max_attempts": 10, "mode": "standard"}, connect_timeout=10, read_timeout=60),
     )
 
 

@@ -1,0 +1,280 @@
+"""The version store: immutable map versions with lineage, in a folder or an S3 prefix.
+
+Layout: ``maps/<persona>/<period>/r<N>/{map.json, diff.json, manifest.json}``. A version is
+``2025Q3-r2``; ``2025Q3`` alone means the period's latest revision.
+
+Creating a revision needs no lock. ``map.json`` is created with a conditional create (``os.link``
+on a folder, ``If-None-Match: *`` on S3): whoever creates it owns the revision number. The owner
+then writes ``diff.json`` and, last, ``manifest.json``; only revisions with a manifest are
+complete and visible. A writer that loses the race lists again: if a revision already holds the
+same content (same content hash), no new revision is made, otherwise it takes the next number.
+A revision abandoned before its manifest (a crash) with the same content is completed by the next
+writer rather than duplicated; one with other content keeps its number unused. Nothing is ever
+overwritten or deleted.
+
+The content hash is the SHA-256 of the map's canonical JSON without ``lineage.code_version``: the
+same inputs and configuration give the same hash, so refreshing a period twice keeps one revision,
+while one changed input row (its file's SHA-256 is in the lineage) makes the next revision.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from cjm_tasks import jsonio
+from cjm_tasks.errors import CjmError
+from cjm_tasks.periods import Period, PeriodError
+from cjm_tasks.storage import Storage, StorageError
+
+log = logging.getLogger(__name__)
+
+_VERSION_RE = re.compile(r"^(\d{4}Q[1-4])(?:-r(\d+))?$")
+_REV_KEY = re.compile(r"^maps/([^/]+)/(\d{4}Q[1-4])/r(\d+)/(map|diff|manifest)\.json$")
+MAX_ATTEMPTS = 50
+
+
+class VersionError(CjmError):
+    """A version that does not exist, or a version id that cannot be parsed."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True, order=True)
+class VersionId:
+    """``2025Q3-r2``: a period and a revision (``revision`` None means the latest)."""
+
+    period: Period
+    revision: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> VersionId:
+        match = _VERSION_RE.match(str(text).strip().upper().replace("-R", "-r"))
+        if not match:
+            raise VersionError(f"version {text!r} is not like 2025Q3 (the latest revision) or 2025Q3-r2")
+        try:
+            period = Period.parse(match.group(1))
+        except PeriodError as exc:
+            raise VersionError(str(exc)) from None
+        return cls(period, int(match.group(2)) if match.group(2) else None)
+
+    def __str__(self) -> str:
+        return f"{self.period}" if self.revision is None else f"{self.period}-r{self.revision}"
+
+
+def content_hash(doc: dict[str, Any]) -> str:
+    """Hash of what the map says: canonical JSON without ``lineage.code_version``."""
+    lineage = {k: v for k, v in doc.get("lineage", {}).items() if k != "code_version"}
+    return jsonio.sha256_of({**doc, "lineage": lineage})
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class StoredVersion:
+    """A complete revision: its id and manifest."""
+
+    persona: str
+    version: VersionId
+    manifest: dict[str, Any]
+
+    @property
+    def prefix(self) -> str:
+        return revision_prefix(self.persona, self.version.period, self.version.revision)
+
+
+@dataclass
+class StoreResult:
+    persona: str
+    version: VersionId
+    created: bool
+    manifest: dict[str, Any]
+
+
+def revision_prefix(persona: str, period: Period, revision: int | None) -> str:
+    return f"maps/{persona}/{period}/r{revision}"
+
+
+class VersionStore:
+    """Immutable map versions in a :class:`~cjm_tasks.storage.Storage`."""
+
+    def __init__(self, storage: Storage):
+        self.storage = storage
+
+    # ------------------------------------------------------------------ reading
+
+    def _revisions(self, prefix: str = "maps/") -> dict[tuple[str, str, int], set[str]]:
+        found: dict[tuple[str, str, int], set[str]] = {}
+        for key in self.storage.list(prefix):
+            m = _REV_KEY.match(key)
+            if m:
+                found.setdefault((m.group(1), m.group(2), int(m.group(3))), set()).add(m.group(4))
+        return found
+
+    def list(self, persona: str | None = None, period: Period | None = None) -> list[StoredVersion]:
+        """Complete versions (with a manifest), by persona, period and revision."""
+        prefix = "maps/" + (f"{persona}/" if persona else "") + (f"{period}/" if persona and period else "")
+        out = []
+        for (p, per, rev), files in sorted(self._revisions(prefix).items()):
+            if "manifest" not in files or (period and per != str(period)):
+                continue
+            manifest = self._json(f"{revision_prefix(p, Period.parse(per), rev)}/manifest.json")
+            out.append(StoredVersion(p, VersionId(Period.parse(per), rev), manifest))
+        return out
+
+    def incomplete(self) -> list[str]:
+        """Revisions with a map but no manifest: abandoned or still being written."""
+        return [f"{p}/{per}-r{rev}" for (p, per, rev), files in sorted(self._revisions().items()) if "manifest" not in files]
+
+    def personas(self) -> list[str]:
+        return sorted({v.persona for v in self.list()})
+
+    def resolve(self, persona: str, version: VersionId | str) -> StoredVersion:
+        """The stored version ``version`` (latest revision when none is given)."""
+        vid = VersionId.parse(version) if isinstance(version, str) else version
+        candidates = [v for v in self.list(persona, vid.period) if vid.revision in (None, v.version.revision)]
+        if not candidates:
+            have = ", ".join(str(v.version) for v in self.list(persona)) or "none"
+            raise VersionError(f"no version {vid} of persona {persona!r} in {self.storage.url('maps')} (stored: {have})")
+        return candidates[-1]
+
+    def latest_before(self, persona: str, version: VersionId) -> StoredVersion | None:
+        """The version this one is compared with by default: the period's previous revision,
+        else the latest revision of the most recent earlier period."""
+        earlier = [v for v in self.list(persona) if (v.version.period, v.version.revision or 0) < (version.period, version.revision or 0)]
+        return earlier[-1] if earlier else None
+
+    def read_map(self, stored: StoredVersion) -> dict[str, Any]:
+        return self._json(f"{stored.prefix}/map.json")
+
+    def read_diff(self, stored: StoredVersion) -> dict[str, Any]:
+        return self._json(f"{stored.prefix}/diff.json")
+
+    def history(self, persona: str) -> dict[str, dict[str, Any]]:
+        """Every barrier of ``persona`` across all its versions (see :func:`cjm_tasks.diff.barrier_history`)."""
+        from cjm_tasks.diff import barrier_history
+
+        return barrier_history([(str(v.version), self.read_map(v), self.read_diff(v)) for v in self.list(persona)])
+
+    def _json(self, key: str) -> dict[str, Any]:
+        import json
+
+        raw = self.storage.read_bytes(key)
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise VersionError(f"{self.storage.url(key)}: not valid JSON ({exc}); run `cjm versions verify`") from None
+
+    # ------------------------------------------------------------------ writing
+
+    def store(self, doc: dict[str, Any], make_diff: Callable[[dict[str, Any] | None, StoredVersion | None, VersionId], dict[str, Any]],
+              run_id: str | None = None) -> StoreResult:
+        """Store ``doc`` (a map) as the next revision of its persona and period, unless a
+        revision with the same content exists. ``make_diff(previous_map, previous_version, version)``
+        builds the diff against the version before it. Safe against concurrent writers.
+        """
+        persona, period = doc["persona"]["id"], Period.parse(doc["period"])
+        payload = jsonio.dumps(doc)
+        digest = content_hash(doc)
+        run_id = run_id or uuid.uuid4().hex
+        for _ in range(MAX_ATTEMPTS):
+            revisions = {rev: files for (p, per, rev), files in self._revisions(f"maps/{persona}/{period}/").items()}
+            for rev in sorted(revisions):
+                prefix = revision_prefix(persona, period, rev)
+                if "manifest" in revisions[rev]:
+                    manifest = self._json(f"{prefix}/manifest.json")
+                    if manifest.get("content_sha256") == digest:
+                        return StoreResult(persona, VersionId(period, rev), False, manifest)
+                elif "map" in revisions[rev]:
+                    existing = self._read_or_none(f"{prefix}/map.json")
+                    if existing is not None and _same_content(existing, digest):
+                        manifest = self._complete(persona, period, rev, existing, make_diff, run_id)
+                        return StoreResult(persona, VersionId(period, rev), False, manifest)
+            revision = max(revisions, default=0) + 1
+            if self.storage.write_bytes(f"{revision_prefix(persona, period, revision)}/map.json", payload, if_absent=True,
+                                        content_type="application/json"):
+                manifest = self._complete(persona, period, revision, payload, make_diff, run_id)
+                log.info("stored %s %s-r%d", persona, period, revision)
+                return StoreResult(persona, VersionId(period, revision), True, manifest)
+            log.info("lost the race for %s %s-r%d; looking again", persona, period, revision)
+        raise StorageError(f"could not create a revision of {persona} {period} after {MAX_ATTEMPTS} attempts")
+
+    def _read_or_none(self, key: str) -> bytes | None:
+        try:
+            return self.storage.read_bytes(key)
+        except StorageError:
+            return None
+
+    def _complete(self, persona: str, period: Period, revision: int, payload: bytes,
+                  make_diff: Callable[[dict[str, Any] | None, StoredVersion | None, VersionId], dict[str, Any]], run_id: str) -> dict[str, Any]:
+        """Write diff.json then manifest.json for a claimed revision (each only if absent)."""
+        import json
+
+        prefix = revision_prefix(persona, period, revision)
+        doc = json.loads(payload)
+        version = VersionId(period, revision)
+        previous = self.latest_before(persona, version)
+        diff_payload = jsonio.dumps(make_diff(self.read_map(previous) if previous else None, previous, version))
+        self.storage.write_bytes(f"{prefix}/diff.json", diff_payload, if_absent=True, content_type="application/json")
+        diff_payload = self.storage.read_bytes(f"{prefix}/diff.json")
+        manifest = {
+            "persona": persona,
+            "period": str(period),
+            "revision": revision,
+            "version": str(version),
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "run_id": run_id,
+            "code_version": doc.get("lineage", {}).get("code_version"),
+            "content_sha256": content_hash(doc),
+            "previous": str(previous.version) if previous else None,
+            "files": {
+                "map.json": {"sha256": _sha(payload), "bytes": len(payload)},
+                "diff.json": {"sha256": _sha(diff_payload), "bytes": len(diff_payload)},
+            },
+            "lineage": {k: v for k, v in doc.get("lineage", {}).items() if k != "code_version"},
+            "summary": {"customers": doc["summary"]["customers"], "barriers": doc["summary"]["barriers"],
+                        "top_barriers": doc["summary"]["top_barriers"][:3]},
+        }
+        self.storage.write_bytes(f"{prefix}/manifest.json", jsonio.dumps(manifest), if_absent=True, content_type="application/json")
+        return self._json(f"{prefix}/manifest.json")
+
+    # ------------------------------------------------------------------ checking
+
+    def verify(self) -> list[str]:
+        """Problems found: files missing, truncated or changed since their manifest was written."""
+        import json
+
+        problems = [f"{name}: incomplete revision (map.json without manifest.json)" for name in self.incomplete()]
+        for stored in self.list():
+            name = f"{stored.persona}/{stored.version}"
+            for file, expected in stored.manifest.get("files", {}).items():
+                try:
+                    data = self.storage.read_bytes(f"{stored.prefix}/{file}")
+                except StorageError:
+                    problems.append(f"{name}: {file} is missing")
+                    continue
+                if len(data) != expected.get("bytes"):
+                    problems.append(f"{name}: {file} has {len(data)} bytes, the manifest says {expected.get('bytes')} (truncated or changed)")
+                elif _sha(data) != expected.get("sha256"):
+                    problems.append(f"{name}: {file} does not match its SHA-256 in the manifest (changed after it was stored)")
+                elif file == "map.json" and content_hash(json.loads(data)) != stored.manifest.get("content_sha256"):
+                    problems.append(f"{name}: map.json content hash differs from the manifest")
+        return problems
+
+
+def _same_content(payload: bytes, digest: str) -> bool:
+    import json
+
+    try:
+        return content_hash(json.loads(payload)) == digest
+    except ValueError:
+        return False

@@ -1,0 +1,76 @@
+"""The cjm command as a user runs it: exit codes and messages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_config, write_small_inputs
+
+
+def cjm(*args: str, config: Path | None = None) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "cjm_tasks.cli", *(["--config", str(config)] if config else []), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    return write_config(root / "cfg", write_small_inputs(root / "data"))
+
+
+def test_usage_errors_exit_2():
+    result = cjm("validate", "--period", "2025Q5")
+    assert result.returncode == 2 and "is not a quarter like 2025Q3" in result.stderr
+    result = cjm("config", "check", config=Path("/nonexistent/cjm.yaml"))
+    assert result.returncode == 2 and "file not found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_config_check(config: Path):
+    result = cjm("config", "check", config=config)
+    assert result.returncode == 0 and "6 stages" in result.stdout and "16 catalog barriers" in result.stdout
+
+
+def test_refresh_versions_diff_history_and_verify(config: Path, tmp_path: Path):
+    assert cjm("validate", "--period", "2025Q3", config=config).returncode == 0
+    built = cjm("build", "--period", "2025Q3", "--out", str(tmp_path / "maps"), config=config)
+    assert built.returncode == 0 and sorted(p.name for p in (tmp_path / "maps").iterdir())[0] == "all.json"
+    first = cjm("refresh", "--period", "2025Q3", config=config)
+    assert first.returncode == 0 and "2025Q3-r1: new" in first.stdout
+    again = cjm("refresh", "--period", "2025Q3", config=config)
+    assert "2025Q3-r1: unchanged, kept" in again.stdout
+    listed = cjm("versions", "list", "--json", config=config)
+    assert listed.returncode == 0 and listed.stdout.count('"version": "2025Q3-r1"') == 5
+    shown = cjm("versions", "show", "all", "2025Q3", config=config)
+    assert shown.returncode == 0 and "all 2025Q3-r1" in shown.stdout
+    assert cjm("diff", "all", "2025Q3-r1", "2025Q3", "--format", "md", config=config).stdout.startswith("**all: 2025Q3-r1 vs 2025Q3-r1**")
+    assert cjm("history", "all", "--json", config=config).returncode == 0
+    missing = cjm("versions", "show", "all", "2024Q1", config=config)
+    assert missing.returncode == 2 and "no version 2024Q1 of persona 'all'" in missing.stderr
+    assert cjm("versions", "verify", config=config).returncode == 0
+    store = Path(config).parent / "store" / "maps" / "all" / "2025Q3" / "r1" / "map.json"
+    store.write_bytes(store.read_bytes()[:100])
+    broken = cjm("versions", "verify", config=config)
+    assert broken.returncode == 1 and "all/2025Q3-r1: map.json has 100 bytes" in broken.stderr
+
+
+def test_failed_gate_exits_1_and_builds_nothing(config: Path, tmp_path: Path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(Path(config).parent, bad, ignore=shutil.ignore_patterns("store", "work", "site"))
+    data = Path(config).parent.parent / "data"
+    broken = tmp_path / "data"
+    shutil.copytree(data, broken)
+    (broken / "2025Q3" / "surveys.csv").write_text("nothing,useful\n1,2\n", encoding="utf-8")
+    text = (bad / "cjm.yaml").read_text(encoding="utf-8").replace(str(data), str(broken))
+    text = text.replace(str(Path(config).parent), str(bad))
+    (bad / "cjm.yaml").write_text(text, encoding="utf-8")
+    result = cjm("validate", "--period", "2025Q3", config=bad / "cjm.yaml")
+    assert result.returncode == 1 and "validation of 2025Q3 failed" in result.stderr and "missing required column(s)" in result.stderr
+    result = cjm("refresh", "--period", "2025Q3", config=bad / "cjm.yaml")
+    assert result.returncode == 1 and "validation failed" in result.stderr and "missing required column(s)" in result.stderr
+    assert not (bad / "store").exists()
