@@ -208,6 +208,8 @@ def diff_maps(old: dict[str, Any] | None, new: dict[str, Any], config: DiffConfi
     metrics, touchpoints = (_metric_changes(old, new, config), _touchpoint_changes(old, new, config)) if old else ([], [])
     result = {
         "persona": new["persona"]["id"],
+        "persona_name": new["persona"]["name"],
+        "stage_names": {s["id"]: s["name"] for s in new["stages"]},
         "from": old_version,
         "to": new_version,
         "from_period": old["period"] if old else None,
@@ -350,7 +352,9 @@ def _fmt(value: float | None) -> str:
 
 def to_markdown(diff: dict[str, Any]) -> str:
     """The diff as short Markdown, fit to paste into an email or a chat."""
-    lines = [f"**{diff['persona']}: {diff.get('to') or diff['to_period']} vs {diff.get('from') or diff.get('from_period') or '—'}**", "",
+    stages = diff.get("stage_names", {})
+    name = diff.get("persona_name") or diff["persona"]
+    lines = [f"**{_md(name)}: {diff.get('to') or diff['to_period']} vs {diff.get('from') or diff.get('from_period') or '—'}**", "",
              _md(diff["summary"]), ""]
     flagged = [b for b in diff["barriers"] if b["flagged"]]
     if flagged:
@@ -358,11 +362,12 @@ def to_markdown(diff: dict[str, Any]) -> str:
         for b in flagged:
             sev = f"{b['severity_from'] if b['severity_from'] is not None else '—'} → {b['severity_to'] if b['severity_to'] is not None else '—'}"
             measure = f"{_fmt(b['value_from'])} → {_fmt(b['value_to'])}" if b["value_from"] is not None or b["value_to"] is not None else ""
-            lines.append(f"| {_md(b['title'])} | {b['stage']} | {b['status']} | {sev} | {measure} |")
+            lines.append(f"| {_md(b['title'])} | {_md(stages.get(b['stage'], b['stage']))} | {b['status']} | {sev} | {measure} |")
         lines.append("")
     metrics = [m for m in diff["metrics"] if m["flagged"]]
     if metrics:
-        lines += ["Metric changes: " + "; ".join(f"{m['metric'].replace('_', ' ')} at {m['stage']} {_fmt(m['from'])} → {_fmt(m['to'])}" for m in metrics), ""]
+        lines += ["Metric changes: " + "; ".join(f"{m['metric'].replace('_', ' ')} at {_md(stages.get(m['stage'], m['stage']))} "
+                                                 f"{_fmt(m['from'])} → {_fmt(m['to'])}" for m in metrics), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

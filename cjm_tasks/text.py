@@ -223,12 +223,14 @@ def phrase_counts(texts: pd.Series, min_count: int = 2) -> pd.DataFrame:
     if len(texts) == 0:
         return pd.DataFrame(columns)
     tokens = normalize(texts).str.split().explode().dropna()
-    tokens = tokens[(tokens.str.len() > 2) & ~tokens.isin(STOPWORDS) & ~tokens.str.isdigit()]
     if tokens.empty:
         return pd.DataFrame(columns)
     frame = pd.DataFrame({"row": tokens.index.map(texts.index.get_loc).astype("int64"), "word": tokens.to_numpy()})
+    # Pairs of words next to each other in the text, both meaningful: a pair never bridges a
+    # stop word ("gave up choosing" gives no "gave choosing").
     frame["next"] = frame["word"].shift(-1)
-    frame["same"] = frame["row"].shift(-1) == frame["row"]
+    content = lambda words: (words.str.len() > 2) & ~words.isin(STOPWORDS) & ~words.str.isdigit()
+    frame["same"] = (frame["row"].shift(-1) == frame["row"]) & content(frame["word"]) & content(frame["next"].fillna(""))
     pairs = frame[frame["same"]]
     pairs = pd.DataFrame({"row": pairs["row"], "phrase": pairs["word"] + " " + pairs["next"]}).drop_duplicates()
     grouped = pairs.groupby("phrase")["row"].agg(["size", list]).rename(columns={"size": "texts", "list": "rows"})
@@ -237,14 +239,16 @@ def phrase_counts(texts: pd.Series, min_count: int = 2) -> pd.DataFrame:
 
 
 def pick_varied(phrases: pd.DataFrame, top: int) -> pd.DataFrame:
-    """The first ``top`` phrases that share no word with a phrase picked before them."""
-    chosen, used = [], set()
+    """The first ``top`` phrases that share no word with a phrase picked before them and are
+    not mostly used by the same texts (two phrases of one complaint are one theme)."""
+    chosen, used, texts_of = [], set(), []
     for row in phrases.itertuples(index=False):
-        words = set(row.phrase.split())
-        if words & used:
+        words, rows = set(row.phrase.split()), set(row.rows)
+        if words & used or any(len(rows & other) > 0.5 * min(len(rows), len(other)) for other in texts_of):
             continue
         chosen.append(row)
         used |= words
+        texts_of.append(rows)
         if len(chosen) == top:
             break
     return pd_frame(chosen, phrases.columns)

@@ -100,7 +100,7 @@ def test_any_two_versions_compare_and_the_summary_names_the_changes(sample_maps,
     for b in flagged:
         assert b["title"] in diff["summary"] and b["q_value"] < CONFIG.alpha
     md = to_markdown(diff)
-    assert md.startswith(f"**{persona}: {last} vs {first}**")
+    assert md.startswith(f"**{sample_maps[last][persona]['persona']['name']}: {last} vs {first}**")
     assert all(f"| {b['status']} |" in md for b in flagged)
 
 
