@@ -51,6 +51,12 @@ def split_s3(url: str) -> tuple[str, str]:
     return bucket, key
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def has_glob(path: str) -> bool:
     return any(c in path for c in "*?[")
 
@@ -87,6 +93,8 @@ class LocalStorage:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:
+            # mkstemp makes 0600 files; a published site must be readable by a web server.
+            os.fchmod(fd, 0o666 & ~_umask())
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()

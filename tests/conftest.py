@@ -170,14 +170,10 @@ def sample_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def sample_config(sample_data: Path, tmp_path_factory: pytest.TempPathFactory):
-    """The bundled configuration (default expectations included) reading the generated sample data."""
-    import os
-
-    from cjm_tasks.config import load_config
-
-    folder = tmp_path_factory.mktemp("sample-config")
+def write_sample_config(folder: Path, sample_data: Path) -> Path:
+    """The bundled configuration (default expectations included) reading ``sample_data``, with
+    its work, store and site folders inside ``folder``; returns the main file."""
+    folder.mkdir(parents=True, exist_ok=True)
     main = yaml.safe_load((CONFIGS / "cjm.yaml").read_text(encoding="utf-8"))
     for f in CONFIGS.glob("*.yaml"):
         shutil.copy(f, folder / f.name)
@@ -185,7 +181,15 @@ def sample_config(sample_data: Path, tmp_path_factory: pytest.TempPathFactory):
         source["location"] = source["location"].replace("${CJM_SAMPLE_DATA:-../build/sample-data}", str(sample_data))
     main["storage"] = {"work": str(folder / "work"), "versions": str(folder / "store"), "site": str(folder / "site")}
     (folder / "cjm.yaml").write_text(yaml.safe_dump(main, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return load_config(folder / "cjm.yaml")
+    return folder / "cjm.yaml"
+
+
+@pytest.fixture(scope="session")
+def sample_config(sample_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The bundled configuration reading the generated sample data."""
+    from cjm_tasks.config import load_config
+
+    return load_config(write_sample_config(tmp_path_factory.mktemp("sample-config"), sample_data))
 
 
 @pytest.fixture(scope="session")
@@ -196,3 +200,40 @@ def sample_maps(sample_config) -> dict:
 
     periods = Period.parse("2025Q1").range(4)
     return {str(p): build_period(sample_config, p)[0] for p in periods}
+
+
+CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic", "--window-size=1400,1000"]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> tuple[str, str]:
+    """Debian's chromium and chromedriver, installed with apt-get when missing (CI runs as root)."""
+    import os
+    import subprocess
+
+    missing = [pkg for pkg, binary in (("chromium", "chromium"), ("chromium-driver", "chromedriver")) if not shutil.which(binary)]
+    if missing:
+        if os.geteuid() != 0:
+            pytest.fail(f"headless browser tests need {' and '.join(missing)}: run `sudo apt-get install -y {' '.join(missing)}`")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, timeout=900, env=env, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, timeout=900, env=env, capture_output=True)
+    return shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture
+def browser(chromium: tuple[str, str], tmp_path: Path):
+    """A headless Chromium driven over the DevTools protocol (selenium), with console and network logs."""
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium[0]
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}"]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=chromium[1]))
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -33,11 +33,17 @@ def test_round_trip_list_exists_and_conditional_create(storage):
         storage.read_bytes("missing.json")
 
 
-def test_local_writes_leave_no_temporary_files(tmp_path: Path):
+def test_local_writes_leave_no_temporary_files_and_are_readable(tmp_path: Path):
+    import os
+    import stat
+
     storage = LocalStorage(tmp_path)
     storage.write_bytes("x/y.json", b"1")
     storage.write_bytes("x/y.json", b"2", if_absent=True)
     assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["y.json"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "x" / "y.json").stat().st_mode) == 0o666 & ~umask
 
 
 def test_s3_calls_are_retried_with_backoff_until_the_server_answers(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture):
