@@ -157,6 +157,27 @@ def refresh(
         state = "[green]new[/green]" if r.created else "[dim]unchanged, kept[/dim]"
         out.print(f"{r.persona} {r.version}: {state} · {escape(diff['summary'])}", highlight=False)
     out.print(f"versions in {config.storage.versions}")
+    _report_site(result["site"])
+
+
+def _report_site(site) -> None:
+    written = len(site.written)
+    out.print(f"site: {written} file(s) written, {len(site.kept)} unchanged; latest {site.latest}")
+    out.print(f"[bold]open {site.url}[/bold]", highlight=False)
+
+
+@app.command()
+def publish(
+    period: Annotated[Optional[str], typer.Option("--period", "-p", help="Check this quarter is stored before publishing.")] = None,
+) -> None:
+    """Re-render the site from the stored versions and publish it (pages first, the latest pointer last)."""
+    from cjm_tasks.pipeline import publish as run_publish
+
+    config = _load()
+    p = _period(period) if period else None
+    with step("publishing the site") as status:
+        site = run_publish(config, p, progress=lambda what: status.update(what))
+    _report_site(site)
 
 
 def _store(config):
@@ -242,6 +263,7 @@ def diff(
     from_version: Annotated[str, typer.Argument(metavar="FROM", help="Older version, e.g. 2025Q2 or 2025Q2-r1.")],
     to_version: Annotated[str, typer.Argument(metavar="TO", help="Newer version.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="text, json or md.")] = "text",
+    publish_page: Annotated[bool, typer.Option("--publish", help="Also publish the comparison page in the site.")] = False,
 ) -> None:
     """Compare any two versions of a persona's map."""
     from cjm_tasks.diff import diff_maps, to_markdown
@@ -252,6 +274,10 @@ def diff(
     store = _store(config)
     a, b = store.resolve(persona, from_version), store.resolve(persona, to_version)
     result = diff_maps(store.read_map(a), store.read_map(b), config.diff, str(a.version), str(b.version))
+    if publish_page:
+        from cjm_tasks.pipeline import publish_comparison
+
+        err.print(f"comparison page: {publish_comparison(config, persona, str(a.version), str(b.version))['url']}", highlight=False)
     if fmt == "json":
         _json_out(result)
     elif fmt == "md":

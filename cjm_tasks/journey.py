@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from cjm_tasks.barriers import detect_catalog, detect_emerging, detect_metric
 from cjm_tasks.config import CjmConfig, localize
 from cjm_tasks.periods import Period
-from cjm_tasks.personas import ALL_PERSONA, Membership, assign_personas, derive_features
+from cjm_tasks.personas import ALL_PERSONA, assign_personas, derive_features
 from cjm_tasks.text import KeywordMatcher, sentiment, themes
 
 if TYPE_CHECKING:
@@ -183,15 +183,31 @@ def catalog_matcher(config: CjmConfig) -> KeywordMatcher:
     )
 
 
-def build_maps(inputs: Inputs, config: CjmConfig, period: Period, lineage: dict[str, Any] | None = None,
-               personas: list[str] | None = None) -> dict[str, dict[str, Any]]:
-    """One map document per persona (plus ``all``), keyed by persona id.
+@dataclass
+class Prepared:
+    """A period's rows tagged with their personas, ready for per-persona metrics.
 
-    ``personas`` limits the output to those ids (the work is the same group-by either way).
-    Raises :class:`~cjm_tasks.personas.RuleError` when a persona rule cannot be applied.
+    ``sales``, ``surveys`` and ``texts`` hold one row per (row, persona): each row once per
+    persona of its customer and once as ``all``. ``matches`` are the catalog keyword hits of the
+    texts (by text position ``row``); ``counts`` the active customers per persona.
     """
-    import pandas as pd
 
+    sales: pd.DataFrame | None
+    surveys: pd.DataFrame | None
+    texts: pd.DataFrame
+    matches: pd.DataFrame
+    counts: dict[str, int]
+    unassigned: int
+
+    def personas(self, config: CjmConfig) -> list[str]:
+        return [p.id for p in config.personas.personas] + [ALL_PERSONA]
+
+
+def prepare(inputs: Inputs, config: CjmConfig) -> Prepared:
+    """Assign personas, match catalog keywords in every text once, infer review stages, score
+    sentiment, and tag every row with its personas. Inputs are read once, whatever the number
+    of personas. Raises :class:`~cjm_tasks.personas.RuleError` when a persona rule cannot be applied.
+    """
     sales = inputs.sales
     active = set()
     for frame in (inputs.sales, inputs.surveys, inputs.reviews):
@@ -208,16 +224,27 @@ def build_maps(inputs: Inputs, config: CjmConfig, period: Period, lineage: dict[
     texts["sentiment"] = sentiment(texts["text"], lexicon).to_numpy() if len(texts) else []
 
     members = membership.members
-    tagged_sales = _tag(sales, members) if sales is not None else None
-    tagged_surveys = _tag(inputs.surveys, members) if inputs.surveys is not None else None
-    tagged_texts = _tag(texts, members)
-    persona_ids = [p.id for p in config.personas.personas] + [ALL_PERSONA]
-    wanted = [p for p in persona_ids if personas is None or p in personas]
-
     counts = membership.counts()
     counts[ALL_PERSONA] = len(active)
-    stage_metrics = _stage_metrics(tagged_sales, tagged_surveys, tagged_texts, counts, config)
-    catalog_found, catalog_signals = detect_catalog(tagged_texts, matches, config)
+    return Prepared(
+        sales=_tag(sales, members) if sales is not None else None,
+        surveys=_tag(inputs.surveys, members) if inputs.surveys is not None else None,
+        texts=_tag(texts, members),
+        matches=matches,
+        counts=counts,
+        unassigned=membership.unassigned,
+    )
+
+
+def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: dict[str, Any] | None = None,
+              personas: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """One map document per persona of ``prepared`` (or of ``personas``), keyed by persona id."""
+    tagged_texts = prepared.texts
+    counts = prepared.counts
+    wanted = [p for p in prepared.personas(config) if personas is None or p in personas]
+    stage_metrics = _stage_metrics(prepared.sales, prepared.surveys, tagged_texts, counts, config)
+    catalog_found, catalog_signals = detect_catalog(tagged_texts, prepared.matches, config)
+    matched_rows = set(prepared.matches["row"])
 
     maps = {}
     for persona_id in wanted:
@@ -225,7 +252,7 @@ def build_maps(inputs: Inputs, config: CjmConfig, period: Period, lineage: dict[
         stages = stage_metrics.get(persona_id) or _empty_stages(config)
         persona_texts = tagged_texts[tagged_texts["persona"] == persona_id]
         found = catalog_found.get(persona_id, []) + detect_metric(stages, config)
-        found += detect_emerging(persona_texts, set(matches["row"]), config)
+        found += detect_emerging(persona_texts, matched_rows, config)
         by_stage: dict[str, list[dict[str, Any]]] = {}
         for barrier in found:
             by_stage.setdefault(barrier.pop("stage"), []).append(barrier)
@@ -238,8 +265,62 @@ def build_maps(inputs: Inputs, config: CjmConfig, period: Period, lineage: dict[
             stage_texts = persona_texts[persona_texts["stage"] == stage["id"]]
             stage["themes"] = _themes(stage_texts, config)
             stage["signals"] = dict(sorted(catalog_signals.get(persona_id, {}).get(stage["id"], {}).items()))
-        maps[persona_id] = _document(persona_id, persona_cfg, stages, counts.get(persona_id, 0), membership, config, period, lineage)
+        maps[persona_id] = _document(persona_id, persona_cfg, stages, counts.get(persona_id, 0), prepared.unassigned, config, period, lineage)
     return maps
+
+
+def build_maps(inputs: Inputs, config: CjmConfig, period: Period, lineage: dict[str, Any] | None = None,
+               personas: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """One map document per persona (plus ``all``), keyed by persona id: :func:`prepare`, then
+    :func:`maps_from`. ``personas`` limits the output to those ids.
+    """
+    return maps_from(prepare(inputs, config), config, period, lineage, personas)
+
+
+_PREPARED_TABLES = ("sales", "surveys", "texts", "matches")
+
+
+def save_prepared(prepared: Prepared, storage, prefix: str) -> None:
+    """Write ``prepared`` as Parquet tables (sorted by persona, so a reader of one persona
+    skips the others' row groups) and a small JSON of counts."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cjm_tasks import jsonio
+
+    for name in _PREPARED_TABLES:
+        frame = getattr(prepared, name)
+        if frame is None:
+            continue
+        if "persona" in frame.columns:
+            frame = frame.sort_values("persona", kind="stable")
+        buffer = io.BytesIO()
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer, row_group_size=50_000)
+        storage.write_bytes(f"{prefix}/{name}.parquet", buffer.getvalue())
+    storage.write_bytes(f"{prefix}/prepared.json", jsonio.dumps({"counts": prepared.counts, "unassigned": prepared.unassigned,
+                                                                "tables": [n for n in _PREPARED_TABLES if getattr(prepared, n) is not None]}))
+
+
+def load_prepared(storage, prefix: str, persona: str | None = None) -> Prepared:
+    """Read what :func:`save_prepared` wrote; with ``persona``, only that persona's rows."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    meta = json.loads(storage.read_bytes(f"{prefix}/prepared.json"))
+    tables: dict[str, Any] = {}
+    for name in _PREPARED_TABLES:
+        if name not in meta["tables"]:
+            tables[name] = None
+            continue
+        filters = [("persona", "=", persona)] if persona is not None and name != "matches" else None
+        table = pq.read_table(pa.BufferReader(storage.read_bytes(f"{prefix}/{name}.parquet")), filters=filters)
+        tables[name] = table.to_pandas()
+    counts = meta["counts"] if persona is None else {persona: meta["counts"].get(persona, 0)}
+    return Prepared(tables["sales"], tables["surveys"], tables["texts"], tables["matches"], counts, meta["unassigned"])
 
 
 def _themes(stage_texts: pd.DataFrame, config: CjmConfig) -> dict[str, list[dict[str, Any]]]:
@@ -383,7 +464,7 @@ def _stage_metrics(sales, surveys, texts, counts: dict[str, int], config: CjmCon
     return result
 
 
-def _document(persona_id: str, persona_cfg, stages: list[dict[str, Any]], customers: int, membership: Membership,
+def _document(persona_id: str, persona_cfg, stages: list[dict[str, Any]], customers: int, unassigned: int,
               config: CjmConfig, period: Period, lineage: dict[str, Any] | None) -> dict[str, Any]:
     lang = config.project.language
     tz = config.project.timezone
@@ -407,7 +488,7 @@ def _document(persona_id: str, persona_cfg, stages: list[dict[str, Any]], custom
         "stages": stages,
         "summary": {
             "customers": customers,
-            "unassigned_customers": membership.unassigned,
+            "unassigned_customers": unassigned,
             "texts": sum(s["metrics"]["samples"].get("texts", 0) for s in stages),
             "barriers": {"total": len(barriers), **{k: sum(b["kind"] == k for b in barriers) for k in ("catalog", "metric", "emerging")}},
             "top_barriers": [{"id": b["id"], "title": b["title"], "stage": b["stage"], "kind": b["kind"], "severity": b["severity"]} for b in top],

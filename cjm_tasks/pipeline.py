@@ -52,6 +52,14 @@ def read_and_validate(config: CjmConfig, period: Period, progress: Progress | No
             unreadable[name] = exc
     if progress:
         progress("validating with Great Expectations")
+    return gate(config, period, data, unreadable, raise_on_failure)
+
+
+def gate(config: CjmConfig, period: Period, data: dict[str, SourceData], unreadable: dict[str, DataError],
+         raise_on_failure: bool = True) -> GateOutcome:
+    """Run the validation gate on sources already read (and those that could not be), save the
+    report (``validation/<period>/validation.{json,html}`` in the work storage) and, unless told
+    otherwise, raise :class:`~cjm_tasks.errors.ValidationFailed` when a check failed."""
     result = validate_sources(data, config, period)
     for name, exc in unreadable.items():
         result.sources[name] = SourceResult(
@@ -59,7 +67,7 @@ def read_and_validate(config: CjmConfig, period: Period, progress: Progress | No
             checks=[Check(source=name, kind="read", column=None, description=exc.detail, success=False,
                           expectation="cjm_readable", sample_rows=[exc.location])],
         )
-    result.sources = {name: result.sources[name] for name in config.sources}
+    result.sources = {name: result.sources[name] for name in config.sources if name in result.sources}
     report = write_gate_report(result, open_storage(config.storage.work, config.s3), validation_prefix(period))
     log.info("validation of %s: %s (%s)", period, "passed" if result.success else "FAILED", report["html"])
     if raise_on_failure:
@@ -121,14 +129,81 @@ def store_maps(config: CjmConfig, maps: dict[str, dict[str, Any]], run_id: str |
     return results
 
 
-def refresh(config: CjmConfig, period: Period, run_id: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
-    """Read, validate, build and store every persona's map of ``period``.
+def stored_validations(config: CjmConfig, periods: list[str]) -> dict[str, dict[str, Any]]:
+    """The saved gate result (validation.json) of every period that has one."""
+    import json
 
-    Returns {"period", "versions": [StoreResult], "validation": report locations}.
-    Raises :class:`~cjm_tasks.errors.ValidationFailed` before anything is stored when the gate fails.
+    from cjm_tasks.storage import StorageError
+
+    work = open_storage(config.storage.work, config.s3)
+    found = {}
+    for period in periods:
+        try:
+            found[period] = json.loads(work.read_bytes(f"{validation_prefix(Period.parse(period))}/validation.json"))
+        except (StorageError, ValueError):
+            continue
+    return found
+
+
+def render_site(config: CjmConfig) -> dict[str, bytes]:
+    """The whole static site for every stored version: {relative path: bytes}."""
+    from cjm_tasks.report import build_site
+
+    store = open_version_store(config)
+    periods = sorted({str(v.version.period) for v in store.list()})
+    return build_site(store, config, stored_validations(config, periods))
+
+
+def publish(config: CjmConfig, period: Period | None = None, progress: Progress | None = None):
+    """Render the site from the stored versions and publish it to ``storage.site``.
+
+    With ``period``, first check that the store has versions of it (a clear error otherwise).
+    Returns a :class:`~cjm_tasks.publish.PublishResult`.
+    """
+    from cjm_tasks.publish import publish_site
+    from cjm_tasks.versions import VersionError
+
+    store = open_version_store(config)
+    if period is not None and not any(v.version.period == period for v in store.list()):
+        raise VersionError(f"no stored version of {period} in {config.storage.versions}: run `cjm refresh --period {period}` first")
+    if progress:
+        progress("rendering the site")
+    files = render_site(config)
+    if progress:
+        progress(f"publishing {len(files)} files")
+    return publish_site(files, open_storage(config.storage.site, config.s3))
+
+
+def refresh(config: CjmConfig, period: Period, run_id: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """The whole refresh of ``period``: read, validate, build, store versions with their diffs,
+    render and publish the site (last).
+
+    Returns {"period", "versions": [StoreResult], "validation": report locations, "site": PublishResult}.
+    Raises :class:`~cjm_tasks.errors.ValidationFailed` before anything is stored or published
+    when the gate fails.
     """
     maps, outcome = build_period(config, period, progress=progress)
     if progress:
         progress("storing versions")
     results = store_maps(config, maps, run_id)
-    return {"period": str(period), "versions": results, "validation": outcome.report}
+    site = publish(config, progress=progress)
+    return {"period": str(period), "versions": results, "validation": outcome.report, "site": site}
+
+
+def publish_comparison(config: CjmConfig, persona: str, from_version: str, to_version: str) -> dict[str, Any]:
+    """Compare any two stored versions of a persona and publish the comparison page
+    (``compare/<persona>/<from>..<to>/`` in the site). Returns its address and the summary."""
+    from cjm_tasks.diff import diff_maps
+    from cjm_tasks.report import comparison_folder, render_comparison
+
+    store = open_version_store(config)
+    old, new = store.resolve(persona, from_version), store.resolve(persona, to_version)
+    diff = diff_maps(store.read_map(old), store.read_map(new), config.diff, str(old.version), str(new.version))
+    files = render_comparison(store, config, persona, str(old.version), str(new.version), diff)
+    site = open_storage(config.storage.site, config.s3)
+    from cjm_tasks.publish import content_type
+
+    for path, data in files.items():
+        site.write_bytes(path, data, content_type=content_type(path))
+    folder = comparison_folder(persona, str(old.version), str(new.version))
+    return {"url": site.url(f"{folder}/index.html"), "summary": diff["summary"]}

@@ -46,7 +46,7 @@ def test_refresh_versions_diff_history_and_verify(config: Path, tmp_path: Path):
     assert listed.returncode == 0 and listed.stdout.count('"version": "2025Q3-r1"') == 5
     shown = cjm("versions", "show", "all", "2025Q3", config=config)
     assert shown.returncode == 0 and "all 2025Q3-r1" in shown.stdout
-    assert cjm("diff", "all", "2025Q3-r1", "2025Q3", "--format", "md", config=config).stdout.startswith("**all: 2025Q3-r1 vs 2025Q3-r1**")
+    assert cjm("diff", "all", "2025Q3-r1", "2025Q3", "--format", "md", config=config).stdout.startswith("**All customers: 2025Q3-r1 vs 2025Q3-r1**")
     assert cjm("history", "all", "--json", config=config).returncode == 0
     missing = cjm("versions", "show", "all", "2024Q1", config=config)
     assert missing.returncode == 2 and "no version 2024Q1 of persona 'all'" in missing.stderr
