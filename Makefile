@@ -9,7 +9,7 @@ DEMO_DATA := build/sample-data
 DEMO_QUARTERS ?= 4
 DEMO_START ?= 2025Q1
 
-.PHONY: demo test install uv clean bench
+.PHONY: demo demo-cli airflow test install uv clean bench
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -21,20 +21,39 @@ $(VENV)/.installed: pyproject.toml uv.lock | uv
 
 install: $(VENV)/.installed
 
+# Airflow runs from a project-local home with a SQLite metadata DB; the DAGs read configs/cjm.yaml.
+AIRFLOW_HOME ?= $(CURDIR)/build/airflow-home
+AIRFLOW_ENV := AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING CJM_CONFIG=$(CURDIR)/configs/cjm.yaml PYTHONPATH=$(CURDIR) PATH=$(CURDIR)/$(BIN):$$PATH
+
 demo: install
 	$(BIN)/cjm sample-data --out $(DEMO_DATA) --quarters $(DEMO_QUARTERS) --start $(DEMO_START)
-	@set -e; for p in $$($(BIN)/python -c "from cjm_tasks.periods import Period; print(' '.join(map(str, Period.parse('$(DEMO_START)').range($(DEMO_QUARTERS)))))"); do \
-		$(BIN)/cjm validate --period $$p; \
-		$(BIN)/cjm build --period $$p --out build/maps/$$p; \
-	done
+	$(AIRFLOW_ENV) $(BIN)/airflow db migrate > /dev/null
+	$(AIRFLOW_ENV) $(BIN)/python scripts/airflow_demo.py --start $(DEMO_START) --quarters $(DEMO_QUARTERS)
 	@echo "Validation reports: $(CURDIR)/build/work/validation/<period>/validation.html"
-	@echo "Journey maps:       $(CURDIR)/build/maps/<period>/<persona>.json"
+	@echo "Map versions:       $(CURDIR)/build/store/maps/<persona>/<period>/r<N>/"
+	@echo "Published reports:  $(CURDIR)/build/site/index.html"
+
+# The same refresh without Airflow, straight from the CLI.
+demo-cli: install
+	$(BIN)/cjm sample-data --out $(DEMO_DATA) --quarters $(DEMO_QUARTERS) --start $(DEMO_START)
+	@set -e; for p in $$($(BIN)/python -c "from cjm_tasks.periods import Period; print(' '.join(map(str, Period.parse('$(DEMO_START)').range($(DEMO_QUARTERS)))))"); do \
+		$(BIN)/cjm refresh --period $$p; \
+	done
+	@echo "Published reports:  $(CURDIR)/build/site/index.html"
+
+# Airflow's UI with the project's DAGs (Ctrl-C to stop).
+airflow: install
+	$(AIRFLOW_ENV) $(BIN)/airflow db migrate > /dev/null
+	@echo "Airflow UI: http://localhost:8080 (user admin; the password is in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
+	$(AIRFLOW_ENV) AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin $(BIN)/airflow standalone
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python benchmarks/bench_sample_data.py
+	$(BIN)/python benchmarks/dag_parse.py
 
 clean:
 	rm -rf build .pytest_cache

@@ -225,6 +225,30 @@ class DiffConfig(Strict):
     min_touchpoint_change: float = Field(0.05, ge=0, le=1)
 
 
+class SmtpConfig(Strict):
+    host: str
+    port: int = 587
+    sender: str
+    recipients: list[str] = Field(min_length=1)
+    starttls: bool = True
+    username_env: str | None = None  # names of environment variables, never the secrets themselves
+    password_env: str | None = None
+
+
+class NotifyConfig(Strict):
+    """Where the summary of a refresh goes: the log (default) or e-mail."""
+
+    channel: Literal["log", "smtp"] = "log"
+    site_url: str | None = None  # public address of the published site, for the link in the summary
+    smtp: SmtpConfig | None = None
+
+    @model_validator(mode="after")
+    def _smtp_needs_settings(self) -> NotifyConfig:
+        if self.channel == "smtp" and self.smtp is None:
+            raise ValueError("channel 'smtp' needs an smtp section (host, sender, recipients)")
+        return self
+
+
 class FilesConfig(Strict):
     stages: str = "stages.yaml"
     personas: str = "personas.yaml"
@@ -240,6 +264,7 @@ class MainFile(Strict):
     s3: S3Config = S3Config()
     metrics: MetricsConfig = MetricsConfig()
     diff: DiffConfig = DiffConfig()
+    notify: NotifyConfig = NotifyConfig()
 
     @field_validator("sources")
     @classmethod
@@ -522,6 +547,7 @@ class CjmConfig(Strict):
     s3: S3Config
     metrics: MetricsConfig
     diff: DiffConfig
+    notify: NotifyConfig
     stages: list[StageConfig]
     personas: PersonasFile
     barriers: BarriersFile
@@ -561,7 +587,7 @@ class CjmConfig(Strict):
         Moving the inputs or the store does not change it; changing a stage, persona rule,
         barrier keyword, threshold or column mapping does.
         """
-        doc = self.model_dump(mode="json", exclude={"path", "files", "storage", "s3", "diff"})
+        doc = self.model_dump(mode="json", exclude={"path", "files", "storage", "s3", "diff", "notify"})
         for src in doc["sources"].values():
             src.pop("location", None)
         return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
@@ -605,6 +631,7 @@ def load_config(path: str | os.PathLike | None = None) -> CjmConfig:
         s3=main.s3,
         metrics=main.metrics,
         diff=main.diff,
+        notify=main.notify,
         stages=stages.stages,
         personas=personas,
         barriers=barriers,

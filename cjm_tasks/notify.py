@@ -1,0 +1,58 @@
+"""Tell people a refresh is done: what changed and where the report is.
+
+The default channel writes the summary to the log (the Airflow task log); ``notify.channel:
+smtp`` e-mails it. SMTP credentials are read from the environment variables the configuration
+names (``username_env``, ``password_env``), never from the configuration itself, and never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from cjm_tasks.config import CjmConfig
+
+log = logging.getLogger(__name__)
+
+
+def summary_text(config: CjmConfig, period: str, stored: list[dict[str, Any]], published: dict[str, Any]) -> str:
+    """Plain-text summary: one line per persona with its diff summary, then the report link."""
+    from cjm_tasks.pipeline import open_version_store
+
+    store = open_version_store(config)
+    lines = [f"{config.project.name}: customer journey maps for {period} are published."]
+    for item in stored:
+        diff = store.read_diff(store.resolve(item["persona"], item["version"]))
+        state = "new version" if item.get("created") else "unchanged"
+        lines.append(f"- {item['persona']} {item['version']} ({state}): {diff['summary']}")
+    link = f"{config.notify.site_url.rstrip('/')}/index.html" if config.notify.site_url else published.get("url")
+    lines.append(f"Report: {link}")
+    return "\n".join(lines)
+
+
+def send_summary(config: CjmConfig, period: str, stored: list[dict[str, Any]], published: dict[str, Any]) -> str:
+    """Send the summary on the configured channel; return the text sent."""
+    text = summary_text(config, period, stored, published)
+    if config.notify.channel == "smtp":
+        _send_mail(config, f"{config.project.name}: journey maps {period}", text)
+    log.info("%s", text)
+    return text
+
+
+def _send_mail(config: CjmConfig, subject: str, text: str) -> None:
+    import smtplib
+    from email.message import EmailMessage
+
+    smtp = config.notify.smtp
+    assert smtp is not None
+    message = EmailMessage()
+    message["Subject"], message["From"], message["To"] = subject, smtp.sender, ", ".join(smtp.recipients)
+    message.set_content(text)
+    with smtplib.SMTP(smtp.host, smtp.port, timeout=30) as client:
+        if smtp.starttls:
+            client.starttls()
+        if smtp.username_env and smtp.password_env:
+            client.login(os.environ[smtp.username_env], os.environ[smtp.password_env])
+        client.send_message(message)
+    log.info("summary e-mailed to %d recipient(s) via %s", len(smtp.recipients), smtp.host)
