@@ -54,6 +54,7 @@ test: install
 bench: install
 	$(BIN)/python benchmarks/bench_sample_data.py
 	$(BIN)/python benchmarks/dag_parse.py
+	$(BIN)/python benchmarks/bench_pipeline.py --scale 20
 
 clean:
 	rm -rf build .pytest_cache
