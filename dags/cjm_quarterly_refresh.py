@@ -14,7 +14,8 @@ just ended, and that quarter is refreshed. Triggered by hand, the run takes the 
 5. **store_version** (per persona): store the map as an immutable version with its diff.
 6. **render_site** → **publish_site** (last; updates the `cjm_published_site` asset) → **notify**.
 
-Tasks pass workspace keys, never data. Each task calls the `cjm_tasks.steps` function of the same
+Tasks pass workspace keys, never data; mapped results are read with a slice (`keys[:]`), one
+request, rather than iterated (iteration probes one XCom past the end and logs an error). Each task calls the `cjm_tasks.steps` function of the same
 name; reruns are idempotent. Configuration: `CJM_CONFIG` (default `configs/cjm.yaml`), or the
 `config` param. Schedule start and catch-up: `CJM_START_DATE` (default 2025-01-01) and
 `CJM_CATCHUP` (default false).
@@ -101,13 +102,13 @@ def cjm_quarterly_refresh():
     def validate_sources(period: str, source_keys: list[str], run_id=None, params=None) -> dict:
         steps = _steps()
 
-        return steps.validate_sources((params or {}).get("config"), period, run_id, list(source_keys))
+        return steps.validate_sources((params or {}).get("config"), period, run_id, source_keys[:])
 
     @task(**STORAGE_RETRIES)
     def prepare_personas(period: str, source_keys: list[str], gate: dict, run_id=None, params=None) -> list[str]:
         steps = _steps()
 
-        return steps.prepare_personas((params or {}).get("config"), period, run_id, list(source_keys))
+        return steps.prepare_personas((params or {}).get("config"), period, run_id, source_keys[:])
 
     @task(map_index_template="{{ persona }}", **STORAGE_RETRIES)
     def build_map(persona: str, period: str, run_id=None, params=None) -> str:
@@ -131,7 +132,7 @@ def cjm_quarterly_refresh():
     def render_site(stored: list[dict], run_id=None, params=None) -> str:
         steps = _steps()
 
-        return steps.render_site((params or {}).get("config"), run_id, list(stored))
+        return steps.render_site((params or {}).get("config"), run_id, stored[:])
 
     @task(outlets=[SITE], **STORAGE_RETRIES)
     def publish_site(rendered_key: str, run_id=None, params=None) -> dict:
@@ -143,7 +144,7 @@ def cjm_quarterly_refresh():
     def notify(period: str, stored: list[dict], published: dict, params=None) -> str:
         steps = _steps()
 
-        return steps.notify((params or {}).get("config"), period, list(stored), published)
+        return steps.notify((params or {}).get("config"), period, stored[:], published)
 
     period = resolve_period()
     source_keys = read_source.partial(period=period).expand(source=list_sources(period))
