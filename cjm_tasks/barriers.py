@@ -23,7 +23,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from cjm_tasks.config import CjmConfig, DetectionConfig, localize
-from cjm_tasks.text import KeywordMatcher, normalize, phrase_counts, pick_varied, stable_id
+from cjm_tasks.text import KeywordMatcher, count_phrases, normalize, pick_varied, stable_id
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -180,7 +180,7 @@ def _metric_value(metrics: dict[str, Any], name: str, config: CjmConfig) -> tupl
     return value, samples, 0.25, None, None
 
 
-def detect_emerging(texts: pd.Series, matched_rows: set[int], config: CjmConfig) -> list[dict[str, Any]]:
+def detect_emerging(texts: pd.DataFrame, matched_rows: set[int], config: CjmConfig, bigrams: pd.DataFrame) -> list[dict[str, Any]]:
     """Recurring two-word phrases in one persona's negative texts that match no catalog barrier.
 
     A phrase qualifies when at least ``emerging_min_support`` negative texts use it, they are at
@@ -197,18 +197,19 @@ def detect_emerging(texts: pd.Series, matched_rows: set[int], config: CjmConfig)
     others = texts[~low].reset_index(drop=True)
     if len(negative) < det.emerging_min_support:
         return []
-    candidates = phrase_counts(negative["text"], det.emerging_min_support)
+    # ``bigrams``: every text's word pairs by row (text_bigrams), computed once for all personas.
+    candidates = count_phrases(bigrams[bigrams["row"].isin(negative["row"])], det.emerging_min_support)
     candidates = candidates[candidates["texts"] / len(negative) >= det.emerging_min_share]
     if candidates.empty:
         return []
-    elsewhere = KeywordMatcher({p: [p] for p in candidates["phrase"]}).match(others["text"])["label"].value_counts()
+    elsewhere = KeywordMatcher({p: [p] for p in candidates["phrase"]}).match(others["norm"], normalized=True)["label"].value_counts()
     negative_share = candidates["texts"] / len(negative)
     other_share = candidates["phrase"].map(elsewhere).fillna(0) / max(1, len(others))
     distinctive = candidates[negative_share >= 2 * other_share]
     stage_texts = texts.groupby("stage").size()
     out = []
     for theme in pick_varied(distinctive, det.emerging_max).itertuples(index=False):
-        group = negative.iloc[list(theme.rows)]
+        group = negative[negative["row"].isin(theme.rows)]
         stage = str(group["stage"].mode().sort_values().iloc[0])
         reach = theme.texts / max(1, int(stage_texts.get(stage, 0)))
         negativity = 1 - group["score01"].mean()

@@ -27,7 +27,7 @@ from cjm_tasks.barriers import detect_catalog, detect_emerging, detect_metric
 from cjm_tasks.config import CjmConfig, localize
 from cjm_tasks.periods import Period
 from cjm_tasks.personas import ALL_PERSONA, assign_personas, derive_features
-from cjm_tasks.text import KeywordMatcher, sentiment, themes
+from cjm_tasks.text import KeywordMatcher, count_phrases, normalize, pick_varied, sentiment, text_bigrams
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -218,10 +218,12 @@ def prepare(inputs: Inputs, config: CjmConfig) -> Prepared:
     membership = assign_personas(features, config.personas, str(config.files.get("personas", "personas.yaml")))
 
     texts = collect_texts(inputs, config)
-    matches = catalog_matcher(config).match(texts["text"])
+    # Normalised once: keyword matching, sentiment and themes all read this column.
+    texts["norm"] = normalize(texts["text"]) if len(texts) else texts["text"]
+    matches = catalog_matcher(config).match(texts["norm"], normalized=True)
     texts["stage"] = infer_review_stages(texts, matches, config)
     lexicon = config.barriers.sentiment.model_dump()
-    texts["sentiment"] = sentiment(texts["text"], lexicon).to_numpy() if len(texts) else []
+    texts["sentiment"] = sentiment(texts["norm"], lexicon, normalized=True).to_numpy() if len(texts) else []
 
     members = membership.members
     counts = membership.counts()
@@ -245,6 +247,8 @@ def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: di
     stage_metrics = _stage_metrics(prepared.sales, prepared.surveys, tagged_texts, counts, config)
     catalog_found, catalog_signals = detect_catalog(tagged_texts, prepared.matches, config)
     matched_rows = set(prepared.matches["row"])
+    # Each text's word pairs once; themes and emerging barriers count subsets of them by row.
+    bigrams = text_bigrams(tagged_texts.drop_duplicates("row").set_index("row")["norm"], normalized=True)
 
     maps = {}
     for persona_id in wanted:
@@ -252,7 +256,7 @@ def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: di
         stages = stage_metrics.get(persona_id) or _empty_stages(config)
         persona_texts = tagged_texts[tagged_texts["persona"] == persona_id]
         found = catalog_found.get(persona_id, []) + detect_metric(stages, config)
-        found += detect_emerging(persona_texts, matched_rows, config)
+        found += detect_emerging(persona_texts, matched_rows, config, bigrams)
         by_stage: dict[str, list[dict[str, Any]]] = {}
         for barrier in found:
             by_stage.setdefault(barrier.pop("stage"), []).append(barrier)
@@ -263,7 +267,7 @@ def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: di
                 for b in stage["barriers"] if b["recommendation"]
             ]
             stage_texts = persona_texts[persona_texts["stage"] == stage["id"]]
-            stage["themes"] = _themes(stage_texts, config)
+            stage["themes"] = _themes(stage_texts, config, bigrams)
             stage["signals"] = dict(sorted(catalog_signals.get(persona_id, {}).get(stage["id"], {}).items()))
         maps[persona_id] = _document(persona_id, persona_cfg, stages, counts.get(persona_id, 0), prepared.unassigned, config, period, lineage)
     return maps
@@ -323,11 +327,12 @@ def load_prepared(storage, prefix: str, persona: str | None = None) -> Prepared:
     return Prepared(tables["sales"], tables["surveys"], tables["texts"], tables["matches"], counts, meta["unassigned"])
 
 
-def _themes(stage_texts: pd.DataFrame, config: CjmConfig) -> dict[str, list[dict[str, Any]]]:
+def _themes(stage_texts: pd.DataFrame, config: CjmConfig, bigrams: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
     """What customers expect (positive themes) and fear (negative themes) at a stage."""
     out = {}
     for polarity, mask in (("positive", stage_texts["score01"] >= 0.75), ("negative", stage_texts["score01"] <= config.barriers.detection.negative_score)):
-        found = themes(stage_texts.loc[mask, "text"].reset_index(drop=True), top=3, min_count=3)
+        rows = stage_texts.loc[mask, "row"]
+        found = pick_varied(count_phrases(bigrams[bigrams["row"].isin(rows)], min_count=3), top=3)
         out[polarity] = [{"phrase": t.phrase, "texts": int(t.texts)} for t in found.itertuples(index=False)]
     return out
 

@@ -164,7 +164,7 @@ def drop_nested(hits: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------- sentiment
 
 
-def sentiment(texts: pd.Series, lexicon: Mapping[str, Mapping[str, Iterable[str]]]) -> pd.Series:
+def sentiment(texts: pd.Series, lexicon: Mapping[str, Mapping[str, Iterable[str]]], normalized: bool = False) -> pd.Series:
     """Lexicon sentiment per text in [-1, 1]: (positive - negative) / (positive + negative) hits.
 
     ``lexicon`` is ``{"positive": {lang: words}, "negative": {lang: words}}``; words follow the
@@ -178,7 +178,7 @@ def sentiment(texts: pd.Series, lexicon: Mapping[str, Mapping[str, Iterable[str]
     for polarity in ("positive", "negative"):
         for word in (w for ws in lexicon.get(polarity, {}).values() for w in ws):
             words.setdefault(f"{polarity}\t{word}", []).append(word)
-    hits = drop_nested(KeywordMatcher(words).spans(texts))
+    hits = drop_nested(KeywordMatcher(words).spans(texts, normalized))
     if hits.empty:
         return pd.Series(np.nan, index=texts.index)
     polarity = hits["label"].str.split("\t").str[0]
@@ -211,31 +211,46 @@ este isso isto ja já nao não meu minha seu sua eu ele ela eles elas voce você
 """.split())
 
 
-def phrase_counts(texts: pd.Series, min_count: int = 2) -> pd.DataFrame:
-    """Every two-word phrase (stop words left out) used by at least ``min_count`` texts.
-
-    Columns ``phrase``, ``texts`` (how many texts use it), ``rows`` (their positions), most
-    used first (ties by phrase, so the order is deterministic).
-    """
+def text_bigrams(texts: pd.Series, normalized: bool = False) -> pd.DataFrame:
+    """The distinct two-word phrases of every text: columns ``row`` (the text's index label)
+    and ``phrase``. Both words are meaningful (no stop word, longer than two letters, not a
+    number) and next to each other in the text: a pair never bridges a stop word ("gave up
+    choosing" gives no "gave choosing")."""
     import pandas as pd
 
-    columns = {"phrase": pd.Series([], dtype="str"), "texts": pd.Series([], dtype="int64"), "rows": pd.Series([], dtype="object")}
+    empty = pd.DataFrame({"row": pd.Series([], dtype="int64"), "phrase": pd.Series([], dtype="str")})
     if len(texts) == 0:
-        return pd.DataFrame(columns)
-    tokens = normalize(texts).str.split().explode().dropna()
+        return empty
+    tokens = (texts if normalized else normalize(texts)).str.split().explode().dropna()
     if tokens.empty:
-        return pd.DataFrame(columns)
-    frame = pd.DataFrame({"row": tokens.index.map(texts.index.get_loc).astype("int64"), "word": tokens.to_numpy()})
-    # Pairs of words next to each other in the text, both meaningful: a pair never bridges a
-    # stop word ("gave up choosing" gives no "gave choosing").
+        return empty
+    frame = pd.DataFrame({"row": tokens.index.to_numpy(), "word": tokens.to_numpy()})
     frame["next"] = frame["word"].shift(-1)
     content = lambda words: (words.str.len() > 2) & ~words.isin(STOPWORDS) & ~words.str.isdigit()
     frame["same"] = (frame["row"].shift(-1) == frame["row"]) & content(frame["word"]) & content(frame["next"].fillna(""))
     pairs = frame[frame["same"]]
-    pairs = pd.DataFrame({"row": pairs["row"], "phrase": pairs["word"] + " " + pairs["next"]}).drop_duplicates()
-    grouped = pairs.groupby("phrase")["row"].agg(["size", list]).rename(columns={"size": "texts", "list": "rows"})
-    grouped = grouped[grouped["texts"] >= min_count].reset_index()
+    return pd.DataFrame({"row": pairs["row"], "phrase": pairs["word"] + " " + pairs["next"]}).drop_duplicates().reset_index(drop=True)
+
+
+def count_phrases(bigrams: pd.DataFrame, min_count: int = 2) -> pd.DataFrame:
+    """Phrases of :func:`text_bigrams` used by at least ``min_count`` texts: columns ``phrase``,
+    ``texts``, ``rows`` (the texts' row labels), most used first (ties by phrase)."""
+    import pandas as pd
+
+    sizes = bigrams.groupby("phrase").size()
+    frequent = sizes[sizes >= min_count]
+    if frequent.empty:
+        return pd.DataFrame({"phrase": pd.Series([], dtype="str"), "texts": pd.Series([], dtype="int64"), "rows": pd.Series([], dtype="object")})
+    # Row lists only for the phrases that qualify: most phrases occur once.
+    rows = bigrams[bigrams["phrase"].isin(frequent.index)].groupby("phrase")["row"].agg(list)
+    grouped = pd.DataFrame({"texts": frequent.astype("int64"), "rows": rows}).rename_axis("phrase").reset_index()
     return grouped.sort_values(["texts", "phrase"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def phrase_counts(texts: pd.Series, min_count: int = 2, normalized: bool = False) -> pd.DataFrame:
+    """Every two-word phrase used by at least ``min_count`` of ``texts``; ``rows`` are positions."""
+    positional = texts.reset_index(drop=True)
+    return count_phrases(text_bigrams(positional, normalized), min_count)
 
 
 def pick_varied(phrases: pd.DataFrame, top: int) -> pd.DataFrame:
@@ -260,9 +275,9 @@ def pd_frame(rows: list, columns) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(columns)) if rows else pd.DataFrame({c: pd.Series([], dtype="object") for c in columns})
 
 
-def themes(texts: pd.Series, top: int = 5, min_count: int = 2) -> pd.DataFrame:
+def themes(texts: pd.Series, top: int = 5, min_count: int = 2, normalized: bool = False) -> pd.DataFrame:
     """The most frequent, varied two-word phrases: :func:`phrase_counts` then :func:`pick_varied`."""
-    return pick_varied(phrase_counts(texts, min_count), top)
+    return pick_varied(phrase_counts(texts, min_count, normalized), top)
 
 
 def stable_id(prefix: str, phrase: str) -> str:

@@ -196,3 +196,23 @@ def test_building_all_personas_reads_each_input_file_once(tmp_path: Path):
     assert sorted(set(opened)) == files
     assert len(opened) == len(files), f"some inputs were opened more than once: {opened}"
     assert len(maps) == 5
+
+
+def test_per_persona_maps_from_saved_prepared_tables_equal_the_one_pass_build(tmp_path: Path):
+    """What each Airflow build_map task does (read only its persona's rows) gives the same map."""
+    from cjm_tasks.journey import load_prepared, maps_from, prepare, save_prepared
+    from cjm_tasks.sources import read_sources
+    from cjm_tasks.storage import LocalStorage
+
+    data = write_small_inputs(tmp_path / "data")
+    config = load_config(write_config(tmp_path / "cfg", data))
+    sources = read_sources(config, Q3)
+    inputs = Inputs(**{name: src.frame for name, src in sources.items()})
+    full = build_maps(inputs, config, Q3)
+    workspace = LocalStorage(tmp_path / "ws")
+    prepared = prepare(inputs, config)
+    save_prepared(prepared, workspace, "prepared")
+    for persona in prepared.personas(config):
+        one = load_prepared(workspace, "prepared", persona)
+        assert set(one.texts["persona"]) <= {persona}
+        assert jsonio.dumps(maps_from(one, config, Q3, None, [persona])[persona]) == jsonio.dumps(full[persona]), persona
