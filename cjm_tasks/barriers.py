@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from cjm_tasks.config import CjmConfig, DetectionConfig, localize
+from cjm_tasks.config import CjmConfig, localize
 from cjm_tasks.text import KeywordMatcher, count_phrases, normalize, pick_varied, stable_id
 
 if TYPE_CHECKING:

@@ -366,7 +366,6 @@ def _stage_metrics(sales, surveys, texts, counts: dict[str, int], config: CjmCon
     """Stage metrics of every persona from the tagged tables, by group-by."""
     import pandas as pd
 
-    out: dict[str, dict[str, dict[str, Any]]] = {}
     reach = pd.Series(dtype="int64")
     reach_matrix = None
     if sales is not None and len(sales):

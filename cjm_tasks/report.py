@@ -699,7 +699,7 @@ def _metric_rows(site: Site, stage: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _barrier_view(site: Site, barrier: dict[str, Any], stage: dict[str, Any], status: str) -> dict[str, Any]:
-    t, fmt = site.t, site.fmt
+    t = site.t
     severity = barrier["severity"]
     return {
         "id": barrier["id"], "title": _title(barrier), "kind": barrier["kind"], "kind_label": t[f"kind_{barrier['kind']}"],

@@ -440,7 +440,6 @@ def _condition(frame: pd.DataFrame, when) -> pd.Series:
 
 def _to_canonical(data: SourceData, source: SourceConfig, config: CjmConfig) -> pd.DataFrame:
     """Apply value mappings and constants, derive stage/metric, convert types."""
-    import pandas as pd
 
     frame = data.frame
     for column, value in source.constants.items():

@@ -121,7 +121,6 @@ class KeywordMatcher:
         starts = np.concatenate(([0], np.cumsum(lengths + 1)[:-1]))
         joined = _SEP.join(values)
         found: list[tuple[int, str, str, int, bool]] = []
-        ends: list[int] = []
         for end, (length, entries) in self._automaton.iter(joined):
             start = end - length + 1
             for entry, excluded in entries:
