@@ -28,11 +28,11 @@ AIRFLOW_ENV := AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)
 
 demo: install
 	$(BIN)/cjm sample-data --out $(DEMO_DATA) --quarters $(DEMO_QUARTERS) --start $(DEMO_START)
-	$(AIRFLOW_ENV) $(BIN)/airflow db migrate > /dev/null
-	$(AIRFLOW_ENV) $(BIN)/python scripts/airflow_demo.py --start $(DEMO_START) --quarters $(DEMO_QUARTERS)
+	@echo "Airflow (SQLite metadata DB in $(AIRFLOW_HOME)): migrating, then one run per quarter"
+	@$(AIRFLOW_ENV) $(BIN)/airflow db migrate > /dev/null
+	@$(AIRFLOW_ENV) $(BIN)/python scripts/airflow_demo.py --start $(DEMO_START) --quarters $(DEMO_QUARTERS)
 	@echo "Validation reports: $(CURDIR)/build/work/validation/<period>/validation.html"
 	@echo "Map versions:       $(CURDIR)/build/store/maps/<persona>/<period>/r<N>/"
-	@echo "Published reports:  $(CURDIR)/build/site/index.html"
 
 # The same refresh without Airflow, straight from the CLI.
 demo-cli: install
