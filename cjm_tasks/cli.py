@@ -144,7 +144,7 @@ def build(
 def refresh(
     period: Annotated[str, typer.Option("--period", "-p", help="Quarter to refresh, e.g. 2025Q3.")],
 ) -> None:
-    """Read, validate, build and store every persona's map of a quarter, with its diff."""
+    """Read, validate, build and store every persona's map of a quarter with its diff, then publish the site."""
     from cjm_tasks.pipeline import refresh as run_refresh
 
     config = _load()
