@@ -145,11 +145,14 @@ def stored_validations(config: CjmConfig, periods: list[str]) -> dict[str, dict[
     return found
 
 
-def render_site(config: CjmConfig) -> dict[str, bytes]:
-    """The whole static site for every stored version: {relative path: bytes}."""
+def render_site(config: CjmConfig, store=None) -> dict[str, bytes]:
+    """The whole static site for every stored version: {relative path: bytes}.
+
+    ``store``: an already open version store (default: the configured one).
+    """
     from cjm_tasks.report import build_site
 
-    store = open_version_store(config)
+    store = store or open_version_store(config)
     periods = sorted({str(v.version.period) for v in store.list()})
     return build_site(store, config, stored_validations(config, periods))
 
@@ -168,7 +171,7 @@ def publish(config: CjmConfig, period: Period | None = None, progress: Progress 
         raise VersionError(f"no stored version of {period} in {config.storage.versions}: run `cjm refresh --period {period}` first")
     if progress:
         progress("rendering the site")
-    files = render_site(config)
+    files = render_site(config, store)
     if progress:
         progress(f"publishing {len(files)} files")
     return publish_site(files, open_storage(config.storage.site, config.s3))

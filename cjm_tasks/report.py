@@ -36,7 +36,7 @@ import yaml
 from markupsafe import Markup, escape
 
 from cjm_tasks.config import CjmConfig
-from cjm_tasks.diff import FLAGGED, HIGHER_IS_WORSE, PROPORTIONS, to_markdown
+from cjm_tasks.diff import FLAGGED, HIGHER_IS_WORSE, PROPORTIONS, barrier_history, to_markdown
 from cjm_tasks.errors import CjmError
 from cjm_tasks.render import TEMPLATES, render_template
 from cjm_tasks.versions import VersionStore
@@ -439,7 +439,8 @@ def build_site(store: VersionStore, config: CjmConfig, validations: dict[str, di
     for period in site.periods:
         files[f"periods/{period}/index.html"] = render_period(site, period).encode("utf-8")
     for persona in site.personas:
-        history = store.history(persona)
+        # From the versions already loaded: store.history() would read every map and diff again.
+        history = barrier_history([(v.id, v.doc, v.diff) for v in site.versions[persona]])
         for version in site.versions[persona]:
             files[version.page] = render_persona(site, version, history).encode("utf-8")
             files[f"{version.folder}/map.json"] = version.map_bytes
