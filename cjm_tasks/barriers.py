@@ -23,7 +23,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from cjm_tasks.config import CjmConfig, localize
-from cjm_tasks.text import KeywordMatcher, count_phrases, normalize, pick_varied, stable_id
+from cjm_tasks.text import KeywordMatcher, count_phrases, pick_varied, stable_id
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,8 +44,8 @@ def _impact_from_negativity(negativity: float) -> float:
 def pick_quotes(texts: pd.DataFrame, limit: int, chars: int) -> list[dict[str, Any]]:
     """Up to ``limit`` short, distinct verbatims: most negative first, then most recent.
 
-    ``texts`` has columns text, score01, at, source, language. Texts that normalise to the
-    same words count once.
+    ``texts`` has columns text, norm (the normalised text), score01, at, source, language.
+    Texts that normalise to the same words count once.
     """
     if limit == 0 or texts.empty:
         return []
@@ -54,7 +54,7 @@ def pick_quotes(texts: pd.DataFrame, limit: int, chars: int) -> list[dict[str, A
     quotes: list[dict[str, Any]] = []
     kept: list[frozenset[str]] = []
     candidates = ordered.head(200)
-    keys = normalize(candidates["text"]).str.strip().tolist()
+    keys = candidates["norm"].str.strip().tolist()  # normalised once, when the texts were prepared
     for row, key in zip(candidates.itertuples(index=False), keys):
         words = frozenset(key.split())
         # Near-duplicates (the same complaint pasted twice, a word changed) count once.
