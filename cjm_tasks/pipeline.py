@@ -197,16 +197,14 @@ def publish_comparison(config: CjmConfig, persona: str, from_version: str, to_ve
     """Compare any two stored versions of a persona and publish the comparison page
     (``compare/<persona>/<from>..<to>/`` in the site). Returns its address and the summary."""
     from cjm_tasks.diff import diff_maps
+    from cjm_tasks.publish import publish_site
     from cjm_tasks.report import comparison_folder, render_comparison
 
     store = open_version_store(config)
     old, new = store.resolve(persona, from_version), store.resolve(persona, to_version)
     diff = diff_maps(store.read_map(old), store.read_map(new), config.diff, str(old.version), str(new.version))
-    files = render_comparison(store, config, persona, str(old.version), str(new.version), diff)
     site = open_storage(config.storage.site, config.s3)
-    from cjm_tasks.publish import content_type
-
-    for path, data in files.items():
-        site.write_bytes(path, data, content_type=content_type(path))
+    # No period page among these files, so the latest pointer is left as it is.
+    publish_site(render_comparison(store, config, persona, str(old.version), str(new.version), diff), site)
     folder = comparison_folder(persona, str(old.version), str(new.version))
     return {"url": site.url(f"{folder}/index.html"), "summary": diff["summary"]}

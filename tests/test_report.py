@@ -386,3 +386,23 @@ def test_a_period_page_lists_flagged_changes_and_data_quality(site, validations)
     for source in quality["sources"]:
         assert f"<td>{source}</td>" in html
     assert labels["not_available"] in site["periods/2025Q1/index.html"].decode()
+
+
+def test_publishing_a_comparison_leaves_the_site_and_latest_pointer_alone(tmp_path, sample_maps, sample_data):
+    import json as _json
+
+    from cjm_tasks.config import load_config
+    from cjm_tasks.pipeline import publish, publish_comparison, store_maps
+    from tests.conftest import write_sample_config
+
+    config = load_config(write_sample_config(tmp_path / "cmp", sample_data))
+    for period in ("2025Q1", "2025Q2"):
+        store_maps(config, sample_maps[period])
+    publish(config)
+    site = tmp_path / "cmp" / "site"
+    before = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    result = publish_comparison(config, "families", "2025Q1", "2025Q2")
+    page = site / "compare" / "families" / "2025Q1-r1..2025Q2-r1" / "index.html"
+    assert result["url"] == str(page) and page.is_file()
+    assert {p: p.read_bytes() for p in before} == before
+    assert _json.loads((site / "latest.json").read_text())["period"] == "2025Q2"
