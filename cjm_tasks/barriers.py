@@ -1,51 +1,128 @@
 """Barrier detection and evidence: catalog, metric and emerging barriers with severity and quotes.
 
-Severity (0-100) combines how many are affected (reach) with how bad it is (impact)::
+**Prevalence** has one fixed denominator per persona and quarter: the persona's *active
+customers* (anyone with a sales event, a survey answer or a review in the quarter), and the
+numerator is the customers who mentioned the barrier, each counted once however many texts they
+wrote. A text without a customer id counts as one customer of its own. Where no row of the
+quarter has a customer id (reviews only, say), the unit is the text: mentions of all texts.
+Not the customers who wrote something: complainers write more, so when one complaint goes away
+fewer unhappy customers write and every other barrier's share among writers would rise though
+nothing else changed. Where on the journey a barrier sits (the catalog's stage, and the stages
+its texts came from) is reported beside the prevalence, never folded into its denominator.
 
-    severity = round(100 * sqrt(min(1, reach / full_reach)) * impact),   impact in [0.4, 1]
+Every catalog barrier, and every phrase of negative text used by ``theme_floor`` customers or
+more, is measured in every map (:func:`measure_population`, :func:`detect_catalog`,
+:func:`detect_emerging`), whether or not it passes the thresholds, so the diff can test any two
+versions, appearance from zero and disappearance included.
 
-- catalog: reach = share of the persona's texts at the barrier's stage that mention it;
-  impact = 0.4 + 0.6 * negativity, negativity = 1 - mean score (scaled 0..1) of those texts.
-- metric: reach = the share of orders/answers/customers concerned (the rate itself; for a
-  ``lt`` rule on a share such as conversion, 1 - value; for low CSAT, the share of answers in
-  the bottom quarter of the scale); impact = 0.4 + 0.6 * min(1, distance past the threshold
-  relative to the threshold).
-- emerging: reach = share of the persona's texts at the theme's stage using the phrase; impact as
-  catalog.
+**Severity** (0-100) is monotone in prevalence and in how bad it is, and does not saturate::
 
-``full_reach`` (default 0.25) is configurable under ``detection`` in barriers.yaml. Quotes are
-the most negative, then most recent, distinct texts, cut to ``quote_chars``.
+    severity = round(100 * impact * p / (p + h)),   impact = 0.4 + 0.6 * negativity in [0.4, 1]
+
+with ``p`` the prevalence (for metric barriers: the rate, or the share of answers or customers
+concerned) and ``h`` = ``severity_half`` (default 0.1): a barrier met by 10% of customers scores
+half its impact. Quotes are the most negative, then most recent, distinct texts, cut to the
+sentence holding the matched words.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cjm_tasks.config import CjmConfig, localize
-from cjm_tasks.text import KeywordMatcher, count_phrases, pick_varied, stable_id
+from cjm_tasks.text import KeywordMatcher, matched_sentence, pick_varied, stable_id
 
 if TYPE_CHECKING:
     import pandas as pd
 
+UNPLACED = "unplaced"
 
-def severity(reach: float, impact: float, full_reach: float) -> int:
-    """The documented severity formula; ``reach`` and ``impact`` are clipped to their ranges."""
-    if reach is None or not math.isfinite(reach) or reach <= 0:
+
+def severity(prevalence: float | None, impact: float, half: float) -> int:
+    """The documented severity formula; ``prevalence`` and ``impact`` are clipped to their ranges."""
+    if prevalence is None or not math.isfinite(prevalence) or prevalence <= 0:
         return 0
+    p = min(1.0, prevalence)
     impact = min(1.0, max(0.4, impact))
-    return int(round(100 * math.sqrt(min(1.0, reach / full_reach)) * impact))
+    return int(round(100 * impact * p / (p + half)))
 
 
-def _impact_from_negativity(negativity: float) -> float:
-    return 0.4 + 0.6 * (0.5 if negativity is None or not math.isfinite(negativity) else min(1.0, max(0.0, negativity)))
+def impact_from_negativity(negativity: float | None) -> float:
+    """0.4 + 0.6 x negativity (0.5 when unknown)."""
+    known = negativity is not None and math.isfinite(negativity)
+    return 0.4 + 0.6 * (min(1.0, max(0.0, negativity)) if known else 0.5)
 
 
-def pick_quotes(texts: pd.DataFrame, limit: int, chars: int) -> list[dict[str, Any]]:
-    """Up to ``limit`` short, distinct verbatims: most negative first, then most recent.
+def wilson(x: int, n: int) -> list[float] | None:
+    """95% Wilson score interval of x/n (x clipped to [0, n]); None when n is 0."""
+    if n <= 0:
+        return None
+    x = min(max(0, x), n)
+    z = 1.96
+    p = x / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]
 
-    ``texts`` has columns text, norm (the normalised text), score01, at, source, language.
-    Texts that normalise to the same words count once.
+
+@dataclass(frozen=True)
+class Population:
+    """Who a persona's prevalences are shares of: ``denominator`` ``unit`` ("customers" or
+    "texts"), with ``writers`` of them having written ``texts`` texts."""
+
+    unit: str
+    denominator: int
+    writers: int
+    texts: int
+    anonymous_texts: int
+    too_few: bool
+    min_customers: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"unit": self.unit, "denominator": self.denominator, "writers": self.writers, "texts": self.texts,
+                "anonymous_texts": self.anonymous_texts, "too_few": self.too_few, "min_customers": self.min_customers}
+
+
+def with_keys(texts: pd.DataFrame) -> pd.DataFrame:
+    """``texts`` with a ``who`` column: the customer id, or ``text:<row>`` for a text without one."""
+    who = texts["customer_id"].astype("object").where(texts["customer_id"].notna(), "text:" + texts["row"].astype("str"))
+    return texts.assign(who=who)
+
+
+def measure_population(texts: pd.DataFrame, active_customers: int, config: CjmConfig) -> Population:
+    """The denominator of one persona's prevalences (``texts``: that persona's texts, with ``who``)."""
+    anonymous = int(texts["customer_id"].isna().sum()) if len(texts) else 0
+    writers = int(texts["who"].nunique()) if len(texts) else 0
+    if active_customers > 0:
+        unit, denominator = "customers", active_customers + anonymous
+    else:
+        unit, denominator = "texts", len(texts)
+    minimum = config.barriers.detection.min_customers
+    return Population(unit, denominator, writers, len(texts), anonymous, denominator < minimum, minimum)
+
+
+def _placement(group: pd.DataFrame) -> dict[str, int]:
+    """Texts per stage they were given with; texts placed only by inference count as unplaced."""
+    given = group["stage"].where(group["stage_given"], UNPLACED) if "stage_given" in group.columns else group["stage"]
+    counts = given.value_counts()
+    return {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))}
+
+
+def _prevalence(customers: int, population: Population) -> tuple[float | None, list[float] | None]:
+    n = population.denominator
+    return (round(customers / n, 5) if n else None), wilson(customers, n)
+
+
+def pick_quotes(texts: pd.DataFrame, limit: int, chars: int, via: str = "keyword") -> list[dict[str, Any]]:
+    """Up to ``limit`` distinct verbatims: most negative first, then most recent.
+
+    ``texts`` has columns text, norm (the normalised text), score01, at, source, language and,
+    for keyword matches, ``found`` (the matched words): the quote is then the sentence holding
+    them, with ``match`` their [start, end) span in the quote; ``via`` says how it was matched
+    ("keyword" for catalog keywords, "phrase" for an emerging theme's phrase).
+    Texts that normalise to nearly the same words count once.
     """
     if limit == 0 or texts.empty:
         return []
@@ -55,73 +132,75 @@ def pick_quotes(texts: pd.DataFrame, limit: int, chars: int) -> list[dict[str, A
     kept: list[frozenset[str]] = []
     candidates = ordered.head(200)
     keys = candidates["norm"].str.strip().tolist()  # normalised once, when the texts were prepared
+    has_found = "found" in candidates.columns
     for row, key in zip(candidates.itertuples(index=False), keys):
         words = frozenset(key.split())
         # Near-duplicates (the same complaint pasted twice, a word changed) count once.
         if any(len(words & other) / max(1, len(words | other)) > 0.8 for other in kept):
             continue
         kept.append(words)
-        text = " ".join(str(row.text).split())
-        if len(text) > chars:
-            text = text[: chars - 1].rsplit(" ", 1)[0] + "…"
-        quotes.append({"text": text, "source": row.source, "date": row.at.date().isoformat() if row.at is not None else None,
+        found = row.found if has_found and isinstance(row.found, str) else None
+        text, span = matched_sentence(str(row.text), found, chars)
+        quotes.append({"text": text, "match": span, "via": via,
+                       "source": row.source, "date": row.at.date().isoformat() if row.at is not None and row.at == row.at else None,
                        "language": row.language if isinstance(row.language, str) else None})
         if len(quotes) == limit:
             break
     return quotes
 
 
-def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame, config: CjmConfig
-                   ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, dict[str, dict[str, int]]]]]:
-    """Catalog barriers per persona, and the evidence of every catalog barrier mentioned at all.
+def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame, population: Population, config: CjmConfig
+                   ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """One persona's catalog barriers over the thresholds, and the measure of every catalog barrier.
 
-    ``texts``: one row per (persona, text) with columns persona, row (position in the text
-    table), stage, customer_id, score01, text, at, source, language. ``matches``: row, label
-    (barrier id), keyword. Returns ({persona: [barrier, ...]} over the thresholds,
-    {persona: {stage: {barrier id: {"mentions", "texts"}}}} for every barrier with a mention),
-    the second so that a later diff can test whether a barrier really appeared or went away.
+    ``texts``: the persona's texts (columns row, stage, stage_given, customer_id, who, score01,
+    text, norm, at, source, language); ``matches``: row, label (barrier id), keyword, found.
+    Returns (barriers, {barrier id: measure}); a measure holds customers, mentions, prevalence
+    and its interval, where the texts sit, and whether the barrier is active (over the thresholds).
     """
     det = config.barriers.detection
     lang = config.project.language
-    if texts.empty or matches.empty:
-        return {}, {}
-    catalog = {b.id: b for b in config.barriers.catalog}
-    hits = texts.merge(matches[["row", "label", "keyword"]], on="row")
-    stage_texts = texts.groupby(["persona", "stage"]).size()
-    out: dict[str, list[dict[str, Any]]] = {}
-    signals: dict[str, dict[str, dict[str, dict[str, int]]]] = {}
-    for (persona, barrier_id), group in hits.groupby(["persona", "label"], sort=True):
-        barrier = catalog[barrier_id]
-        mentions = len(group)
-        # The share is of the texts where customers could have said it: the persona's texts at
-        # the barrier's stage and at every stage where it was in fact mentioned.
-        stages = set(group["stage"].dropna()) | {barrier.stage}
-        denominator = max(mentions, sum(int(stage_texts.get((persona, st), 0)) for st in stages))
-        share = mentions / denominator if denominator else 0.0
-        signals.setdefault(persona, {}).setdefault(barrier.stage, {})[barrier_id] = {"mentions": mentions, "texts": denominator}
-        if mentions < det.min_mentions or share < det.min_share:
+    hits = texts.merge(matches[["row", "label", "keyword", "found"]], on="row") if len(texts) and len(matches) else None
+    groups = dict(list(hits.groupby("label", sort=True))) if hits is not None else {}
+    found: list[dict[str, Any]] = []
+    measures: dict[str, dict[str, Any]] = {}
+    for barrier in config.barriers.catalog:
+        group = groups.get(barrier.id)
+        customers = int(group["who"].nunique()) if group is not None else 0
+        mentions = len(group) if group is not None else 0
+        prevalence, interval = _prevalence(customers, population)
+        active = (not population.too_few and customers >= det.min_mentions and prevalence is not None and prevalence >= det.min_share)
+        negativity = (1 - float(group["score01"].mean())) if group is not None and group["score01"].notna().any() else None
+        measures[barrier.id] = {"stage": barrier.stage, "title": localize(barrier.title, lang), "customers": customers, "mentions": mentions, "prevalence": prevalence,
+                                "interval": interval, "negativity": None if negativity is None else round(negativity, 3),
+                                "stages": _placement(group) if group is not None else {}, "active": bool(active)}
+        if not active:
             continue
-        negativity = 1 - group["score01"].mean() if group["score01"].notna().any() else None
         keywords = group["keyword"].value_counts().head(5)
-        out.setdefault(persona, []).append({
+        found.append({
             "id": barrier.id,
             "stage": barrier.stage,
             "title": localize(barrier.title, lang),
             "kind": "catalog",
-            "severity": severity(share, _impact_from_negativity(negativity), det.full_reach),
+            "severity": severity(prevalence, impact_from_negativity(negativity), det.severity_half),
             "evidence": {
+                "customers": customers,
+                "denominator": population.denominator,
+                "unit": population.unit,
+                "prevalence": prevalence,
+                "interval": interval,
                 "mentions": mentions,
-                "texts_at_stage": denominator,
-                "share": round(share, 4),
-                "customers": int(group["customer_id"].nunique()),
-                "negativity": None if negativity is None else round(float(negativity), 3),
+                "writers": population.writers,
+                "texts": population.texts,
+                "stages": measures[barrier.id]["stages"],
+                "negativity": measures[barrier.id]["negativity"],
                 "keywords": {str(k): int(v) for k, v in keywords.items()},
                 "sources": {str(k): int(v) for k, v in group["source"].value_counts().items()},
             },
             "quotes": pick_quotes(group, det.quotes, det.quote_chars),
             "recommendation": localize(barrier.recommendation, lang),
         })
-    return out, signals
+    return found, measures
 
 
 _OPS = {"lt": lambda v, t: v < t, "le": lambda v, t: v <= t, "gt": lambda v, t: v > t, "ge": lambda v, t: v >= t}
@@ -144,7 +223,8 @@ def detect_metric(stages: list[dict[str, Any]], config: CjmConfig) -> list[dict[
                 continue
             excess = abs(value - rule.threshold) / abs(rule.threshold) if rule.threshold else 1.0
             barrier_id = rule.id if rule.stage != "*" else f"{rule.id}.{stage['id']}"
-            evidence = {"metric": rule.metric, "value": round(value, 4), "op": rule.op, "threshold": rule.threshold, "samples": samples}
+            evidence = {"metric": rule.metric, "value": round(value, 4), "op": rule.op, "threshold": rule.threshold, "samples": samples,
+                        "better": config.better(rule.metric)}
             if numerator is not None:
                 evidence.update(numerator=numerator, denominator=denominator)
             found.append({
@@ -152,7 +232,7 @@ def detect_metric(stages: list[dict[str, Any]], config: CjmConfig) -> list[dict[
                 "stage": stage["id"],
                 "title": localize(rule.title, lang),
                 "kind": "metric",
-                "severity": severity(reach, 0.4 + 0.6 * min(1.0, excess), det.full_reach),
+                "severity": severity(reach, 0.4 + 0.6 * min(1.0, excess), det.severity_half),
                 "evidence": evidence,
                 "quotes": [],
                 "recommendation": localize(rule.recommendation, lang),
@@ -165,7 +245,9 @@ def _metric_value(metrics: dict[str, Any], name: str, config: CjmConfig) -> tupl
     rates = metrics.get("rates", {})
     if name in rates:
         rate = rates[name]
-        return rate["value"], rate["denominator"], rate["value"] or 0.0, rate["numerator"], rate["denominator"]
+        value = rate["value"]
+        reach = (value or 0.0) if config.better(name) == "lower" else 1 - (value or 0.0)
+        return value, rate["denominator"], reach, rate["numerator"], rate["denominator"]
     value = metrics.get(name)
     samples = metrics.get("samples", {}).get(name, 0)
     if value is None:
@@ -174,56 +256,99 @@ def _metric_value(metrics: dict[str, Any], name: str, config: CjmConfig) -> tupl
         return value, samples, 1 - value, round(value * samples), samples
     if name == "reached_share":
         return value, samples, 1 - value, None, None
-    if name in config.metrics.scales:
-        low_share = metrics.get("low_share", {}).get(name)
-        return value, samples, low_share if low_share is not None else 0.25, None, None
+    if name in config.metrics.scales or name in ("rating", "sentiment"):
+        # How far the mean sits from the best end of its scale: moves with the mean, so a
+        # worse mean never shows a lower severity.
+        low, high = (-100, 100) if name == "nps" else config.metrics.scales.get(name, (1, 5) if name == "rating" else (-1, 1))
+        scaled = min(1.0, max(0.0, (value - low) / (high - low)))
+        return value, samples, scaled if config.better(name) == "lower" else 1 - scaled, None, None
     return value, samples, 0.25, None, None
 
 
-def detect_emerging(texts: pd.DataFrame, matched_rows: set[int], config: CjmConfig, bigrams: pd.DataFrame) -> list[dict[str, Any]]:
+def detect_emerging(texts: pd.DataFrame, matched_rows: set[int], population: Population, config: CjmConfig,
+                    bigrams: pd.DataFrame) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """Recurring two-word phrases in one persona's negative texts that match no catalog barrier.
 
-    A phrase qualifies when at least ``emerging_min_support`` negative texts use it, they are at
-    least ``emerging_min_share`` of the unmatched negative texts, and it is distinctive of negative
-    text: its share among negative texts is at least twice its share among the persona's other
-    texts (so "next time" or a product name used by everybody is not a theme).
+    Counted in customers (``who``), like catalog barriers. Every phrase of the unmatched negative
+    texts used by at least ``theme_floor`` customers is measured (the ``themes_tracked`` most used),
+    so that a later diff can test a theme that rises from a low base. A phrase becomes a theme when
+    at least ``emerging_min_support`` customers use it, they are at least ``emerging_min_share`` of
+    the customers who wrote unmatched negative texts, and it is distinctive of negative text: its
+    share among negative texts is at least twice its share among the persona's other texts (so
+    "next time" or a product name used by everybody is not a theme). Phrases mostly used by the
+    texts of a theme already picked are merged into it (``phrases``). A theme sits at the stage
+    where most of its texts were given (a survey question's stage), else it is ``unplaced``.
+
+    Returns (themes as barriers with ``stage``, {theme id: measure}).
     """
     det = config.barriers.detection
-    if det.emerging_max == 0 or texts.empty:
-        return []
+    if texts.empty:
+        return [], {}
     # Negative: a low score whose wording is not clearly positive (a 1-star "great product" is noise).
     low = (texts["score01"] <= det.negative_score) & ~(texts["sentiment"] > 0)
     negative = texts[low & ~texts["row"].isin(matched_rows)].reset_index(drop=True)
     others = texts[~low].reset_index(drop=True)
-    if len(negative) < det.emerging_min_support:
-        return []
-    # ``bigrams``: every text's word pairs by row (text_bigrams), computed once for all personas.
-    candidates = count_phrases(bigrams[bigrams["row"].isin(negative["row"])], det.emerging_min_support)
-    candidates = candidates[candidates["texts"] / len(negative) >= det.emerging_min_share]
-    if candidates.empty:
-        return []
+    if negative.empty:
+        return [], {}
+    pairs = bigrams[bigrams["row"].isin(negative["row"])].merge(negative[["row", "who"]], on="row")
+    if pairs.empty:
+        return [], {}
+    counted = pairs.groupby("phrase").agg(customers=("who", "nunique"), texts=("row", "nunique"))
+    counted = counted[counted["customers"] >= det.theme_floor]
+    if counted.empty:
+        return [], {}
+    rows = pairs[pairs["phrase"].isin(counted.index)].groupby("phrase")["row"].agg(list)
+    candidates = counted.assign(rows=rows).rename_axis("phrase").reset_index()
+    candidates = candidates.sort_values(["customers", "phrase"], ascending=[False, True], kind="stable").reset_index(drop=True)
     elsewhere = KeywordMatcher({p: [p] for p in candidates["phrase"]}).match(others["norm"], normalized=True)["label"].value_counts()
     negative_share = candidates["texts"] / len(negative)
     other_share = candidates["phrase"].map(elsewhere).fillna(0) / max(1, len(others))
-    distinctive = candidates[negative_share >= 2 * other_share]
-    stage_texts = texts.groupby("stage").size()
+    candidates["distinctive"] = negative_share >= 2 * other_share
+    negative_writers = int(negative["who"].nunique())
+
+    measures: dict[str, dict[str, Any]] = {}
+    for theme in candidates.head(det.themes_tracked).itertuples(index=False):
+        prevalence, _ = _prevalence(int(theme.customers), population)
+        measures[stable_id("emerging", theme.phrase)] = {"phrase": theme.phrase, "customers": int(theme.customers),
+                                                         "mentions": int(theme.texts), "prevalence": prevalence, "active": False}
+    if det.emerging_max == 0 or population.too_few:
+        return [], measures
+    eligible = candidates[candidates["distinctive"] & (candidates["customers"] >= det.emerging_min_support)
+                          & (candidates["customers"] / negative_writers >= det.emerging_min_share)]
     out = []
-    for theme in pick_varied(distinctive, det.emerging_max).itertuples(index=False):
-        group = negative[negative["row"].isin(theme.rows)]
-        stage = str(group["stage"].mode().sort_values().iloc[0])
-        reach = theme.texts / max(1, int(stage_texts.get(stage, 0)))
-        negativity = 1 - group["score01"].mean()
+    picked = pick_varied(eligible, det.emerging_max)
+    merged: set[str] = set(picked["phrase"]) if len(picked) else set()
+    for theme in picked.itertuples(index=False):
+        theme_rows = set(theme.rows)
+        # Other phrasings of the same complaint: phrases mostly used by this theme's texts.
+        aliases = [c.phrase for c in candidates.itertuples(index=False)
+                   if c.phrase not in merged and len(theme_rows & set(c.rows)) > 0.5 * min(len(theme_rows), len(c.rows))][:4]
+        merged |= set(aliases)
+        group = negative[negative["row"].isin(theme_rows)]
+        placement = _placement(group)
+        given = {k: v for k, v in placement.items() if k != UNPLACED}
+        stage = max(given, key=lambda k: (given[k], k)) if given and sum(given.values()) * 2 >= len(group) else UNPLACED
+        customers = int(theme.customers)
+        prevalence, interval = _prevalence(customers, population)
+        negativity = 1 - float(group["score01"].mean())
+        theme_id = stable_id("emerging", theme.phrase)
+        measures[theme_id] = {"phrase": theme.phrase, "phrases": [theme.phrase, *aliases], "customers": customers,
+                              "mentions": int(theme.texts), "prevalence": prevalence, "stage": stage, "active": True,
+                              "negativity": round(negativity, 3)}
+        for alias in aliases:
+            measures.pop(stable_id("emerging", alias), None)
         out.append({
-            "id": stable_id("emerging", theme.phrase),
+            "id": theme_id,
             "stage": stage,
             "title": theme.phrase,
             "kind": "emerging",
-            "severity": severity(reach, _impact_from_negativity(negativity), det.full_reach),
-            "evidence": {"phrase": theme.phrase, "mentions": int(theme.texts), "negative_texts": len(negative),
-                         "share": round(theme.texts / len(negative), 4), "texts_at_stage": int(stage_texts.get(stage, 0)),
-                         "elsewhere": int(elsewhere.get(theme.phrase, 0)),
-                         "customers": int(group["customer_id"].nunique()), "negativity": round(float(negativity), 3)},
-            "quotes": pick_quotes(group, det.quotes, det.quote_chars),
+            "severity": severity(prevalence, impact_from_negativity(negativity), det.severity_half),
+            "evidence": {"phrase": theme.phrase, "phrases": [theme.phrase, *aliases], "customers": customers,
+                         "denominator": population.denominator, "unit": population.unit, "prevalence": prevalence,
+                         "interval": interval, "mentions": int(theme.texts), "negative_writers": negative_writers,
+                         "share_of_negative": round(customers / negative_writers, 4), "stages": placement,
+                         "elsewhere": int(elsewhere.get(theme.phrase, 0)), "negativity": round(negativity, 3)},
+            "quotes": pick_quotes(group.assign(found=theme.phrase), det.quotes, det.quote_chars, via="phrase"),
             "recommendation": None,
         })
-    return out
+    return out, measures

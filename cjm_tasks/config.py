@@ -179,6 +179,10 @@ class SourceConfig(Strict):
     timezone: str | None = None
     period_rows: Literal["filter", "require"] = "filter"
     attributes: list[str] | None = None
+    # surveys only: the stage a response's free-text comment belongs to ("general": no stage;
+    # default: the stage of the question it was given with, or general when a wide export
+    # repeats it on every question's row)
+    comment_stage: str | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -202,8 +206,16 @@ class S3Config(Strict):
         return value or None
 
 
+Better = Literal["lower", "higher"]
+# Which way is better for the metrics every stage has; survey scales add their own under
+# ``metrics.better`` and rates declare theirs in stages.yaml. Read through CjmConfig.better().
+BUILT_IN_BETTER: dict[str, str] = {"csat": "higher", "nps": "higher", "ces": "lower", "rating": "higher", "sentiment": "higher",
+                                   "emotion": "higher", "conversion_to_next": "higher", "reached_share": "higher"}
+
+
 class MetricsConfig(Strict):
     scales: dict[str, tuple[float, float]] = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}
+    better: dict[str, Better] = {}
 
     @field_validator("scales")
     @classmethod
@@ -223,6 +235,10 @@ class DiffConfig(Strict):
     min_score_change: float = Field(0.2, ge=0)
     min_nps_change: float = Field(5.0, ge=0)
     min_touchpoint_change: float = Field(0.05, ge=0, le=1)
+    # A prevalence that doubles (or halves) is material from a low base too, once it moved at
+    # least ``min_share_floor`` (half a point by default): 6 -> 42 customers of 1,500 is a change.
+    min_ratio: float = Field(2.0, gt=1)
+    min_share_floor: float = Field(0.005, ge=0, le=1)
 
 
 class SmtpConfig(Strict):
@@ -280,6 +296,7 @@ class MainFile(Strict):
 class RateConfig(Strict):
     numerator: str
     denominator: str
+    better: Better = "lower"
 
 
 class StageConfig(Strict):
@@ -481,12 +498,15 @@ class DetectionConfig(Strict):
     """Thresholds of barrier detection (see docs/barriers.md for how they are used)."""
 
     min_mentions: int = Field(5, ge=1)
-    min_share: float = Field(0.03, gt=0, le=1)
+    min_share: float = Field(0.02, gt=0, le=1)
+    min_customers: int = Field(30, ge=1)
     negative_score: float = Field(0.25, ge=0, le=1)
     emerging_min_support: int = Field(5, ge=2)
     emerging_min_share: float = Field(0.04, gt=0, le=1)
     emerging_max: int = Field(5, ge=0)
-    full_reach: float = Field(0.25, gt=0, le=1)
+    theme_floor: int = Field(3, ge=1)
+    themes_tracked: int = Field(200, ge=0)
+    severity_half: float = Field(0.1, gt=0, le=1)
     quotes: int = Field(3, ge=0, le=10)
     quote_chars: int = Field(200, ge=40)
 
@@ -579,6 +599,18 @@ class CjmConfig(Strict):
     def question_stage_metric(self) -> dict[str, tuple[str, str]]:
         """Survey question id -> (stage id, metric)."""
         return {q: (s.id, m) for s in self.stages for q, m in s.questions.items()}
+
+    def better(self, metric: str) -> str:
+        """"lower" or "higher": which way ``metric`` (a stage metric, survey scale or rate) is better."""
+        for stage in self.stages:
+            if metric in stage.rates:
+                return stage.rates[metric].better
+        return self.metrics.better.get(metric) or BUILT_IN_BETTER.get(metric, "higher")
+
+    def directions(self) -> dict[str, str]:
+        """Every metric and rate of the configuration with the way it is better."""
+        names = [*BUILT_IN_BETTER, *self.metrics.scales, *(r for s in self.stages for r in s.rates)]
+        return {name: self.better(name) for name in dict.fromkeys(names)}
 
     def sha256(self) -> str:
         """Hash of what shapes the maps: everything but where data and outputs are stored and
@@ -781,6 +813,18 @@ def _check_references(config: CjmConfig) -> None:
                 if event not in all_events:
                     raise ConfigError(stages_file, f"stages[{i}].rates.{rate}.{side}",
                                       f"{event!r} is not an event type of any stage")
+    main_file = _display(config.path)
+    for metric in config.metrics.better:
+        if metric not in scales:
+            raise ConfigError(main_file, f"metrics.better.{metric}", f"{metric!r} has no scale (expected one of {', '.join(scales)})")
+    for name, source in config.sources.items():
+        if source.comment_stage is None:
+            continue
+        if name != "surveys":
+            raise ConfigError(main_file, f"sources.{name}.comment_stage", "comment_stage applies to the surveys source only")
+        if source.comment_stage != "general" and source.comment_stage not in stage_ids:
+            raise ConfigError(main_file, f"sources.{name}.comment_stage",
+                              f"{source.comment_stage!r} is not a stage id or 'general' (expected one of {', '.join(stage_ids)}, general)")
     for i, barrier in enumerate(config.barriers.catalog):
         if barrier.stage not in stage_ids:
             raise ConfigError(barriers_file, f"catalog[{i}].stage", f"{barrier.stage!r} is not a stage id (expected one of {', '.join(stage_ids)})")

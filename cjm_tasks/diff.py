@@ -1,26 +1,38 @@
-"""Compare two versions of a persona's map.
+"""Compare two versions of a persona's map, or every persona's pair of a refresh at once.
 
-Every catalog and metric barrier of either version is classified ``new``, ``resolved``,
-``worsened``, ``improved`` or ``unchanged``. A change is flagged only when it is both material
-(the underlying measure moved by at least the configured minimum) and statistically supported
-for the sample sizes (p < ``alpha``):
+Every barrier either version knows is tested: each catalog barrier (both maps count every one,
+active or not), each emerging theme active in either version (a theme is matched by its id, the
+hash of its phrase; a version where it was not a theme holds its count when at least
+``theme_floor`` customers used the phrase, else the count is taken as ``theme_floor - 1``, the
+most it could have been), and each metric barrier. Its status is one of
 
-- shares and rates (a barrier's share of texts, cancellation rate, conversion): two-proportion
-  z-test, or Fisher's exact test when an expected count is below 5;
-- mean scores (CSAT, CES, rating, sentiment): Welch's t-test from the means, the standard
-  deviations recovered from the stored 95% intervals, and the sample sizes;
-- NPS: a z-test with the NPS variance (p + d - (p - d)^2) / n, recovered from the interval.
+- ``new``: it rose significantly and is active now, not in the earlier version nor ever before;
+- ``returned``: the same, but it was active in a version before the earlier one (``last_seen``);
+- ``worsened``: it rose significantly (active before, or under the threshold in both);
+- ``improved``: it fell significantly and is still active (or under the threshold in both);
+- ``resolved``: it fell significantly and is no longer active;
+- ``unchanged``: no material, supported change (a note says when it crossed the threshold
+  within noise);
+- ``too_few``: either version has fewer customers than ``min_customers``: too few to tell.
 
-Each diff runs many tests (every barrier, every stage metric, every channel), so p-values are
-adjusted with Benjamini-Hochberg within each family (barriers, metrics, touchpoints) to keep the
-false discovery rate at ``alpha``; ``p_value`` is the raw value, ``q_value`` the adjusted one that
-decides. For shares and rates a change must also be at least ``min_relative_change`` of the
-earlier value (3 points matter at 5%, not at 60%).
+A change is flagged when it is both material and statistically supported:
 
-A barrier flagged in only one version whose measure did not move significantly is
-``unchanged`` with the note that it crossed the threshold within noise. Emerging themes have no
-measure in the other version, so they are listed (appeared / gone) but never flagged. Stage
-metric and touchpoint-share changes are reported with their delta, p-value and flag.
+- catalog barriers and themes compare prevalences, customers who mentioned it of the persona's
+  active customers (``measures`` of each map), with a two-proportion z-test, or Fisher's exact
+  test when an expected count is below 5. Material: the prevalence moved at least
+  ``min_share_change`` and ``min_relative_change`` of its earlier value, or by a factor of at
+  least ``min_ratio`` and at least ``min_share_floor`` (so a complaint rising from a low base,
+  6 -> 42 customers of 1,500, is a change);
+- rates and conversion: the same test on their counts; mean scores (CSAT, CES, rating,
+  sentiment): Welch's t-test from the means, the standard deviations recovered from the stored
+  95% intervals, and the sample sizes; NPS: a z-test with the NPS variance recovered from its
+  interval. Which way is worse comes from the map's ``directions`` (configured once).
+
+P-values are adjusted with Benjamini-Hochberg over all the barrier tests of the refresh (every
+persona's, :func:`decide`), and separately over the metric and touchpoint tests; ``p_value`` is
+the raw value, ``q_value`` the adjusted one that decides. The effect is stored as the difference
+with its 95% interval (Newcombe's hybrid score interval for proportions), and the summary's
+words are derived from the same numbers, so they always agree.
 """
 
 from __future__ import annotations
@@ -30,10 +42,13 @@ from typing import Any
 
 from cjm_tasks.config import DiffConfig
 
-FLAGGED = ("new", "resolved", "worsened", "improved")
+FLAGGED = ("new", "returned", "worsened", "improved", "resolved")
+STATUSES = (*FLAGGED, "unchanged", "too_few")
+UP = ("new", "returned", "worsened")
 PROPORTIONS = ("reached_share", "conversion_to_next")
 MEANS = ("csat", "ces", "rating", "sentiment")
-HIGHER_IS_WORSE = {"ces"}
+DEFAULT_DIRECTIONS = {"ces": "lower"}
+UNPLACED = "unplaced"
 
 
 # ------------------------------------------------------------------------------ statistics
@@ -54,6 +69,19 @@ def two_proportion_p(x1: int, n1: int, x2: int, n2: int) -> float | None:
     if se == 0:
         return 1.0
     return float(2 * stats.norm.sf(abs(x1 / n1 - x2 / n2) / se))
+
+
+def difference_interval(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float, float] | None:
+    """x2/n2 - x1/n1 with its 95% interval (Newcombe's hybrid score method); None without data."""
+    from cjm_tasks.barriers import wilson
+
+    if n1 <= 0 or n2 <= 0:
+        return None
+    x1, x2 = min(max(0, x1), n1), min(max(0, x2), n2)
+    p1, p2 = x1 / n1, x2 / n2
+    (l1, u1), (l2, u2) = wilson(x1, n1), wilson(x2, n2)
+    d = p2 - p1
+    return d, d - math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2), d + math.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2)
 
 
 def _sd_from_interval(mean: float, interval: list[float] | None, n: int) -> float | None:
@@ -91,30 +119,30 @@ def nps_p(v1: float, ci1: list[float] | None, n1: int, v2: float, ci2: list[floa
 # ------------------------------------------------------------------------------ barriers
 
 
-def _index(doc: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
-    if not doc:
-        return {}
-    return {b["id"]: {**b, "stage": s["id"]} for s in doc["stages"] for b in s["barriers"]}
-
-
 def _stage(doc: dict[str, Any] | None, stage_id: str) -> dict[str, Any] | None:
     if not doc:
         return None
     return next((s for s in doc["stages"] if s["id"] == stage_id), None)
 
 
-def _measure(doc: dict[str, Any] | None, barrier: dict[str, Any], stage_id: str) -> dict[str, Any] | None:
-    """The measure behind a barrier in ``doc`` (flagged there or not): a proportion or a mean."""
+def active_barriers(doc: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Every barrier listed in ``doc`` (stages and unplaced), with its ``stage``."""
+    if not doc:
+        return {}
+    found = {b["id"]: {**b, "stage": s["id"]} for s in doc["stages"] for b in s["barriers"]}
+    found.update({b["id"]: {**b, "stage": UNPLACED} for b in doc.get("unplaced", [])})
+    return found
+
+
+def _directions(doc: dict[str, Any] | None) -> dict[str, str]:
+    return {**DEFAULT_DIRECTIONS, **((doc or {}).get("directions") or {})}
+
+
+def _metric_measure(doc: dict[str, Any] | None, metric: str | None, stage_id: str) -> dict[str, Any] | None:
+    """The measure behind a metric barrier in ``doc`` (flagged there or not): a proportion or a mean."""
     stage = _stage(doc, stage_id)
-    if stage is None:
+    if stage is None or metric is None:
         return None
-    if barrier["kind"] == "catalog":
-        sig = stage.get("signals", {}).get(barrier["id"])
-        texts = stage["metrics"]["samples"].get("texts", 0)
-        mentions, total = (sig["mentions"], sig["texts"]) if sig else (0, texts)
-        return {"type": "share", "x": mentions, "n": total, "value": mentions / total if total else None}
-    evidence = barrier.get("evidence", {})
-    metric = evidence.get("metric")
     metrics = stage["metrics"]
     if metric in metrics.get("rates", {}):
         rate = metrics["rates"][metric]
@@ -125,9 +153,7 @@ def _measure(doc: dict[str, Any] | None, barrier: dict[str, Any], stage_id: str)
         return {"type": "share", "x": round((value or 0) * n), "n": n, "value": value}
     if metric == "nps":
         return {"type": "nps", "value": metrics.get("nps"), "n": metrics["samples"].get("nps", 0), "ci": metrics["intervals"].get("nps")}
-    if metric is not None:
-        return {"type": "mean", "value": metrics.get(metric), "n": metrics["samples"].get(metric, 0), "ci": metrics["intervals"].get(metric)}
-    return None
+    return {"type": "mean", "value": metrics.get(metric), "n": metrics["samples"].get(metric, 0), "ci": metrics["intervals"].get(metric)}
 
 
 def benjamini_hochberg(p_values: list[float | None]) -> list[float | None]:
@@ -143,8 +169,17 @@ def benjamini_hochberg(p_values: list[float | None]) -> list[float | None]:
     return adjusted
 
 
+def _material_share(old: float, new: float, config: DiffConfig) -> bool:
+    delta = abs(new - old)
+    relative = delta / old if old else math.inf
+    low, high = min(old, new), max(old, new)
+    ratio = high / low if low else math.inf
+    return (delta >= config.min_share_change and relative >= config.min_relative_change) or \
+        (ratio >= config.min_ratio and delta >= config.min_share_floor)
+
+
 def _compare(old: dict[str, Any] | None, new: dict[str, Any] | None, config: DiffConfig) -> tuple[float | None, float | None, bool]:
-    """(delta, p-value, material) of a measure between two versions."""
+    """(delta, p-value, material) of a metric measure between two versions."""
     if not old or not new or old.get("value") is None or new.get("value") is None:
         return None, None, False
     delta = new["value"] - old["value"]
@@ -159,54 +194,117 @@ def _compare(old: dict[str, Any] | None, new: dict[str, Any] | None, config: Dif
     return delta, p, abs(delta) >= config.min_score_change
 
 
-def _worse(barrier: dict[str, Any], delta: float) -> bool:
-    """Whether a positive delta of the barrier's measure means worse."""
-    evidence = barrier.get("evidence", {})
-    if barrier["kind"] == "catalog":
-        return delta > 0
-    op = evidence.get("op")
-    return delta > 0 if op in ("gt", "ge") else delta < 0
+def _counted(doc: dict[str, Any] | None) -> bool:
+    return bool(doc) and "measures" in doc
 
 
-def diff_maps(old: dict[str, Any] | None, new: dict[str, Any], config: DiffConfig,
-              old_version: str | None = None, new_version: str | None = None) -> dict[str, Any]:
-    """The diff of two maps of one persona (``old`` None: the first version, everything is new)."""
-    old_b, new_b = _index(old), _index(new)
-    tests = []
-    emerging = []
-    for barrier_id in sorted(set(old_b) | set(new_b)):
-        o, n = old_b.get(barrier_id), new_b.get(barrier_id)
+def _prevalence_tests(old: dict[str, Any] | None, new: dict[str, Any]) -> list[dict[str, Any]]:
+    """One test row per catalog barrier and per theme active in either version."""
+    from cjm_tasks.barriers import impact_from_negativity, severity
+
+    rows: list[dict[str, Any]] = []
+    m_new = new["measures"]
+    m_old = old["measures"] if _counted(old) else None
+    listed_new, listed_old = active_barriers(new), active_barriers(old)
+    half = m_new.get("severity_half", 0.1)
+
+    def side(measure: dict[str, Any] | None, measures: dict[str, Any], bound: int | None = None) -> dict[str, Any]:
+        customers = measure["customers"] if measure else bound if bound is not None else 0
+        n = measures["denominator"]
+        return {"customers": customers, "denominator": n, "unit": measures["unit"], "prevalence": round(customers / n, 5) if n else None,
+                "active": bool(measure and measure.get("active")), "bound": measure is None and bool(bound)}
+
+    def add(kind: str, barrier_id: str, a: dict[str, Any], b: dict[str, Any], ref: dict[str, Any], negativities: list[float | None]):
+        known = [v for v in negativities if v is not None]
+        impact = impact_from_negativity(sum(known) / len(known) if known else None)
+        listed = listed_new.get(barrier_id) or listed_old.get(barrier_id) or {}
+        rows.append({"id": barrier_id, "kind": kind, "title": ref.get("title") or listed.get("title") or barrier_id,
+                     "stage": listed.get("stage") or ref.get("stage") or UNPLACED, "from": a, "to": b,
+                     "phrases": ref.get("phrases"), "worse_when": "higher",
+                     "severity_from": severity(a["prevalence"], impact, half) if a else None,
+                     "severity_to": severity(b["prevalence"], impact, half)})
+
+    for barrier_id, b in sorted(m_new["catalog"].items()):
+        a = (m_old["catalog"].get(barrier_id) if m_old else None)
+        if m_old is not None and a is None and not b["active"] and b["customers"] == 0:
+            continue
+        add("catalog", barrier_id, side(a, m_old) if m_old else None, side(b, m_new), b, [(a or {}).get("negativity"), b.get("negativity")])
+    if m_old is not None:
+        for barrier_id, a in sorted(m_old["catalog"].items()):
+            if barrier_id not in m_new["catalog"]:
+                add("catalog", barrier_id, side(a, m_old), side(None, m_new), a, [a.get("negativity")])
+
+    themes_new, themes_old = m_new.get("themes", {}), (m_old or {}).get("themes", {})
+    alias_new = {p: i for i, t in themes_new.items() if t.get("active") for p in t.get("phrases", [t["phrase"]])}
+    alias_old = {p: i for i, t in themes_old.items() if t.get("active") for p in t.get("phrases", [t["phrase"]])}
+    for theme_id in sorted(set(themes_new) | set(themes_old)):
+        a, b = themes_old.get(theme_id), themes_new.get(theme_id)
+        if not (a or {}).get("active") and not (b or {}).get("active"):
+            continue
+        ref = b if (b or {}).get("active") else a
+        # Merged into another theme on the other side: that theme's own row covers it.
+        other = alias_old if ref is b else alias_new
+        if other.get(ref["phrase"], theme_id) != theme_id:
+            continue
+        floor = (m_old or m_new).get("theme_floor", 3) - 1
+        ref = {**ref, "title": ref["phrase"], "phrases": ref.get("phrases", [ref["phrase"]])}
+        add("emerging", theme_id, side(a, m_old, floor) if m_old else None, side(b, m_new, m_new.get("theme_floor", 3) - 1), ref,
+            [(a or {}).get("negativity"), (b or {}).get("negativity")])
+    return rows
+
+
+def _metric_tests(old: dict[str, Any] | None, new: dict[str, Any]) -> list[dict[str, Any]]:
+    """One test row per metric barrier listed in either version."""
+    rows = []
+    listed_new, listed_old = active_barriers(new), active_barriers(old)
+    directions = _directions(new)
+    for barrier_id in sorted(set(listed_new) | set(listed_old)):
+        o, n = listed_old.get(barrier_id), listed_new.get(barrier_id)
         ref = n or o
-        if ref["kind"] == "emerging":
-            if bool(o) != bool(n):
-                emerging.append({"id": barrier_id, "title": ref["title"], "stage": ref["stage"], "status": "appeared" if n else "gone",
-                                 "severity": ref["severity"]})
+        if ref["kind"] != "metric":
             continue
-        if old is None:
-            tests.append((ref, o, n, None, None, False, None, None))
-            continue
-        m_old, m_new = _measure(old, ref, ref["stage"]), _measure(new, ref, ref["stage"])
-        delta, p, material = _compare(m_old, m_new, config)
-        tests.append((ref, o, n, delta, p, material, m_old, m_new))
-    q_values = benjamini_hochberg([t[4] for t in tests])
-    barriers = []
-    for (ref, o, n, delta, p, material, m_old, m_new), q in zip(tests, q_values):
-        if old is None:
-            barriers.append(_entry(ref, "new", None, n, None, None, None, True, "first version"))
-            continue
-        supported = material and q is not None and q < config.alpha
-        note = None
-        if o and n:
-            status = ("worsened" if _worse(ref, delta) else "improved") if supported else "unchanged"
-        elif n:
-            status = "new" if supported and _worse(ref, delta) else "unchanged"
-            note = None if status == "new" else "crossed the threshold within noise"
+        metric = ref["evidence"].get("metric")
+        m_old, m_new = _metric_measure(old, metric, ref["stage"]), _metric_measure(new, metric, ref["stage"])
+        rows.append({"id": barrier_id, "kind": "metric", "title": ref["title"], "stage": ref["stage"], "metric": metric,
+                     "worse_when": "lower" if directions.get(metric, ref["evidence"].get("better", "lower")) == "higher" else "higher",
+                     "from": {"value": m_old.get("value") if m_old else None, "active": o is not None, "measure": m_old} if old else None,
+                     "to": {"value": m_new.get("value") if m_new else None, "active": n is not None, "measure": m_new},
+                     "severity_from": o["severity"] if o else None, "severity_to": n["severity"] if n else None, "phrases": None})
+    return rows
+
+
+def compare_maps(old: dict[str, Any] | None, new: dict[str, Any], config: DiffConfig, old_version: str | None = None,
+                 new_version: str | None = None, last_seen: dict[str, str] | None = None) -> dict[str, Any]:
+    """The tests of one persona's pair of versions, before the decisions :func:`decide` takes.
+
+    ``last_seen``: {barrier id: the latest version before ``old`` where it was active}, so a
+    barrier that comes back is ``returned``, not ``new``.
+    """
+    tests = []
+    comparable = old is None or _counted(old)
+    too_few = bool(new.get("measures", {}).get("too_few")) or bool(_counted(old) and old["measures"].get("too_few"))
+    rows = (_prevalence_tests(old if comparable else None, new) if _counted(new) else []) + _metric_tests(old, new)
+    for row in rows:
+        a, b = row["from"], row["to"]
+        row.update(p=None, material=False, effect=None, note=None, last_seen=(last_seen or {}).get(row["id"]))
+        if old is None or a is None:
+            row["note"] = "first version" if old is None else "the earlier version was counted differently (an older map schema)"
+        elif row["kind"] == "metric":
+            delta, p, material = _compare(a["measure"], b["measure"], config)
+            row.update(p=p, material=material, delta=delta)
+            if a["measure"] and a["measure"]["type"] == "share" and b["measure"] and a["measure"]["n"] and b["measure"]["n"]:
+                row["effect"] = difference_interval(a["measure"]["x"], a["measure"]["n"], b["measure"]["x"], b["measure"]["n"])
+            elif delta is not None:
+                row["effect"] = (delta, None, None)
+        elif too_few and row["kind"] != "metric":
+            row["note"] = "too few customers to tell"
         else:
-            status = "resolved" if supported and not _worse(ref, delta) else "unchanged"
-            note = None if status == "resolved" else "fell under the threshold within noise"
-        barriers.append(_entry(ref, status, o, n, delta, p, q, status in FLAGGED, note, m_old, m_new))
+            row["p"] = two_proportion_p(a["customers"], a["denominator"], b["customers"], b["denominator"])
+            row["effect"] = difference_interval(a["customers"], a["denominator"], b["customers"], b["denominator"])
+            row["material"] = a["prevalence"] is not None and b["prevalence"] is not None and _material_share(a["prevalence"], b["prevalence"], config)
+        tests.append(row)
     metrics, touchpoints = (_metric_changes(old, new, config), _touchpoint_changes(old, new, config)) if old else ([], [])
-    result = {
+    return {
         "persona": new["persona"]["id"],
         "persona_name": new["persona"]["name"],
         "stage_names": {s["id"]: s["name"] for s in new["stages"]},
@@ -214,38 +312,121 @@ def diff_maps(old: dict[str, Any] | None, new: dict[str, Any], config: DiffConfi
         "to": new_version,
         "from_period": old["period"] if old else None,
         "to_period": new["period"],
+        "unit": new.get("measures", {}).get("unit", "customers"),
+        "too_few": too_few,
+        "min_customers": new.get("measures", {}).get("min_customers"),
         "method": {"alpha": config.alpha, "min_share_change": config.min_share_change,
-                   "min_relative_change": config.min_relative_change, "min_score_change": config.min_score_change,
+                   "min_relative_change": config.min_relative_change, "min_ratio": config.min_ratio,
+                   "min_share_floor": config.min_share_floor, "min_score_change": config.min_score_change,
                    "min_nps_change": config.min_nps_change, "min_touchpoint_change": config.min_touchpoint_change,
+                   "prevalence": "customers who mentioned it / the persona's active customers (texts where no customer ids)",
                    "tests": "two-proportion z (Fisher exact when an expected count < 5); Welch t from summary statistics; NPS z",
-                   "multiple_testing": "Benjamini-Hochberg within barriers, metrics and touchpoints"},
-        "counts": {status: sum(b["status"] == status for b in barriers) for status in (*FLAGGED, "unchanged")},
-        "barriers": barriers,
-        "emerging": emerging,
+                   "effect": "difference with its 95% interval (Newcombe hybrid score for proportions)",
+                   "multiple_testing": "Benjamini-Hochberg over every barrier test of the refresh; metrics and touchpoints separately"},
+        "_tests": tests,
         "metrics": metrics,
         "touchpoints": touchpoints,
     }
-    result["summary"] = summarize(result, new)
-    return result
 
 
-def _entry(ref, status, o, n, delta, p, q, flagged, note=None, m_old=None, m_new=None) -> dict[str, Any]:
-    return {
-        "id": ref["id"],
-        "title": ref["title"],
-        "kind": ref["kind"],
-        "stage": ref["stage"],
+def decide(raw: list[dict[str, Any]], config: DiffConfig) -> list[dict[str, Any]]:
+    """Statuses of every barrier of every raw diff (:func:`compare_maps`), with one
+    Benjamini-Hochberg adjustment over all their barrier tests, and their summaries."""
+    tests = [t for diff in raw for t in diff["_tests"]]
+    for row, q in zip(tests, benjamini_hochberg([t["p"] for t in tests])):
+        row["q"] = q
+    for family in ("metrics", "touchpoints"):
+        _adjust([row for diff in raw for row in diff[family]], config)
+    out = []
+    for diff in raw:
+        first = diff["from"] is None and diff["from_period"] is None
+        barriers = [_decide_one(t, config, first) for t in diff["_tests"]]
+        barriers = [b for b in barriers if b is not None]
+        barriers.sort(key=lambda b: (STATUSES.index(b["status"]), -max(b["severity_to"] or 0, b["severity_from"] or 0), b["id"]))
+        result = {k: v for k, v in diff.items() if k != "_tests"}
+        result["barriers"] = barriers
+        result["counts"] = {status: sum(b["status"] == status for b in barriers) for status in STATUSES}
+        result["summary"] = summarize(result)
+        out.append(result)
+    return out
+
+
+def diff_maps(old: dict[str, Any] | None, new: dict[str, Any], config: DiffConfig, old_version: str | None = None,
+              new_version: str | None = None, last_seen: dict[str, str] | None = None) -> dict[str, Any]:
+    """The diff of two maps of one persona (``old`` None: the first version, every active barrier is new)."""
+    return decide([compare_maps(old, new, config, old_version, new_version, last_seen)], config)[0]
+
+
+def _decide_one(t: dict[str, Any], config: DiffConfig, first: bool) -> dict[str, Any] | None:
+    a, b = t["from"], t["to"]
+    active_old, active_new = bool(a and a["active"]), bool(b and b["active"])
+    if first:
+        if not active_new:
+            return None
+        return _entry(t, "new", True, None)
+    if t["note"] == "too few customers to tell":
+        return _entry(t, "too_few", False, t["note"])
+    if not active_old and not active_new and t["kind"] != "emerging" and not (t["material"] and t["q"] is not None and t["q"] < config.alpha):
+        # Known to the catalog but met by nobody worth reporting in either version: nothing to say.
+        return None if (a or {}).get("customers", 0) == 0 and (b or {}).get("customers", 0) == 0 else _entry(t, "unchanged", False, None)
+    if t["note"]:
+        return _entry(t, "unchanged", False, t["note"])
+    effect = t["effect"][0] if t["effect"] else None
+    supported = bool(t["material"] and t["q"] is not None and t["q"] < config.alpha and effect)
+    if not supported:
+        note = None
+        if active_new and not active_old:
+            note = "crossed the detection threshold; the change is within noise"
+        elif active_old and not active_new:
+            note = "fell under the detection threshold; the change is within noise"
+        return _entry(t, "unchanged", False, note)
+    worse = effect > 0 if t["worse_when"] == "higher" else effect < 0
+    if worse:
+        status = "worsened" if active_old or not active_new else ("returned" if t["last_seen"] else "new")
+    else:
+        status = "resolved" if active_old and not active_new else "improved"
+    note = "under the detection threshold in both versions" if not active_old and not active_new else None
+    return _entry(t, status, True, note)
+
+
+def _entry(t: dict[str, Any], status: str, flagged: bool, note: str | None) -> dict[str, Any]:
+    a, b = t["from"], t["to"]
+    value = (lambda side: side.get("prevalence") if "prevalence" in side else side.get("value")) if t["kind"] != "metric" else (lambda side: side.get("value"))
+    effect = t.get("effect")
+    entry = {
+        "id": t["id"],
+        "title": t["title"],
+        "kind": t["kind"],
+        "stage": t["stage"],
         "status": status,
         "flagged": bool(flagged),
-        "severity_from": o["severity"] if o else None,
-        "severity_to": n["severity"] if n else None,
-        "value_from": _r(m_old.get("value")) if m_old else None,
-        "value_to": _r(m_new.get("value")) if m_new else None,
-        "delta": _r(delta),
-        "p_value": _r(p, 5),
-        "q_value": _r(q, 5),
+        "direction": None if not effect or not effect[0] else ("up" if effect[0] > 0 else "down"),
+        "severity_from": t["severity_from"] if a else None,
+        "severity_to": t["severity_to"],
+        "value_from": _r(value(a)) if a else None,
+        "value_to": _r(value(b)) if b else None,
+        "evidence_from": _evidence(a),
+        "evidence_to": _evidence(b),
+        "effect": None if not effect else {"difference": _r(effect[0]), "low": _r(effect[1]), "high": _r(effect[2])},
+        "p_value": _r(t.get("p"), 5),
+        "q_value": _r(t.get("q"), 5),
         "note": note,
+        "last_seen": t["last_seen"] if status == "returned" else None,
     }
+    if t["kind"] == "metric":
+        entry["metric"] = t.get("metric")
+    if t.get("phrases"):
+        entry["phrases"] = t["phrases"]
+    return entry
+
+
+def _evidence(side: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not side:
+        return None
+    if "customers" in side:
+        return {k: side[k] for k in ("customers", "denominator", "unit", "prevalence", "active", "bound")}
+    measure = side.get("measure") or {}
+    return {"value": side.get("value"), "active": side["active"], "numerator": measure.get("x"), "denominator": measure.get("n")}
 
 
 def _r(value: float | None, digits: int = 4) -> float | None:
@@ -253,7 +434,10 @@ def _r(value: float | None, digits: int = 4) -> float | None:
 
 
 def _metric_changes(old: dict[str, Any], new: dict[str, Any], config: DiffConfig) -> list[dict[str, Any]]:
+    """Every stage metric measured in both versions: from, to, delta, p-value, whether the
+    change is material, and whether it is for the ``better`` or ``worse`` (from ``directions``)."""
     out = []
+    directions = _directions(new)
     for stage in new["stages"]:
         before = _stage(old, stage["id"])
         if before is None:
@@ -274,7 +458,7 @@ def _metric_changes(old: dict[str, Any], new: dict[str, Any], config: DiffConfig
                 if a.get(name) is None or b.get(name) is None:
                     continue
                 out.append({"stage": stage["id"], "metric": name, "from": a[name], "to": b[name], "delta": _r(b[name] - a[name]),
-                            "p_value": None, "flagged": False})  # derived from the tested signals: reported, never flagged
+                            "better": "higher", "change": None, "p_value": None, "material": False})  # derived: reported, never flagged
                 continue
             else:
                 kind = "nps" if name == "nps" else "mean"
@@ -283,18 +467,19 @@ def _metric_changes(old: dict[str, Any], new: dict[str, Any], config: DiffConfig
             delta, p, material = _compare(m_old, m_new, config)
             if delta is None:
                 continue
+            better = directions.get(name, "higher")
+            change = None if not delta else ("worse" if (delta > 0) == (better == "lower") else "better")
             out.append({"stage": stage["id"], "metric": name, "from": m_old["value"], "to": m_new["value"], "delta": _r(delta),
-                        "p_value": _r(p, 5), "flagged": material})
-    return _adjust(out, config)
+                        "better": better, "change": change, "p_value": _r(p, 5), "material": material})
+    return out
 
 
-def _adjust(rows: list[dict[str, Any]], config: DiffConfig) -> list[dict[str, Any]]:
-    """Add q-values over the tested rows; ``flagged`` (material so far) becomes material and q < alpha."""
+def _adjust(rows: list[dict[str, Any]], config: DiffConfig) -> None:
+    """Add q-values over the tested rows; ``material`` becomes ``flagged``: material and q < alpha."""
     q_values = benjamini_hochberg([r["p_value"] for r in rows])
     for row, q in zip(rows, q_values):
         row["q_value"] = _r(q, 5)
-        row["flagged"] = bool(row["flagged"] and q is not None and q < config.alpha)
-    return rows
+        row["flagged"] = bool(row.pop("material") and q is not None and q < config.alpha)
 
 
 def _touchpoint_changes(old: dict[str, Any], new: dict[str, Any], config: DiffConfig) -> list[dict[str, Any]]:
@@ -312,36 +497,72 @@ def _touchpoint_changes(old: dict[str, Any], new: dict[str, Any], config: DiffCo
             p = two_proportion_p(xa, na, xb, nb)
             delta = sb - sa
             out.append({"stage": stage["id"], "channel": channel, "from": _r(sa), "to": _r(sb), "delta": _r(delta), "p_value": _r(p, 5),
-                        "flagged": abs(delta) >= config.min_touchpoint_change})
-    return _adjust(out, config)
+                        "material": abs(delta) >= config.min_touchpoint_change})
+    return out
 
 
-def summarize(diff: dict[str, Any], new: dict[str, Any]) -> str:
-    """A short paragraph fit for an email: what changed, where, by how much."""
-    names = {s["id"]: s["name"] for s in new["stages"]}
-    persona = new["persona"]["name"]
+VERBS = {"worsened": "worsened", "new": "appeared", "returned": "returned", "improved": "improved", "resolved": "was resolved"}
+
+
+def stage_label(diff: dict[str, Any], stage_id: str) -> str:
+    return "no particular stage" if stage_id == UNPLACED else diff.get("stage_names", {}).get(stage_id, stage_id)
+
+
+def measure_text(b: dict[str, Any], unit: str = "customers") -> str:
+    """"3.1% → 6.4% of customers (+3.3 points, 95% CI +1.9 to +4.7)" for a barrier entry: the
+    numbers behind its status, in the order of time."""
+    if b["kind"] == "metric":
+        change = f"{_fmt(b['value_from'])} → {_fmt(b['value_to'])}"
+        metric = (b.get("metric") or "").replace("_", " ")
+        return f"{metric} {change}".strip()
+    a, z = b.get("evidence_from") or {}, b.get("evidence_to") or {}
+    unit = z.get("unit") or unit
+    text = f"{_pct(b['value_from'])} → {_pct(b['value_to'])} of {unit}"
+    if a.get("customers") is not None and z.get("customers") is not None:
+        text += f" ({a['customers']} → {z['customers']})"
+    effect = b.get("effect") or {}
+    if effect.get("difference") is not None and effect.get("low") is not None:
+        text += f", {_points(effect['difference'])} points (95% CI {_points(effect['low'])} to {_points(effect['high'])})"
+    return text
+
+
+def summarize(diff: dict[str, Any]) -> str:
+    """A short paragraph fit for an email: what changed, where, by how much. Every sentence is
+    built from the entry's own numbers, so "worsened" always comes with a rise."""
+    persona = diff.get("persona_name") or diff["persona"]
+    unit = diff.get("unit", "customers")
     if diff["from"] is None and diff["from_period"] is None:
         found = [b for b in diff["barriers"] if b["status"] == "new"]
-        return f"First version for {persona} ({new['period']}): {len(found)} barrier(s) found." if found else f"First version for {persona} ({new['period']}): no barriers found."
+        head = f"First version for {persona} ({diff['to_period']}): "
+        if diff.get("too_few"):
+            return head + f"too few {unit} to tell (fewer than {diff.get('min_customers')})."
+        return head + (f"{len(found)} barrier(s) found." if found else "no barriers found.")
+    head = f"{persona}, {diff['to'] or diff['to_period']} vs {diff['from'] or diff['from_period']}: "
     parts = []
-    for status, verb in (("worsened", "worsened"), ("new", "appeared"), ("improved", "improved"), ("resolved", "were resolved")):
-        items = [b for b in diff["barriers"] if b["status"] == status]
-        if not items:
-            continue
-        by_stage: dict[str, list[str]] = {}
-        for b in items:
-            sev = f"{b['severity_from']}→{b['severity_to']}" if b["severity_from"] is not None and b["severity_to"] is not None else str(b["severity_to"] or b["severity_from"])
-            by_stage.setdefault(names.get(b["stage"], b["stage"]), []).append(f"{b['title']} (severity {sev})")
-        where = "; ".join(f"at {stage}: {', '.join(titles)}" for stage, titles in by_stage.items())
-        parts.append(f"{len(items)} barrier{'s' if len(items) != 1 else ''} {verb if len(items) != 1 else verb.replace('were', 'was')} {where}")
+    for status in ("worsened", "new", "returned", "improved", "resolved"):
+        for b in (b for b in diff["barriers"] if b["status"] == status):
+            what = "complaint theme" if b["kind"] == "emerging" else "barrier"
+            title = f"“{b['title']}”" if b["kind"] == "emerging" else b["title"]
+            since = f" (last seen {b['last_seen']})" if status == "returned" and b.get("last_seen") else ""
+            parts.append(f"{what} {title} {VERBS[status]}{since} at {stage_label(diff, b['stage'])}: {measure_text(b, unit)}")
     metrics = [m for m in diff["metrics"] if m["flagged"]]
     if metrics:
-        shown = ", ".join(f"{m['metric'].replace('_', ' ')} at {names.get(m['stage'], m['stage'])} {_fmt(m['from'])}→{_fmt(m['to'])}" for m in metrics[:4])
+        shown = ", ".join(f"{m['metric'].replace('_', ' ')} at {stage_label(diff, m['stage'])} {_fmt(m['from'])} → {_fmt(m['to'])} ({m['change']})"
+                          for m in metrics[:4])
         parts.append(f"{len(metrics)} metric change{'s' if len(metrics) != 1 else ''}: {shown}")
-    if diff["emerging"]:
-        parts.append(f"{len(diff['emerging'])} emerging theme change(s) to review")
-    head = f"{persona}, {diff['to'] or new['period']} vs {diff['from'] or diff['from_period']}: "
+    if diff.get("too_few"):
+        parts.append(f"too few {unit} to tell barrier changes (fewer than {diff.get('min_customers')} in a version)")
     return head + ("; ".join(parts) + "." if parts else "no significant change.")
+
+
+def _pct(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{100 * value:.1f}%" if value >= 0.001 or value == 0 else f"{100 * value:.2f}%"
+
+
+def _points(value: float) -> str:
+    return f"{100 * value:+.1f}"
 
 
 def _fmt(value: float | None) -> str:
@@ -352,7 +573,6 @@ def _fmt(value: float | None) -> str:
 
 def to_markdown(diff: dict[str, Any]) -> str:
     """The diff as short Markdown, fit to paste into an email or a chat."""
-    stages = diff.get("stage_names", {})
     name = diff.get("persona_name") or diff["persona"]
     lines = [f"**{_md(name)}: {diff.get('to') or diff['to_period']} vs {diff.get('from') or diff.get('from_period') or '—'}**", "",
              _md(diff["summary"]), ""]
@@ -361,13 +581,12 @@ def to_markdown(diff: dict[str, Any]) -> str:
         lines += ["| barrier | stage | change | severity | measure |", "| --- | --- | --- | --- | --- |"]
         for b in flagged:
             sev = f"{b['severity_from'] if b['severity_from'] is not None else '—'} → {b['severity_to'] if b['severity_to'] is not None else '—'}"
-            measure = f"{_fmt(b['value_from'])} → {_fmt(b['value_to'])}" if b["value_from"] is not None or b["value_to"] is not None else ""
-            lines.append(f"| {_md(b['title'])} | {_md(stages.get(b['stage'], b['stage']))} | {b['status']} | {sev} | {measure} |")
+            lines.append(f"| {_md(b['title'])} | {_md(stage_label(diff, b['stage']))} | {b['status']} | {sev} | {_md(measure_text(b, diff.get('unit', 'customers')))} |")
         lines.append("")
     metrics = [m for m in diff["metrics"] if m["flagged"]]
     if metrics:
-        lines += ["Metric changes: " + "; ".join(f"{m['metric'].replace('_', ' ')} at {_md(stages.get(m['stage'], m['stage']))} "
-                                                 f"{_fmt(m['from'])} → {_fmt(m['to'])}" for m in metrics), ""]
+        lines += ["Metric changes: " + "; ".join(f"{m['metric'].replace('_', ' ')} at {_md(stage_label(diff, m['stage']))} "
+                                                 f"{_fmt(m['from'])} → {_fmt(m['to'])} ({m['change']})" for m in metrics), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -383,13 +602,12 @@ def barrier_history(versions: list[tuple[str, dict[str, Any], dict[str, Any]]]) 
 
     ``versions``: ``[(version id, map, diff)]`` in order. Returns {barrier id: {title, kind,
     stage, first_seen, last_seen, points: [{version, severity, status}]}}; a version where the
-    barrier is not flagged has severity None.
+    barrier is not active has severity None.
     """
     history: dict[str, dict[str, Any]] = {}
     for version, doc, diff in versions:
-        present = _index(doc)
+        present = active_barriers(doc)
         statuses = {b["id"]: b["status"] for b in diff.get("barriers", [])} if diff else {}
-        statuses.update({e["id"]: e["status"] for e in (diff or {}).get("emerging", [])})
         for barrier_id, barrier in present.items():
             entry = history.setdefault(barrier_id, {"title": barrier["title"], "kind": barrier["kind"], "stage": barrier["stage"],
                                                     "first_seen": version, "last_seen": version, "points": []})

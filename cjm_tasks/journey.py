@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cjm_tasks.barriers import detect_catalog, detect_emerging, detect_metric
+from cjm_tasks.barriers import UNPLACED, detect_catalog, detect_emerging, detect_metric, measure_population, wilson, with_keys
 from cjm_tasks.config import CjmConfig, localize
 from cjm_tasks.periods import Period
 from cjm_tasks.personas import ALL_PERSONA, assign_personas, derive_features
@@ -34,8 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-LOWER_IS_BETTER = {"ces"}
+SCHEMA_VERSION = 2
 EMOTION_PRIOR = 10
 
 
@@ -50,18 +49,23 @@ class Inputs:
 
 
 def scale01(values: pd.Series, metric: str, config: CjmConfig) -> pd.Series:
-    """Scores scaled to [0, 1] where 1 is best (CES inverted)."""
+    """Scores scaled to [0, 1] where 1 is best (a scale whose lower end is better, like CES, inverted)."""
     low, high = config.metrics.scales.get(metric, (1, 5))
     scaled = ((values - low) / (high - low)).clip(0, 1)
-    return 1 - scaled if metric in LOWER_IS_BETTER else scaled
+    return 1 - scaled if config.better(metric) == "lower" else scaled
 
 
 def collect_texts(inputs: Inputs, config: CjmConfig) -> pd.DataFrame:
     """Survey comments and reviews as one table of texts (a text repeated with the same kind and
     timestamp, e.g. one survey answer exported once per seller, is kept once).
 
-    Columns: kind, ref, customer_id, stage (None for reviews without one), at, text, language,
-    source, score01 (the answer's or review's score scaled to 0..1, 1 best), rating.
+    A survey comment belongs to the surveys source's ``comment_stage`` when declared ("general":
+    no stage), else to the stage of the question it came with; a comment repeated on the rows of
+    several stages' questions (a wide export melted into one row per question) belongs to no stage.
+
+    Columns: kind, ref, customer_id, stage (None for reviews without one and general comments),
+    at, text, language, source, score01 (the answer's or review's score scaled to 0..1, 1 best),
+    rating, stage_given (whether the text came with its stage).
     """
     import pandas as pd
 
@@ -69,6 +73,13 @@ def collect_texts(inputs: Inputs, config: CjmConfig) -> pd.DataFrame:
     s = inputs.surveys
     if s is not None and "comment" in s.columns:
         s = s[s["comment"].notna() & (s["comment"].str.strip() != "")]
+        declared = config.sources["surveys"].comment_stage if "surveys" in config.sources else None
+        if declared is not None:
+            s = s.assign(stage=None if declared == "general" else declared)
+        elif len(s):
+            keys = [c for c in ("customer_id", "answered_at", "comment") if c in s.columns]
+            stages_per_comment = s.groupby(keys, dropna=False)["stage"].transform("nunique")
+            s = s.assign(stage=s["stage"].where(stages_per_comment <= 1))
         score01 = pd.Series(float("nan"), index=s.index)
         for metric in s["metric"].dropna().unique():
             mask = s["metric"] == metric
@@ -89,13 +100,15 @@ def collect_texts(inputs: Inputs, config: CjmConfig) -> pd.DataFrame:
         }))
     columns = ["kind", "ref", "customer_id", "stage", "at", "text", "language", "source", "score01", "rating"]
     if not parts:
-        return pd.DataFrame({c: pd.Series([], dtype="object") for c in columns})
+        return pd.DataFrame({c: pd.Series([], dtype="object") for c in columns}).assign(stage_given=pd.Series([], dtype="bool"))
     texts = pd.concat(parts, ignore_index=True)[columns]
     for column in ("customer_id", "stage", "language", "source", "text"):
         texts[column] = texts[column].astype("str").where(texts[column].notna())
     # The same answer exported once per seller or per order line is one voice, not several.
     repeated = texts.duplicated(["kind", "at", "text"]) & texts["at"].notna()
-    return texts[~repeated].reset_index(drop=True)
+    texts = texts[~repeated].reset_index(drop=True)
+    texts["stage_given"] = texts["stage"].notna()
+    return texts
 
 
 def infer_review_stages(texts: pd.DataFrame, matches: pd.DataFrame, config: CjmConfig) -> pd.Series:
@@ -152,16 +165,6 @@ def _nps(values: pd.Series) -> tuple[float | None, int, list[float] | None]:
     nps = 100 * (promoters - detractors)
     half = 100 * 1.96 * math.sqrt(max(0.0, promoters + detractors - (promoters - detractors) ** 2) / n)
     return nps, n, [round(nps - half, 1), round(nps + half, 1)]
-
-
-def _wilson(numerator: int, denominator: int) -> list[float] | None:
-    if denominator == 0:
-        return None
-    z = 1.96
-    p = numerator / denominator
-    centre = (p + z * z / (2 * denominator)) / (1 + z * z / denominator)
-    half = z * math.sqrt(p * (1 - p) / denominator + z * z / (4 * denominator ** 2)) / (1 + z * z / denominator)
-    return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
@@ -241,24 +244,27 @@ def prepare(inputs: Inputs, config: CjmConfig) -> Prepared:
 def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: dict[str, Any] | None = None,
               personas: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """One map document per persona of ``prepared`` (or of ``personas``), keyed by persona id."""
-    tagged_texts = prepared.texts
+    tagged_texts = with_keys(prepared.texts) if len(prepared.texts) else prepared.texts.assign(who=None)
+    if "stage_given" not in tagged_texts.columns:
+        tagged_texts = tagged_texts.assign(stage_given=True)
     counts = prepared.counts
     wanted = [p for p in prepared.personas(config) if personas is None or p in personas]
     stage_metrics = _stage_metrics(prepared.sales, prepared.surveys, tagged_texts, counts, config)
-    catalog_found, catalog_signals = detect_catalog(tagged_texts, prepared.matches, config)
     matched_rows = set(prepared.matches["row"])
     # Each text's word pairs once; themes and emerging barriers count subsets of them by row.
     bigrams = text_bigrams(tagged_texts.drop_duplicates("row").set_index("row")["norm"], normalized=True)
+    minimum = config.barriers.detection.min_customers
 
     maps = {}
     for persona_id in wanted:
         persona_cfg = next((p for p in config.personas.personas if p.id == persona_id), None)
         stages = stage_metrics.get(persona_id) or _empty_stages(config)
         persona_texts = tagged_texts[tagged_texts["persona"] == persona_id]
-        found = catalog_found.get(persona_id, []) + detect_metric(stages, config)
-        found += detect_emerging(persona_texts, matched_rows, config, bigrams)
+        population = measure_population(persona_texts, counts.get(persona_id, 0), config)
+        catalog_found, catalog_measures = detect_catalog(persona_texts, prepared.matches, population, config)
+        themes_found, theme_measures = detect_emerging(persona_texts, matched_rows, population, config, bigrams)
         by_stage: dict[str, list[dict[str, Any]]] = {}
-        for barrier in found:
+        for barrier in catalog_found + detect_metric(stages, config) + themes_found:
             by_stage.setdefault(barrier.pop("stage"), []).append(barrier)
         for stage in stages:
             stage["barriers"] = sorted(by_stage.get(stage["id"], []), key=lambda b: (-b["severity"], b["id"]))
@@ -267,9 +273,15 @@ def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: di
                 for b in stage["barriers"] if b["recommendation"]
             ]
             stage_texts = persona_texts[persona_texts["stage"] == stage["id"]]
-            stage["themes"] = _themes(stage_texts, config, bigrams)
-            stage["signals"] = dict(sorted(catalog_signals.get(persona_id, {}).get(stage["id"], {}).items()))
-        maps[persona_id] = _document(persona_id, persona_cfg, stages, counts.get(persona_id, 0), prepared.unassigned, config, period, lineage)
+            stage["themes"] = _themes(stage_texts, matched_rows, config, bigrams)
+            # Too few to tell: fewer customers reached the stage or wrote about it than the limit.
+            seen = max(stage["metrics"]["customers"], int(stage_texts["who"].nunique()) if len(stage_texts) else 0)
+            stage["too_few"] = population.too_few or seen < minimum
+        unplaced = sorted(by_stage.get(UNPLACED, []), key=lambda b: (-b["severity"], b["id"]))
+        measures = {**population.as_dict(), "catalog": catalog_measures, "themes": theme_measures,
+                    "theme_floor": config.barriers.detection.theme_floor, "severity_half": config.barriers.detection.severity_half}
+        maps[persona_id] = _document(persona_id, persona_cfg, stages, unplaced, measures, counts.get(persona_id, 0), prepared.unassigned,
+                                     config, period, lineage)
     return maps
 
 
@@ -327,11 +339,16 @@ def load_prepared(storage, prefix: str, persona: str | None = None) -> Prepared:
     return Prepared(tables["sales"], tables["surveys"], tables["texts"], tables["matches"], counts, meta["unassigned"])
 
 
-def _themes(stage_texts: pd.DataFrame, config: CjmConfig, bigrams: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
-    """What customers expect (positive themes) and fear (negative themes) at a stage."""
+def _themes(stage_texts: pd.DataFrame, matched_rows: set[int], config: CjmConfig, bigrams: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    """What customers expect (positive themes) and fear (negative themes) at a stage, from the
+    texts given at that stage. Expectations come from well-scored texts whose wording is not
+    negative and that match no barrier, so a complaint phrase is never listed as an expectation."""
     out = {}
-    for polarity, mask in (("positive", stage_texts["score01"] >= 0.75), ("negative", stage_texts["score01"] <= config.barriers.detection.negative_score)):
-        rows = stage_texts.loc[mask, "row"]
+    given = stage_texts[stage_texts["stage_given"].astype(bool)]
+    positive = (given["score01"] >= 0.75) & ~(given["sentiment"] < 0) & ~given["row"].isin(matched_rows)
+    negative = given["score01"] <= config.barriers.detection.negative_score
+    for polarity, mask in (("positive", positive), ("negative", negative)):
+        rows = given.loc[mask, "row"]
         found = pick_varied(count_phrases(bigrams[bigrams["row"].isin(rows)], min_count=3), top=3)
         out[polarity] = [{"phrase": t.phrase, "texts": int(t.texts)} for t in found.itertuples(index=False)]
     return out
@@ -356,7 +373,7 @@ def _stage_doc(stage, config: CjmConfig, m: dict[str, Any]) -> dict[str, Any]:
                                       "low_share": {}, "samples": {}}),
         "ideal": m.get("ideal", []),
         "themes": {"positive": [], "negative": []},
-        "signals": {},
+        "too_few": True,
         "barriers": [],
         "opportunities": [],
     }
@@ -422,7 +439,7 @@ def _stage_metrics(sales, surveys, texts, counts: dict[str, int], config: CjmCon
                     else:
                         low, high = config.metrics.scales[metric]
                         scaled = 2 * (value - low) / (high - low) - 1
-                        signals.append((-scaled if metric in LOWER_IS_BETTER else scaled, n))
+                        signals.append((-scaled if config.better(metric) == "lower" else scaled, n))
                 else:
                     metrics[metric] = None
                     metrics["samples"][metric] = 0
@@ -442,7 +459,7 @@ def _stage_metrics(sales, surveys, texts, counts: dict[str, int], config: CjmCon
                     num = int(event_counts.get((persona, spec.numerator), 0))
                     den = int(event_counts.get((persona, spec.denominator), 0))
                     metrics["rates"][rate_name] = {"value": _round(num / den if den else None, 4), "numerator": num, "denominator": den,
-                                                   "interval": _wilson(num, den)}
+                                                   "interval": wilson(num, den)}
                 tps = by_channel[(by_channel["persona"] == persona) & (by_channel["stage"] == stage.id)]
                 total = int(tps["events"].sum())
                 touchpoints = [{"channel": r.channel, "events": int(r.events), "share": round(r.events / total, 4)}
@@ -459,7 +476,7 @@ def _stage_metrics(sales, surveys, texts, counts: dict[str, int], config: CjmCon
                 if actual is None:
                     ideal.append({"metric": name, "target": target, "actual": None, "gap": None, "met": None})
                     continue
-                lower_better = name in metrics["rates"] or name in LOWER_IS_BETTER
+                lower_better = config.better(name) == "lower"
                 gap = actual - target
                 ideal.append({"metric": name, "target": target, "actual": actual, "gap": _round(gap, 4),
                               "met": bool(gap <= 0) if lower_better else bool(gap >= 0)})
@@ -468,11 +485,11 @@ def _stage_metrics(sales, surveys, texts, counts: dict[str, int], config: CjmCon
     return result
 
 
-def _document(persona_id: str, persona_cfg, stages: list[dict[str, Any]], customers: int, unassigned: int,
-              config: CjmConfig, period: Period, lineage: dict[str, Any] | None) -> dict[str, Any]:
+def _document(persona_id: str, persona_cfg, stages: list[dict[str, Any]], unplaced: list[dict[str, Any]], measures: dict[str, Any],
+              customers: int, unassigned: int, config: CjmConfig, period: Period, lineage: dict[str, Any] | None) -> dict[str, Any]:
     lang = config.project.language
     tz = config.project.timezone
-    barriers = [dict(b, stage=s["id"]) for s in stages for b in s["barriers"]]
+    barriers = [dict(b, stage=s["id"]) for s in stages for b in s["barriers"]] + [dict(b, stage=UNPLACED) for b in unplaced]
     top = sorted(barriers, key=lambda b: (-b["severity"], b["id"]))[:5]
     curve = [{"stage": s["id"], "emotion": s["metrics"]["emotion"]} for s in stages]
     scored = [c for c in curve if c["emotion"] is not None]
@@ -490,9 +507,13 @@ def _document(persona_id: str, persona_cfg, stages: list[dict[str, Any]], custom
         "period_end": period.end(tz).isoformat(),
         "language": lang,
         "stages": stages,
+        "unplaced": unplaced,
+        "measures": measures,
+        "directions": config.directions(),
         "summary": {
             "customers": customers,
             "unassigned_customers": unassigned,
+            "too_few": measures["too_few"],
             "texts": sum(s["metrics"]["samples"].get("texts", 0) for s in stages),
             "barriers": {"total": len(barriers), **{k: sum(b["kind"] == k for b in barriers) for k in ("catalog", "metric", "emerging")}},
             "top_barriers": [{"id": b["id"], "title": b["title"], "stage": b["stage"], "kind": b["kind"], "severity": b["severity"]} for b in top],

@@ -114,16 +114,37 @@ def open_version_store(config: CjmConfig):
 def store_maps(config: CjmConfig, maps: dict[str, dict[str, Any]], run_id: str | None = None) -> list[Any]:
     """Store every map as a version with its diff against the version before it.
 
-    Returns a :class:`~cjm_tasks.versions.StoreResult` per persona (``created`` False when a
-    revision with the same content already existed).
+    The diffs of one refresh are decided together (:func:`cjm_tasks.diff.decide`): one
+    false-discovery adjustment over every persona's barrier tests, so adding personas does not
+    add false alarms. Returns a :class:`~cjm_tasks.versions.StoreResult` per persona
+    (``created`` False when a revision with the same content already existed).
     """
-    from cjm_tasks.diff import diff_maps
+    from cjm_tasks.diff import compare_maps, decide, diff_maps, summarize
+    from cjm_tasks.periods import Period
+    from cjm_tasks.versions import VersionId
 
     store = open_version_store(config)
+    previous, raw = {}, []
+    for persona, doc in maps.items():
+        # The version before whatever revision this map becomes: the newest stored one up to its period.
+        prev = store.latest_before(persona, VersionId(Period.parse(doc["period"]), 10**9))
+        previous[persona] = prev
+        old_version = prev.version if prev else None
+        last_seen = store.last_seen(persona, old_version) if old_version else {}
+        raw.append(compare_maps(store.read_map(prev) if prev else None, doc, config.diff, str(old_version) if prev else None, None, last_seen))
+    decided = {d["persona"]: d for d in decide(raw, config.diff)}
+
     results = []
-    for doc in maps.values():
-        def make_diff(previous_map, previous_version, version, doc=doc):
-            return diff_maps(previous_map, doc, config.diff, str(previous_version.version) if previous_version else None, str(version))
+    for persona, doc in maps.items():
+        def make_diff(previous_map, previous_version, version, persona=persona, doc=doc):
+            expected = previous[persona]
+            if (previous_version.version if previous_version else None) != (expected.version if expected else None):
+                # Another run stored a version in between: compare with that one, on its own.
+                seen = store.last_seen(persona, previous_version.version) if previous_version else {}
+                return diff_maps(previous_map, doc, config.diff, str(previous_version.version) if previous_version else None, str(version), seen)
+            diff = dict(decided[persona], to=str(version))
+            diff["summary"] = summarize(diff)
+            return diff
 
         results.append(store.store(doc, make_diff, run_id))
     return results
@@ -202,7 +223,8 @@ def publish_comparison(config: CjmConfig, persona: str, from_version: str, to_ve
 
     store = open_version_store(config)
     old, new = store.resolve(persona, from_version), store.resolve(persona, to_version)
-    diff = diff_maps(store.read_map(old), store.read_map(new), config.diff, str(old.version), str(new.version))
+    diff = diff_maps(store.read_map(old), store.read_map(new), config.diff, str(old.version), str(new.version),
+                     store.last_seen(persona, old.version))
     site = open_storage(config.storage.site, config.s3)
     # No period page among these files, so the latest pointer is left as it is.
     publish_site(render_comparison(store, config, persona, str(old.version), str(new.version), diff), site)

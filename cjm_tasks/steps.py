@@ -152,14 +152,16 @@ def worker_name() -> str:
     return os.environ.get("CJM_WORKER_NAME") or socket.gethostname()
 
 
-def store_version(config_path: str | None, run_id: str, map_key: str) -> dict[str, Any]:
-    """Store a built map as a version with its diff (no new revision for the same content)."""
+def store_versions(config_path: str | None, run_id: str, map_keys: list[str]) -> list[dict[str, Any]]:
+    """Store every built map of the run as a version with its diff (no new revision for the same
+    content). One task for all personas: their diffs share one false-discovery adjustment."""
     from cjm_tasks.pipeline import store_maps
 
     config = _config(config_path)
-    doc = json.loads(workspace(config, run_id).read_bytes(map_key))
-    result = store_maps(config, {doc["persona"]["id"]: doc}, run_id)[0]
-    return {"persona": result.persona, "version": str(result.version), "created": result.created}
+    ws = workspace(config, run_id)
+    docs = [json.loads(ws.read_bytes(key)) for key in map_keys]
+    results = store_maps(config, {doc["persona"]["id"]: doc for doc in docs}, run_id)
+    return [{"persona": r.persona, "version": str(r.version), "created": r.created} for r in results]
 
 
 def render_site(config_path: str | None, run_id: str, stored: list[dict[str, Any]] | None = None) -> str:

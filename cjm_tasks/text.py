@@ -28,6 +28,9 @@ _SEP = "\n"  # joins texts; normalisation turns every newline inside a text into
 # Combining marks, except the breve that makes и into й (recomposed by NFC afterwards).
 _COMBINING = re.compile(r"[\u0300-\u0305\u0307-\u036f]|(?<!и)\u0306")
 _NON_WORD = re.compile(r"[\W_]+")
+_WORD_TAIL = re.compile(r"\w*")
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|[\r\n]+")
+_TOKEN = re.compile(r"[^\W_]+")
 
 
 def normalize(texts: pd.Series) -> pd.Series:
@@ -111,7 +114,7 @@ class KeywordMatcher:
         import numpy as np
         import pandas as pd
 
-        columns = {"row": "int64", "label": "str", "keyword": "str", "start": "int64", "end": "int64", "excluded": "bool"}
+        columns = {"row": "int64", "label": "str", "keyword": "str", "start": "int64", "end": "int64", "excluded": "bool", "found": "str"}
         empty = pd.DataFrame({c: pd.Series([], dtype=t) for c, t in columns.items()})
         if self.empty or len(texts) == 0:
             return empty
@@ -120,24 +123,29 @@ class KeywordMatcher:
         lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
         starts = np.concatenate(([0], np.cumsum(lengths + 1)[:-1]))
         joined = _SEP.join(values)
-        found: list[tuple[int, str, str, int, bool]] = []
+        found: list[tuple[int, str, str, int, bool, str]] = []
         for end, (length, entries) in self._automaton.iter(joined):
             start = end - length + 1
             for entry, excluded in entries:
                 if entry.verify is None:
-                    found.append((start, entry.label, entry.keyword, end + 1, excluded))
+                    stop = end + 1
                 else:
                     confirmed = entry.verify.match(joined, start)
-                    if confirmed:
-                        found.append((start, entry.label, entry.keyword, confirmed.end(), excluded))
+                    if not confirmed:
+                        continue
+                    stop = confirmed.end()
+                # The words as written (normalised), a stem completed to its word: quotes show them.
+                words = joined[start:_WORD_TAIL.match(joined, stop).end()].strip()
+                found.append((start, entry.label, entry.keyword, stop, excluded, words))
         if not found:
             return empty
-        out = pd.DataFrame(found, columns=["start", "label", "keyword", "end", "excluded"])
+        out = pd.DataFrame(found, columns=["start", "label", "keyword", "end", "excluded", "found"])
         out.insert(0, "row", (np.searchsorted(starts, out["start"].to_numpy(), side="right") - 1).astype("int64"))
         return out
 
     def match(self, texts: pd.Series, normalized: bool = False) -> pd.DataFrame:
-        """Columns ``row`` (position in ``texts``), ``label``, ``keyword``; one row per text and label."""
+        """Columns ``row`` (position in ``texts``), ``label``, ``keyword`` and ``found`` (the matched
+        words, normalised, a trailing stem completed to its word); one row per text and label."""
         hits = self.spans(texts, normalized)
         kept = hits[~hits["excluded"]]
         masks = hits[hits["excluded"]]
@@ -146,7 +154,7 @@ class KeywordMatcher:
             inside = pairs[(pairs["start_x"] <= pairs["start"]) & (pairs["end"] <= pairs["end_x"])]
             kept = kept.drop(index=inside["index"].unique())
         kept = kept.sort_values(["row", "start"], kind="stable")
-        return kept.drop_duplicates(["row", "label"], keep="first")[["row", "label", "keyword"]].reset_index(drop=True)
+        return kept.drop_duplicates(["row", "label"], keep="first")[["row", "label", "keyword", "found"]].reset_index(drop=True)
 
 
 def drop_nested(hits: pd.DataFrame) -> pd.DataFrame:
@@ -282,3 +290,38 @@ def themes(texts: pd.Series, top: int = 5, min_count: int = 2, normalized: bool 
 def stable_id(prefix: str, phrase: str) -> str:
     """A deterministic id for a phrase, the same in every period: ``prefix-<10 hex>``."""
     return f"{prefix}-{hashlib.sha1(normalize_one(phrase).strip().encode()).hexdigest()[:10]}"
+
+
+def matched_sentence(text: str, found: str | None, chars: int) -> tuple[str, list[int] | None]:
+    """The sentence of ``text`` holding the matched words ``found`` (as :class:`KeywordMatcher`
+    reports them), cut to at most ``chars`` characters around them, and the [start, end)
+    character span of those words in the returned string (None when they are not located).
+
+    Without ``found`` (or when it is not in any sentence) the text's start is returned.
+    """
+    text = str(text)
+    sentences = [" ".join(s.split()) for s in _SENTENCE_END.split(text) if s and s.strip()] or [text.strip()]
+    target = normalize_one(found or "").split()
+    for sentence in sentences if target else []:
+        tokens = list(_TOKEN.finditer(sentence))
+        norms = [normalize_one(t.group()).strip() for t in tokens]
+        for i in range(len(tokens) - len(target) + 1):
+            window = norms[i:i + len(target)]
+            if window[:-1] == target[:-1] and window[-1].startswith(target[-1]):
+                return _cut(sentence, tokens[i].start(), tokens[i + len(target) - 1].end(), chars)
+    flat = " ".join(text.split())
+    return (flat if len(flat) <= chars else flat[: chars - 1].rsplit(" ", 1)[0] + "…"), None
+
+
+def _cut(sentence: str, start: int, end: int, chars: int) -> tuple[str, list[int]]:
+    """``sentence`` shortened to ``chars`` around [start, end), with the span moved to match."""
+    if len(sentence) <= chars:
+        return sentence, [start, end]
+    room = max(0, chars - (end - start) - 2)
+    left = max(0, start - room // 2)
+    right = min(len(sentence), left + chars - 2)
+    left = max(0, min(left, right - (chars - 2)))
+    piece = sentence[left:right]
+    prefix = "…" if left > 0 else ""
+    suffix = "…" if right < len(sentence) else ""
+    return prefix + piece + suffix, [start - left + len(prefix), end - left + len(prefix)]

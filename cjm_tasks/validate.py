@@ -229,6 +229,8 @@ def validate_sources(data: dict[str, SourceData], config: CjmConfig, period: Per
         by_tag = {r.expectation_config.meta["cjm_check"]: r for r in outcome.results}
         checks = [_check(name, item, by_tag[n], source) for n, item in enumerate(suite_items)]
         checks[1:1] = _conversion_checks(name, source, config)
+        if name == "sales":
+            checks += _rate_checks(source, config)
         results[name] = SourceResult(
             source=name,
             rows=len(source.frame),
@@ -298,6 +300,33 @@ def _conversion_checks(name: str, source: SourceData, config: CjmConfig) -> list
         )
         for issue in source.issues
     ]
+
+
+def _rate_checks(source: SourceData, config: CjmConfig) -> list[Check]:
+    """Every configured rate has no more numerator events than denominator events in the period.
+
+    A rate counts the quarter's events of two types; when the numerator's events belong to
+    orders of an earlier quarter (returns of last quarter's deliveries), it can exceed its
+    denominator and the rate means nothing. The gate says so with the counts, before any map."""
+    frame = source.frame
+    if "event_type" not in frame.columns or frame.empty:
+        return []
+    counts = frame["event_type"].value_counts()
+    where = ", ".join(f.location for f in source.files)
+    checks = []
+    for stage in config.stages:
+        for rate, spec in stage.rates.items():
+            num, den = int(counts.get(spec.numerator, 0)), int(counts.get(spec.denominator, 0))
+            ok = num <= den
+            checks.append(Check(
+                source="sales", kind="rates", column="event_type",
+                description=(f"rate {rate} ({stage.id}): expected at most as many {spec.numerator!r} events as {spec.denominator!r} events"
+                             + ("" if ok else f" in the period, found {num} > {den}; count both for the same orders "
+                                             f"(e.g. returns of this quarter's deliveries) or change the rate in stages.yaml")),
+                success=ok, expectation="cjm_rate_numerator_within_denominator",
+                observed={"numerator": num, "denominator": den},
+                sample_rows=[] if ok else [where]))
+    return checks
 
 
 def _plain(value: Any) -> Any:

@@ -153,6 +153,18 @@ class VersionStore:
         earlier = [v for v in self.list(persona) if (v.version.period, v.version.revision or 0) < (version.period, version.revision or 0)]
         return earlier[-1] if earlier else None
 
+    def last_seen(self, persona: str, before: VersionId) -> dict[str, str]:
+        """{barrier id: the latest version before ``before`` whose map lists it as active}, so a
+        barrier that comes back after a quarter away is told apart from a new one."""
+        from cjm_tasks.diff import active_barriers
+
+        seen: dict[str, str] = {}
+        earlier = [v for v in self.list(persona) if (v.version.period, v.version.revision or 0) < (before.period, before.revision or 0)]
+        for stored in reversed(earlier):
+            for barrier_id in active_barriers(self.read_map(stored)):
+                seen.setdefault(barrier_id, str(stored.version))
+        return seen
+
     def read_map(self, stored: StoredVersion) -> dict[str, Any]:
         return self._json(f"{stored.prefix}/map.json")
 

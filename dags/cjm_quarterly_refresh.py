@@ -11,7 +11,8 @@ just ended, and that quarter is refreshed. Triggered by hand, the run takes the 
    run with the list of failed checks (no retries); nothing is built, stored or published.
 3. **prepare_personas**: assign customers to personas and tag every row once.
 4. **build_map** (one mapped task per persona, named by the persona id): the persona's journey map.
-5. **store_version** (per persona): store the map as an immutable version with its diff.
+5. **store_versions**: store every map as an immutable version with its diff (one task: the
+   diffs of all personas share one false-discovery adjustment).
 6. **render_site** → **publish_site** (last; updates the `cjm_published_site` asset) → **notify**.
 
 Tasks pass workspace keys, never data; mapped results are read with a slice (`keys[:]`), one
@@ -119,14 +120,11 @@ def cjm_quarterly_refresh():
         get_current_context()["persona"] = persona
         return steps.build_map((params or {}).get("config"), period, run_id, persona)
 
-    @task(map_index_template="{{ persona }}", **STORAGE_RETRIES)
-    def store_version(map_key: str, run_id=None, params=None) -> dict:
-        from airflow.sdk import get_current_context
-
+    @task(**STORAGE_RETRIES)
+    def store_versions(map_keys: list[str], run_id=None, params=None) -> list[dict]:
         steps = _steps()
 
-        get_current_context()["persona"] = map_key.rsplit("/", 1)[-1].removesuffix(".json")
-        return steps.store_version((params or {}).get("config"), run_id, map_key)
+        return steps.store_versions((params or {}).get("config"), run_id, map_keys[:])
 
     @task(**STORAGE_RETRIES)
     def render_site(stored: list[dict], run_id=None, params=None) -> str:
@@ -151,7 +149,7 @@ def cjm_quarterly_refresh():
     gate = validate_sources(period, source_keys)
     personas = prepare_personas(period, source_keys, gate)
     maps = build_map.partial(period=period).expand(persona=personas)
-    stored = store_version.expand(map_key=maps)
+    stored = store_versions(maps)
     published = publish_site(render_site(stored))
     notify(period, stored, published)
 

@@ -325,8 +325,8 @@ def _xcoms(stack: Stack, run_id: str, task_id: str) -> list:
 
 
 def _stored(stack: Stack, run_id: str) -> dict[str, dict]:
-    """store_version's results of a run: {persona: {"version", "created", ...}}."""
-    return {v["persona"]: v for v in _xcoms(stack, run_id, "store_version")}
+    """store_versions' results of a run: {persona: {"version", "created", ...}}."""
+    return {v["persona"]: v for stored in _xcoms(stack, run_id, "store_versions") for v in stored}
 
 
 @contextmanager

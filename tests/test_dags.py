@@ -64,12 +64,12 @@ def test_dag_rules(dagbag):
     assert refresh.timetable._expression == "0 6 1 1,4,7,10 *" and refresh.timetable._interval == relativedelta(months=3)
     assert refresh.catchup is False and refresh.max_active_runs == 1
     tasks = {t.task_id: t for t in refresh.tasks}
-    for task_id in ("read_source", "prepare_personas", "build_map", "store_version", "render_site", "publish_site"):
+    for task_id in ("read_source", "prepare_personas", "build_map", "store_versions", "render_site", "publish_site"):
         assert tasks[task_id].retries >= 3 and tasks[task_id].retry_exponential_backoff >= 2, task_id
     assert tasks["validate_sources"].retries == 0  # the gate does not retry bad data
     assert [a.name for a in tasks["publish_site"].outlets] == ["cjm_published_site"]
     assert tasks["build_map"].map_index_template == "{{ persona }}"
-    order = ["read_source", "validate_sources", "prepare_personas", "build_map", "store_version", "render_site", "publish_site", "notify"]
+    order = ["read_source", "validate_sources", "prepare_personas", "build_map", "store_versions", "render_site", "publish_site", "notify"]
     for upstream, downstream in zip(order, order[1:]):
         assert upstream in tasks[downstream].upstream_task_ids | _ancestors(tasks, downstream), (upstream, downstream)
     compare = dagbag.dags["cjm_compare_versions"]
@@ -174,7 +174,7 @@ def test_two_quarters_through_airflow_then_a_corrupt_one_stops_at_the_gate(airfl
     assert failed["state"] == "failed"
     assert failed["tasks"]["validate_sources"] == "failed"
     assert all(state in ("upstream_failed", "None") for key, state in failed["tasks"].items()
-               if key.split("[")[0] in ("prepare_personas", "build_map", "store_version", "render_site", "publish_site", "notify")), failed
+               if key.split("[")[0] in ("prepare_personas", "build_map", "store_versions", "render_site", "publish_site", "notify")), failed
     assert _site_files(site) == before  # nothing published, nothing lost
     assert [str(v.version) for v in store.list("all")] == ["2025Q1-r1", "2025Q2-r1"]
     report = json.loads((Path(config.storage.work) / "validation" / "2025Q3" / "validation.json").read_text())

@@ -106,20 +106,24 @@ def test_any_two_versions_compare_and_the_summary_names_the_changes(sample_maps,
 
 def test_crossing_a_threshold_within_noise_is_not_flagged(sample_maps):
     new = copy.deepcopy(sample_maps["2025Q3"]["families"])
-    stage = next(s for s in new["stages"] if s["barriers"] and s["barriers"][0]["kind"] == "catalog")
-    barrier = stage["barriers"][0]
+    stage = next(s for s in new["stages"] if any(b["kind"] == "catalog" for b in s["barriers"]))
+    barrier = next(b for b in stage["barriers"] if b["kind"] == "catalog")
     old = copy.deepcopy(new)
     old_stage = next(s for s in old["stages"] if s["id"] == stage["id"])
     old_stage["barriers"] = [b for b in old_stage["barriers"] if b["id"] != barrier["id"]]
-    signal = old_stage["signals"][barrier["id"]]
-    signal["mentions"] = max(0, signal["mentions"] - 1)  # just under the threshold, one mention fewer
+    measure = old["measures"]["catalog"][barrier["id"]]
+    measure.update(customers=max(0, measure["customers"] - 1), active=False)  # one customer fewer: under the threshold
     diff = diff_maps(old, new, CONFIG, "a", "b")
     entry = next(b for b in diff["barriers"] if b["id"] == barrier["id"])
     assert entry["status"] == "unchanged" and not entry["flagged"]
-    assert entry["note"] == "crossed the threshold within noise"
-    signal["mentions"], signal["texts"] = 0, signal["texts"] * 3  # now it really appeared
+    assert entry["note"] == "crossed the detection threshold; the change is within noise"
+    measure["customers"] = 0  # now it really appeared
     entry = next(b for b in diff_maps(old, new, CONFIG, "a", "b")["barriers"] if b["id"] == barrier["id"])
-    assert entry["status"] == "new" and entry["flagged"]
+    assert entry["status"] == "new" and entry["flagged"] and entry["direction"] == "up"
+    # The same rise after a quarter away is a return, with the version it was last seen in.
+    entry = next(b for b in diff_maps(old, new, CONFIG, "a", "b", {barrier["id"]: "2024Q4"})["barriers"] if b["id"] == barrier["id"])
+    assert entry["status"] == "returned" and entry["last_seen"] == "2024Q4" and "(last seen 2024Q4)" in diff_maps(
+        old, new, CONFIG, "a", "b", {barrier["id"]: "2024Q4"})["summary"]
 
 
 def test_markdown_escapes_untrusted_titles(sample_maps):

@@ -114,8 +114,8 @@ def test_metric_rule_fires_over_threshold_with_enough_samples(inputs):
     barrier = next(b for b in purchase["barriers"] if b["id"] == "high_cancellation")
     assert barrier["kind"] == "metric" and barrier["evidence"]["value"] == 0.5 and barrier["evidence"]["denominator"] == 2
     assert barrier["evidence"]["threshold"] == 0.12 and barrier["evidence"]["op"] == "gt"
-    # reach 0.5 (capped at full reach 0.25) and impact 0.4 + 0.6 * min(1, (0.5 - 0.12) / 0.12) = 1.0
-    assert barrier["severity"] == 100
+    # rate 0.5, impact 0.4 + 0.6 * min(1, (0.5 - 0.12) / 0.12) = 1.0: 100 * 1.0 * 0.5 / (0.5 + 0.1)
+    assert barrier["severity"] == round(100 * 0.5 / 0.6)
 
 
 def test_scores_nps_confidence_intervals_and_emotion(maps):
@@ -155,17 +155,27 @@ def test_rows_without_customer_feed_only_all(maps):
 
 def test_catalog_barrier_with_quotes_and_thresholds(inputs):
     config = load_config()
-    detection = config.barriers.detection.model_copy(update={"min_mentions": 2, "min_share": 0.1})
+    detection = config.barriers.detection.model_copy(update={"min_mentions": 1, "min_share": 0.1, "min_customers": 5})
     config = config.model_copy(update={"barriers": config.barriers.model_copy(update={"detection": detection})})
     doc = build_maps(inputs, config, Q3)["all"]
     late = next(b for b in _stage(doc, "purchase")["barriers"] if b["id"] == "late_delivery")
-    assert late["kind"] == "catalog" and late["evidence"]["mentions"] == 2
+    # B1 wrote both texts: one customer of the five active ones plus the anonymous review's writer
+    # (a text without a customer id counts as one customer of its own).
+    assert late["kind"] == "catalog" and late["evidence"]["mentions"] == 2 and late["evidence"]["customers"] == 1
+    assert late["evidence"]["denominator"] == 5 + 2 and late["evidence"]["unit"] == "customers"
     assert late["evidence"]["keywords"] == {"arrived late": 2}
-    assert len(late["quotes"]) == 2 and late["quotes"][0]["text"].startswith("<script>")  # kept verbatim; escaped when rendered
+    quote = late["quotes"][0]
+    assert len(late["quotes"]) == 2 and quote["text"].startswith("<script>")  # kept verbatim; escaped when rendered
+    assert quote["text"][quote["match"][0]:quote["match"][1]] == "arrived late" and quote["via"] == "keyword"
     assert late["recommendation"]
     assert {"barrier": "late_delivery", "title": late["title"], "action": late["recommendation"], "priority": late["severity"]} in _stage(doc, "purchase")["opportunities"]
     cash = [b for s in doc["stages"] for b in s["barriers"] if b["id"] == "cash_only_payment"]
-    assert cash == []  # one mention is under min_mentions
+    # The anonymous review is a customer of its own: two texts of one customer weigh as much as it.
+    assert [(b["evidence"]["customers"], b["evidence"]["mentions"]) for b in cash] == [(1, 1)]
+    assert doc["measures"]["catalog"]["rude_staff"] == {**doc["measures"]["catalog"]["rude_staff"], "customers": 0, "active": False}
+    # With the default limit of 30 customers the same data is too few to tell: nothing is listed.
+    small = build_maps(inputs, load_config(), Q3)["all"]
+    assert small["measures"]["too_few"] and all(s["too_few"] and not any(b["kind"] == "catalog" for b in s["barriers"]) for s in small["stages"])
 
 
 def test_schema_rejects_a_broken_map(maps):

@@ -124,6 +124,16 @@ def corrupt_rating(d: Path):
     _rewrite_reviews(d, lambda rows: rows[7].__setitem__("rating", 0))
 
 
+def corrupt_rate_over_one(d: Path):
+    # 11 returns of 10 registered products: returns of last quarter's orders counted in this one.
+    def edit(f):
+        visits = f.index[f["event_type"] == "site_visit"][:11]
+        views = f.index[f["event_type"] == "product_view"][:10]
+        f.loc[visits, "event_type"] = "return_requested"
+        f.loc[views, "event_type"] = "product_registered"
+    _rewrite_sales(d, edit)
+
+
 CASES = [
     (corrupt_missing_column, "surveys", "read", ["missing required column(s) 'score'", "surveys.csv"]),
     (corrupt_wrong_type, "surveys", "types", ["surveys.score: expected a number", "1 row(s) fail", "'four'", "surveys.csv, data row 7"]),
@@ -139,6 +149,7 @@ CASES = [
     (corrupt_bad_timestamp, "surveys", "types", ["surveys.answered_at: expected a timestamp", "'yesterday'", "data row 5"]),
     (corrupt_too_few_rows, "customers", "row_count", ["customers: expected at least 5 rows", "observed 3"]),
     (corrupt_rating, "reviews", "range", ["reviews.rating: expected ratings between 1 and 5", "0", "reviews.jsonl, data row 8"]),
+    (corrupt_rate_over_one, "sales", "rates", ["rate return_rate (experience)", "found 11 > 10", "part-00000.parquet"]),
 ]
 
 

@@ -1,0 +1,130 @@
+"""Prevalence over active customers and the diff's decisions, on small explicit quarters.
+
+Each case is one the diff got wrong on data it had never seen (issue 10): shares of texts that
+saturate or move with mentions elsewhere, appearance where the earlier quarter had no texts, a
+complaint going away that dragged others along. The quarters are built with the real map builder
+from explicit tables; only the "all" persona is read (every active customer).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from cjm_tasks.config import load_config
+from cjm_tasks.diff import diff_maps
+from cjm_tasks.journey import Inputs, build_maps
+from cjm_tasks.periods import Period
+
+CONFIG = load_config()
+QUEUE = "Stood in the queue for forty minutes, only one till open"
+APP = "The app keeps crashing at checkout, error every time"
+RUDE = "The cashier was rude to me"
+NEUTRAL = "Bought a kettle, it works"
+
+
+def quarter(period: str, customers: int, reviews: list[tuple[int, str, float]] = (), comments: list[tuple[int, str, str, float]] = ()) -> dict:
+    """The ``all`` map of a quarter with ``customers`` active customers (one order each),
+    ``reviews`` [(customer number, text, rating)] without a stage and survey ``comments``
+    [(customer number, stage, text, csat)]."""
+    p = Period.parse(period)
+    t0 = pd.Timestamp(p.start("UTC"))
+    ids = [f"C{i}" for i in range(customers)]
+    sales = pd.DataFrame({"event_id": [f"E{i}" for i in range(customers)], "customer_id": ids,
+                          "occurred_at": [t0 + pd.Timedelta(minutes=i) for i in range(customers)],
+                          "event_type": "order_placed", "channel": "web", "amount": 50.0, "order_id": None})
+    sales["stage"] = sales["event_type"].map(CONFIG.event_stage)
+    question = {s.id: next(iter(s.questions), None) for s in CONFIG.stages}
+    surveys = pd.DataFrame({
+        "response_id": [f"S{i}" for i in range(len(comments))], "customer_id": [f"C{c}" for c, *_ in comments],
+        "answered_at": [t0 + pd.Timedelta(hours=1, minutes=i) for i in range(len(comments))],
+        "question": [question[s] for _, s, _, _ in comments], "stage": [s for _, s, _, _ in comments],
+        "metric": "csat", "score": [float(x) for *_, x in comments], "comment": [t for _, _, t, _ in comments], "channel": "web"})
+    review_frame = pd.DataFrame({
+        "review_id": [f"R{i}" for i in range(len(reviews))], "customer_id": [f"C{c}" for c, _, _ in reviews],
+        "published_at": [t0 + pd.Timedelta(hours=2, minutes=i) for i in range(len(reviews))],
+        "rating": [float(r) for *_, r in reviews], "text": [t for _, t, _ in reviews], "source": "site", "language": "en"})
+    customers_frame = pd.DataFrame({"customer_id": ids, "segment": "consumer", "age": 40})
+    return build_maps(Inputs(surveys=surveys if comments else None, reviews=review_frame if reviews else None, sales=sales,
+                             customers=customers_frame), CONFIG, p, personas=["all"])["all"]
+
+
+def entry(diff: dict, barrier_id: str) -> dict:
+    return next(b for b in diff["barriers"] if b["id"] == barrier_id)
+
+
+def test_prevalence_counts_customers_once_of_all_active_customers():
+    doc = quarter("2025Q1", 400, reviews=[(c, QUEUE, 1) for c in range(40)] + [(c, QUEUE + " again", 1) for c in range(20)])
+    queues = doc["measures"]["catalog"]["queues"]
+    assert doc["measures"]["unit"] == "customers" and doc["measures"]["denominator"] == 400
+    assert queues["customers"] == 40 and queues["mentions"] == 60 and queues["prevalence"] == 0.1
+    barrier = next(b for s in doc["stages"] for b in s["barriers"] if b["id"] == "queues")
+    assert barrier["evidence"]["customers"] == 40 and barrier["evidence"]["denominator"] == 400
+    # Reviews without a stage are placed by inference, so they count as unplaced, not at a stage.
+    assert barrier["evidence"]["stages"] == {"unplaced": 60}
+
+
+def test_queues_tripling_then_falling_back_are_flagged_worsened_then_improved():
+    # 188 -> 509 -> 193 of 1,000 customers: as shares of the texts at the stage these were
+    # 0.84 -> 0.955 -> 0.85, and neither change was flagged.
+    others = [(c, NEUTRAL, 5) for c in range(900, 940)]
+    q1 = quarter("2025Q1", 1000, reviews=[(c, QUEUE, 1) for c in range(188)] + others)
+    q2 = quarter("2025Q2", 1000, reviews=[(c, QUEUE, 1) for c in range(509)] + others)
+    q3 = quarter("2025Q3", 1000, reviews=[(c, QUEUE, 1) for c in range(193)] + others)
+    up, down = entry(diff_maps(q1, q2, CONFIG.diff, "2025Q1", "2025Q2"), "queues"), entry(diff_maps(q2, q3, CONFIG.diff, "2025Q2", "2025Q3"), "queues")
+    assert up["status"] == "worsened" and up["flagged"] and (up["value_from"], up["value_to"]) == (0.188, 0.509)
+    assert down["status"] == "improved" and down["flagged"] and down["effect"]["high"] < 0
+
+
+def test_one_more_mention_at_another_stage_changes_nothing():
+    # 20 of 200 purchase texts, then the same plus one mention among 800 experience texts: as a
+    # share of texts at the stages where it was mentioned this went 0.1 -> 0.021, "resolved".
+    purchase = [(c, "purchase", QUEUE if c < 20 else NEUTRAL, 2 if c < 20 else 5) for c in range(200)]
+    experience = [(c, "experience", NEUTRAL, 5) for c in range(200, 1000)]
+    before = quarter("2025Q1", 1000, comments=purchase + experience)
+    experience_after = [(200, "experience", QUEUE, 2)] + experience[1:]
+    after = quarter("2025Q2", 1000, comments=purchase + experience_after)
+    queues = entry(diff_maps(before, after, CONFIG.diff, "2025Q1", "2025Q2"), "queues")
+    assert (queues["value_from"], queues["value_to"]) == (0.02, 0.021)
+    assert queues["status"] == "unchanged" and not queues["flagged"]
+    assert after["measures"]["catalog"]["queues"]["stages"] == {"purchase": 20, "experience": 1}
+
+
+def test_appearance_where_the_earlier_quarter_had_no_texts_is_new():
+    # No text at all at the stage before; 254 app complaints among 300 texts after.
+    before = quarter("2025Q1", 600, comments=[(c, "purchase", NEUTRAL, 5) for c in range(100)])
+    after = quarter("2025Q2", 600, comments=[(c, "evaluation", APP if c < 254 else NEUTRAL, 1 if c < 254 else 5) for c in range(300)])
+    errors = entry(diff_maps(before, after, CONFIG.diff, "2025Q1", "2025Q2"), "site_errors")
+    assert errors["status"] == "new" and errors["flagged"]
+    assert errors["evidence_from"]["customers"] == 0 and errors["evidence_to"]["customers"] == 254
+    assert errors["effect"]["low"] > 0.3
+
+
+def test_a_complaint_going_away_does_not_move_another_whose_incidence_is_unchanged():
+    # 300 queue complainers stop writing when queues are fixed; the same 60 customers still meet
+    # rude staff. Among writers rude staff would go 60/360 -> 60/60; among customers it stays.
+    rude = [(c, RUDE, 1) for c in range(1000, 1060)]
+    before = quarter("2025Q1", 1500, reviews=[(c, QUEUE, 1) for c in range(300)] + rude)
+    after = quarter("2025Q2", 1500, reviews=rude)
+    diff = diff_maps(before, after, CONFIG.diff, "2025Q1", "2025Q2")
+    assert entry(diff, "queues")["status"] == "resolved"
+    staff = entry(diff, "rude_staff")
+    assert staff["status"] == "unchanged" and not staff["flagged"] and staff["value_from"] == staff["value_to"] == 0.04
+
+
+def test_a_rise_from_a_low_base_is_flagged_and_an_uncatalogued_theme_is_a_change():
+    parking = "Nowhere to park near the store, drove around twice"
+    before = quarter("2025Q1", 1500, reviews=[(c, parking, 1) for c in range(6)] + [(c, NEUTRAL, 5) for c in range(100, 400)])
+    after = quarter("2025Q2", 1500, reviews=[(c, parking, 1) for c in range(42)] + [(c, NEUTRAL, 5) for c in range(100, 400)])
+    theme = next(b for b in after["unplaced"] if any("park" in phrase for phrase in b["evidence"]["phrases"]))
+    change = entry(diff_maps(before, after, CONFIG.diff, "2025Q1", "2025Q2"), theme["id"])
+    assert change["kind"] == "emerging" and change["flagged"] and change["status"] in ("new", "worsened")
+    assert change["evidence_from"]["customers"] == 6 and change["evidence_to"]["customers"] == 42
+
+
+def test_a_persona_with_too_few_customers_says_so():
+    small = quarter("2025Q1", 20, reviews=[(c, QUEUE, 1) for c in range(15)])
+    assert small["measures"]["too_few"] and small["summary"]["too_few"]
+    assert not any(b["kind"] == "catalog" for s in small["stages"] for b in s["barriers"])
+    bigger = quarter("2025Q2", 25, reviews=[(c, QUEUE, 1) for c in range(2)])
+    diff = diff_maps(small, bigger, CONFIG.diff, "2025Q1", "2025Q2")
+    assert entry(diff, "queues")["status"] == "too_few" and "too few customers to tell" in diff["summary"]
