@@ -266,14 +266,14 @@ def diff(
     publish_page: Annotated[bool, typer.Option("--publish", help="Also publish the comparison page in the site.")] = False,
 ) -> None:
     """Compare any two versions of a persona's map."""
-    from cjm_tasks.diff import diff_maps, to_markdown
+    from cjm_tasks.diff import diff_maps, measure_text, stage_label, to_markdown
 
     if fmt not in ("text", "json", "md"):
         raise typer.BadParameter(f"{fmt!r} is not one of text, json, md", param_hint="--format")
     config = _load()
     store = _store(config)
     a, b = store.resolve(persona, from_version), store.resolve(persona, to_version)
-    result = diff_maps(store.read_map(a), store.read_map(b), config.diff, str(a.version), str(b.version))
+    result = diff_maps(store.read_map(a), store.read_map(b), config.diff, str(a.version), str(b.version), store.last_seen(persona, a.version))
     if publish_page:
         from cjm_tasks.pipeline import publish_comparison
 
@@ -286,9 +286,9 @@ def diff(
         out.print(result["summary"], highlight=False, markup=False)
         for item in result["barriers"]:
             if item["status"] != "unchanged" or item["note"]:
-                out.print(f"  {item['status']:>9}  {item['title']} at {item['stage']}: severity {item['severity_from']} → {item['severity_to']}"
-                          f", measure {item['value_from']} → {item['value_to']} (q = {item['q_value']})" + (f" — {item['note']}" if item["note"] else ""),
-                          highlight=False, markup=False)
+                out.print(f"  {item['status']:>9}  {item['title']} at {stage_label(result, item['stage'])}: {measure_text(item)}, "
+                          f"severity {item['severity_from']} → {item['severity_to']} (q = {item['q_value']})"
+                          + (f" — {item['note']}" if item["note"] else ""), highlight=False, markup=False)
 
 
 @app.command()

@@ -401,6 +401,7 @@ def _entry(t: dict[str, Any], status: str, flagged: bool, note: str | None) -> d
         "status": status,
         "flagged": bool(flagged),
         "direction": None if not effect or not effect[0] else ("up" if effect[0] > 0 else "down"),
+        "worse_when": t["worse_when"],
         "severity_from": t["severity_from"] if a else None,
         "severity_to": t["severity_to"],
         "value_from": _r(value(a)) if a else None,

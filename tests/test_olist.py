@@ -121,3 +121,23 @@ def test_detector_scores_against_human_labels(config):
         assert scores.loc[label, "recall"] >= 0.6, scores.loc[label]
     for label in ("baixa_qualidade", "diferente_do_anunciado"):
         assert scores.loc[label, "precision"] >= 0.5 and scores.loc[label, "recall"] >= 0.4, scores.loc[label]
+
+
+def test_the_late_delivery_rise_of_2017q4_is_flagged(config):
+    # Late deliveries doubled between 2017Q3 and 2017Q4 (the Black Friday backlog): 31 of 877
+    # delivered orders, then 81 of 1,004. The rate is under the metric rule's 10% threshold, so it
+    # is flagged as a metric change; the complaints about it rose too (53 -> 92 customers of
+    # ~1,100-1,260), an effect whose interval is above zero but under the materiality limits.
+    from cjm_tasks.periods import Period
+    from cjm_tasks.pipeline import build_period, open_version_store, store_maps
+
+    for period in ("2017Q3", "2017Q4"):
+        maps, _ = build_period(config, Period.parse(period))
+        store_maps(config, maps)
+    store = open_version_store(config)
+    diff = store.read_diff(store.resolve("all", "2017Q4"))
+    rate = next(m for m in diff["metrics"] if m["metric"] == "late_delivery_rate")
+    assert rate["flagged"] and rate["change"] == "worse" and rate["from"] < 0.05 and rate["to"] > 0.075
+    assert "late delivery rate at Delivery" in diff["summary"]
+    complaints = next(b for b in diff["barriers"] if b["id"] == "late_delivery")
+    assert complaints["direction"] == "up" and complaints["effect"]["low"] > 0

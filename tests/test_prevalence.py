@@ -128,3 +128,33 @@ def test_a_persona_with_too_few_customers_says_so():
     bigger = quarter("2025Q2", 25, reviews=[(c, QUEUE, 1) for c in range(2)])
     diff = diff_maps(small, bigger, CONFIG.diff, "2025Q1", "2025Q2")
     assert entry(diff, "queues")["status"] == "too_few" and "too few customers to tell" in diff["summary"]
+
+
+def test_a_wide_survey_comment_belongs_to_one_stage_or_none():
+    from cjm_tasks.journey import collect_texts
+
+    t0 = pd.Timestamp("2025-01-10", tz="UTC")
+    # One response of a wide export melted into one row per question: the comment repeats on each.
+    surveys = pd.DataFrame({"response_id": ["A:q1", "A:q2", "A:q3", "B:q2"], "customer_id": ["C1", "C1", "C1", "C2"],
+                            "answered_at": [t0, t0, t0, t0 + pd.Timedelta(hours=1)],
+                            "question": ["q_awareness_found", "q_purchase_csat", "q_loyalty_nps", "q_purchase_csat"],
+                            "stage": ["awareness", "purchase", "loyalty", "purchase"], "metric": ["csat", "csat", "nps", "csat"],
+                            "score": [2.0, 2.0, 3.0, 5.0], "comment": [QUEUE, QUEUE, QUEUE, "Quick checkout"], "channel": "web"})
+    texts = collect_texts(Inputs(surveys=surveys), CONFIG)
+    assert list(texts["text"]) == [QUEUE, "Quick checkout"]  # once per response
+    assert texts["stage"].isna().tolist() == [True, False] and texts["stage_given"].tolist() == [False, True]
+    declared = CONFIG.model_copy(update={"sources": {**CONFIG.sources, "surveys": CONFIG.sources["surveys"].model_copy(
+        update={"comment_stage": "purchase"})}})
+    assert collect_texts(Inputs(surveys=surveys), declared)["stage"].tolist() == ["purchase", "purchase"]
+
+
+def test_expectation_themes_never_list_complaint_phrases():
+    # Well-scored answers that still complain ("4 stars but the queue...") match a barrier: they
+    # are not what customers expect at the stage.
+    complaint = "Good shop but the long queue at the till again"
+    praise = "Friendly staff and fresh bread every morning"
+    doc = quarter("2025Q1", 200, comments=[(c, "purchase", complaint, 4) for c in range(10)] + [(c, "purchase", praise, 5) for c in range(10, 20)])
+    purchase = next(s for s in doc["stages"] if s["id"] == "purchase")
+    phrases = " ".join(t["phrase"] for t in purchase["themes"]["positive"])
+    assert "bread" in phrases or "staff" in phrases
+    assert "queue" not in phrases and "till" not in phrases
