@@ -17,8 +17,14 @@ folder to its index), styles are inline and charts are SVG drawn here. There is 
 
 Survey and review text (quotes, theme phrases) and configured names are untrusted. They reach
 HTML only through Jinja2 autoescaping; the SVG built here escapes every text it embeds with
-:func:`markupsafe.escape` before the chart is marked safe. Interface labels come from
-``templates/labels.yaml`` in ``project.language``.
+:func:`markupsafe.escape` before the chart is marked safe, and a quote's matched words are
+wrapped in ``<mark>`` by :func:`marked`, which escapes the text before, inside and after them
+one by one. Interface labels come from ``templates/labels.yaml`` in ``project.language``.
+
+Nothing here infers meaning from a metric's name: which way a metric is better comes from the
+map's ``directions`` and the diff's ``better``/``change``; which metrics are proportions from
+the configured rates. Prevalences are shown as "N of M customers (x%)" with M the map's
+``measures.denominator``, and where the texts were written beside them, never as their base.
 """
 
 from __future__ import annotations
@@ -36,19 +42,28 @@ import yaml
 from markupsafe import Markup, escape
 
 from cjm_tasks.config import CjmConfig
-from cjm_tasks.diff import FLAGGED, HIGHER_IS_WORSE, PROPORTIONS, barrier_history, to_markdown
+from cjm_tasks.diff import FLAGGED, PROPORTIONS, UNPLACED, active_barriers, barrier_history, to_markdown
 from cjm_tasks.errors import CjmError
 from cjm_tasks.render import TEMPLATES, render_template
 from cjm_tasks.versions import VersionStore
 
 LABELS_FILE = TEMPLATES / "labels.yaml"
 LANGUAGES = ("en", "ru")
-CSV_COLUMNS = ("stage", "id", "title", "kind", "severity", "change", "mentions_or_value", "share", "quote_1")
+CSV_COLUMNS = ("stage", "id", "title", "kind", "severity", "change", "customers", "denominator", "unit", "prevalence",
+               "metric", "value", "quote_1")
 # Spreadsheets run a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-BADGED = (*FLAGGED, "appeared")
+BADGED = (*FLAGGED, "too_few")
 SCORES = ("csat", "nps", "ces", "rating", "sentiment")
-TEXT_SHARE = "text_share"  # the measure of catalog and emerging barriers: share of texts mentioning them
+# The notes cjm_tasks.diff writes (in English) and the labels that say them in the site's language.
+NOTE_LABELS = {
+    "first version": "note_first_version",
+    "the earlier version was counted differently (an older map schema)": "note_old_schema",
+    "too few customers to tell": "note_too_few",
+    "crossed the detection threshold; the change is within noise": "note_crossed",
+    "fell under the detection threshold; the change is within noise": "note_fell_under",
+    "under the detection threshold in both versions": "note_under_both",
+}
 _SLUG = re.compile(r"^[a-z0-9_-]+$")
 
 SEVERITY_COLORS = {"high": "#c62828", "mid": "#ec8a1c", "low": "#e9bd3f"}
@@ -106,22 +121,25 @@ class Formatter:
         text = self._decimal(f"{value * 100:.{digits}f}")
         return f"{text}\u00a0%" if self.language == "ru" else f"{text}%"
 
+    def share(self, value: float | None) -> str:
+        """A prevalence with the precision of :func:`cjm_tasks.diff.measure_text` (one decimal,
+        two below 0.1%), so the pages and the emailed summary show the same numbers."""
+        return self.pct(value, 2 if value is not None and 0 < value < 0.001 else 1)
 
-def _is_share(metric: str | None, stage: dict[str, Any] | None) -> bool:
-    """Whether a metric is a proportion (shown in %). A rate the stage did not measure in this
-    version (no denominator) is still recognised by its name."""
-    rates = (stage or {}).get("metrics", {}).get("rates", {})
-    return metric in (*PROPORTIONS, TEXT_SHARE) or metric in rates or (metric or "").endswith("_rate")
+    def points(self, value: float | None) -> str:
+        """A difference of two proportions in percentage points, signed: "+3.3" (a difference
+        that rounds to nothing is "0.0", not "−0.0")."""
+        if value is None:
+            return "—"
+        points = round(100 * value, 1)
+        return self.num(0.0, 1) if points == 0 else self.signed(points, 1)
 
 
-def _is_worse(metric: str, delta: float | None, stage: dict[str, Any] | None) -> bool:
-    """Whether a metric moving by ``delta`` is bad news (effort and rates: up is worse)."""
-    up_is_worse = metric in HIGHER_IS_WORSE or metric in (stage or {}).get("metrics", {}).get("rates", {}) or metric.endswith("_rate")
-    return (delta or 0) > 0 if up_is_worse else (delta or 0) < 0
-
-
-def _metric_value(metric: str | None, value: float | None, stage: dict[str, Any] | None, fmt: Formatter) -> str:
-    if _is_share(metric, stage):
+def _metric_value(site: Site, metric: str | None, value: float | None) -> str:
+    """A metric's value as its readers expect it: proportions (funnel shares and configured
+    rates) in %, NPS whole, sentiment and emotion signed."""
+    fmt = site.fmt
+    if metric in PROPORTIONS or metric in site.rates:
         return fmt.pct(value, 1 if value is not None and value < 0.1 else 0)
     if metric == "nps":
         return fmt.num(value, 0)
@@ -402,12 +420,16 @@ class Site:
     fmt: Formatter = field(init=False)
     personas: list[str] = field(init=False)
     periods: list[str] = field(init=False)
+    rates: set[str] = field(init=False)
 
     def __post_init__(self) -> None:
         language = self.config.project.language
         self.t, self.fmt = labels_for(language), Formatter(language)
         self.personas = _persona_order(self.config, self.versions)
         self.periods = sorted({v.period for vs in self.versions.values() for v in vs})
+        # Rates are proportions: the configured ones, and those of maps built under an older configuration.
+        self.rates = {r for s in self.config.stages for r in s.rates} | {
+            r for vs in self.versions.values() for v in vs for s in v.doc["stages"] for r in s["metrics"].get("rates", {})}
 
     def in_period(self, persona: str, period: str) -> list[Version]:
         return [v for v in self.versions.get(persona, []) if v.period == period]
@@ -425,6 +447,15 @@ class Site:
 
     def status_label(self, status: str) -> str:
         return self.t.get(f"status_{status}", status)
+
+    def stage_names(self, doc: dict[str, Any]) -> dict[str, str]:
+        """Stage id -> name in ``doc``, with ``unplaced`` (barriers whose texts came without a
+        stage) as "not tied to a stage"."""
+        return {UNPLACED: self.t["not_tied_to_stage"], **{s["id"]: s["name"] for s in doc["stages"]}}
+
+    def note(self, note: str | None) -> str:
+        """A diff note in the site's language (an unknown note as written)."""
+        return self.t[NOTE_LABELS[note]] if note in NOTE_LABELS else (note or "")
 
 
 def build_site(store: VersionStore, config: CjmConfig, validations: dict[str, dict] | None = None) -> dict[str, bytes]:
@@ -454,24 +485,66 @@ def build_site(store: VersionStore, config: CjmConfig, validations: dict[str, di
 
 
 def _statuses(diff: dict[str, Any]) -> dict[str, str]:
-    """Change status of every barrier and emerging theme the diff knows, by id."""
-    found = {b["id"]: b["status"] for b in diff.get("barriers", [])}
-    found.update({e["id"]: e["status"] for e in diff.get("emerging", [])})
-    return found
+    """Change status of every barrier the diff knows (catalog, metric and emerging), by id."""
+    return {b["id"]: b["status"] for b in diff.get("barriers", [])}
 
 
-def _stage_names(doc: dict[str, Any]) -> dict[str, str]:
-    return {s["id"]: s["name"] for s in doc["stages"]}
+def _status(site: Site, entry: dict[str, Any], persona: str, root: str) -> dict[str, Any]:
+    """A diff entry's status for a badge: "returned" says when it was last seen, with a link."""
+    status = entry["status"]
+    seen = entry.get("last_seen") if status == "returned" else None
+    found = site.find(persona, seen) if seen else None
+    return {"status": status, "label": site.status_label(status), "last_seen": seen or "",
+            "last_seen_label": site.t["last_seen"].format(version=seen) if seen else "",
+            "last_seen_href": f"{root}{found.page}" if found else None}
+
+
+def _change_measure(site: Site, entry: dict[str, Any]) -> str:
+    """The numbers behind a diff entry's status, in the site's language: "3.1% → 6.4% of
+    customers (12 → 25), +3.3 points (95% CI +1.9 to +4.7)". For barriers counted in customers
+    or texts it is, in English, the text of :func:`cjm_tasks.diff.measure_text` (with a proper
+    minus sign and thousands separators, and "≤" before a count that is only a bound); a metric
+    barrier's value is formatted like the metric ("Failed payments 7.4% → 22%")."""
+    t, fmt = site.t, site.fmt
+    a, z = entry.get("evidence_from"), entry.get("evidence_to") or {}
+    effect = entry.get("effect") or {}
+    if entry["kind"] == "metric":
+        metric = entry.get("metric")
+        values = {"from": _metric_value(site, metric, entry.get("value_from")), "to": _metric_value(site, metric, entry.get("value_to"))}
+        text = t["metric_change" if a else "metric_now"].format(metric=_metric_label(t, metric or ""), **values)
+        # Rates and funnel shares are compared as proportions: their effect is in points.
+        proportion = metric in PROPORTIONS or metric in site.rates
+    else:
+        unit = t[f"unit_{z.get('unit') or (a or {}).get('unit') or 'customers'}"]
+        # A theme not measured in a version holds the most it could have been there: a bound.
+        count = lambda side: ("≤" if side.get("bound") else "") + fmt.count(side.get("customers"))  # noqa: E731
+        if a:
+            text = t["prevalence_change"].format(unit=unit, a=count(a), b=count(z),
+                                                 **{"from": fmt.share(entry.get("value_from")), "to": fmt.share(entry.get("value_to"))})
+        else:
+            text = t["prevalence_now"].format(unit=unit, b=count(z), to=fmt.share(entry.get("value_to")))
+        proportion = True
+    if proportion and effect.get("difference") is not None and effect.get("low") is not None:
+        text += ", " + t["effect_points"].format(difference=fmt.points(effect["difference"]), low=fmt.points(effect["low"]),
+                                                 high=fmt.points(effect["high"]))
+    return text
 
 
 def _flagged_rows(site: Site, version: Version, root: str) -> list[dict[str, Any]]:
     """The version's flagged barrier changes, for tables across personas."""
-    names = _stage_names(version.doc)
+    names = site.stage_names(version.doc)
     return [{
         "persona": version.doc["persona"]["name"], "persona_id": version.persona, "href": f"{root}{version.page}",
-        "stage": names.get(b["stage"], b["stage"]), "id": b["id"], "title": b["title"], "status": b["status"],
-        "status_label": site.status_label(b["status"]), "severity": _from_to(b["severity_from"], b["severity_to"]),
+        "stage": names.get(b["stage"], b["stage"]), "id": b["id"], "title": _title(b), **_status(site, b, version.persona, root),
+        "severity": _from_to(b["severity_from"], b["severity_to"]), "measure": _change_measure(site, b), "note": _useful_note(site, b),
     } for b in version.diff.get("barriers", []) if b["flagged"]]
+
+
+def _useful_note(site: Site, entry: dict[str, Any]) -> str:
+    """An entry's note in the site's language; "first version", on every entry of a first
+    diff, says nothing the heading does not."""
+    note = entry.get("note")
+    return site.note(note) if note and note != "first version" else ""
 
 
 def _from_to(before: Any, after: Any) -> str:
@@ -479,7 +552,7 @@ def _from_to(before: Any, after: Any) -> str:
 
 
 def _top_barriers(site: Site, version: Version, root: str, limit: int) -> list[dict[str, Any]]:
-    names = _stage_names(version.doc)
+    names = site.stage_names(version.doc)
     rows = []
     for b in version.doc["summary"]["top_barriers"][:limit]:
         label = site.t["severity_of"].format(n=b["severity"])
@@ -490,8 +563,23 @@ def _top_barriers(site: Site, version: Version, root: str, limit: int) -> list[d
 
 
 def _change_counts(site: Site, diff: dict[str, Any]) -> list[dict[str, Any]]:
+    """Badges of the flagged changes by status, and one "too few to tell" when the diff could not compare."""
     counts = diff.get("counts", {})
-    return [{"status": s, "label": site.status_label(s), "n": counts[s]} for s in FLAGGED if counts.get(s)]
+    badges = [{"status": s, "label": site.status_label(s), "n": counts[s]} for s in FLAGGED if counts.get(s)]
+    if diff.get("too_few"):
+        badges.append({"status": "too_few", "label": site.status_label("too_few"), "n": None})
+    return badges
+
+
+def _too_few(site: Site, doc: dict[str, Any]) -> dict[str, str] | None:
+    """The notice for a persona with fewer active customers than the detection needs, else None."""
+    measures = doc.get("measures") or {}
+    if not (measures.get("too_few") or doc["summary"].get("too_few")):
+        return None
+    t, fmt = site.t, site.fmt
+    return {"title": t["too_few_customers"].format(n=fmt.count(measures.get("min_customers"))),
+            "note": t["too_few_customers_note"].format(n=fmt.count(measures.get("denominator")),
+                                                       unit=t[f"unit_{measures.get('unit') or 'customers'}"])}
 
 
 def _quality(site: Site, period: str) -> dict[str, Any] | None:
@@ -555,12 +643,12 @@ def render_period(site: Site, period: str) -> str:
         if version is None:
             continue
         doc = version.doc
-        names = _stage_names(doc)
+        names = site.stage_names(doc)
         curve = [s["metrics"].get("emotion") for s in doc["stages"]]
         lowest = doc["summary"].get("lowest_stage")
         cards.append({
             "name": doc["persona"]["name"], "description": doc["persona"]["description"], "href": f"{root}{version.page}",
-            "id": version.id, "customers": fmt.count(doc["persona"]["customers"]),
+            "id": version.id, "customers": fmt.count(doc["persona"]["customers"]), "too_few": _too_few(site, doc),
             "barriers": doc["summary"]["barriers"]["total"],
             "emotion_svg": sparkline_svg(curve, -1, 1, f"{t['emotion']}: " + ", ".join(f"{names[s['id']]} {fmt.signed(v)}" for s, v in zip(doc["stages"], curve)),
                                          zero=True, width=180, height=40),
@@ -595,33 +683,36 @@ def render_persona(site: Site, version: Version, history: dict[str, dict[str, An
     """``personas/<persona>/<version>/index.html``: the map, what changed, barrier history."""
     root = "../../../"
     t, fmt, doc = site.t, site.fmt, version.doc
-    names = _stage_names(doc)
+    names = site.stage_names(doc)
     own = site.versions[version.persona]
     position = own.index(version)
     previous = site.find(version.persona, version.diff.get("from"))
-    stages = _stage_views(site, doc, version.diff)
+    stages = _stage_views(site, version)
     emotion = [(s["name"], s["metrics"].get("emotion")) for s in doc["stages"]]
     curve_label = f"{t['emotion_curve']}: " + ", ".join(f"{n} {fmt.signed(v)}" for n, v in emotion)
     funnel = [(s["name"], s["metrics"].get("reached_share"), s["metrics"].get("conversion_to_next")) for s in doc["stages"]]
-    summary = doc["summary"]
+    summary, measures = doc["summary"], doc.get("measures") or {}
     lowest = summary.get("lowest_stage")
-    kpis = [(t["customers"], fmt.count(doc["persona"]["customers"])), (t["texts"], fmt.count(summary["texts"])),
+    kpis = [(t["customers"], fmt.count(doc["persona"]["customers"])), (t["texts"], fmt.count(measures.get("texts", summary["texts"]))),
             (t["barriers"], fmt.count(summary["barriers"]["total"]))]
     if lowest:
         kpis.append((t["lowest_stage"], names.get(lowest, lowest)))
+    statuses = _statuses(version.diff)
+    unplaced = {"barriers": [_barrier_view(site, b, names, statuses.get(b["id"], "unchanged")) for b in doc.get("unplaced", [])],
+                "resolved": _resolved(site, version.diff, UNPLACED)}
     return render_template(
         "persona.html.j2",
         **site.context(root, [(t["home"], f"{root}index.html"), (version.period, f"{root}periods/{version.period}/index.html"),
                               (doc["persona"]["name"], None)]),
         persona=doc["persona"], version=version.id, period=version.period, revision=t["revision_of"].format(n=version.revision),
         dates=t["period_dates"].format(start=doc["period_start"][:10], end=_last_day(doc["period_end"])),
-        kpis=[{"label": k, "value": v} for k, v in kpis],
+        kpis=[{"label": k, "value": v} for k, v in kpis], too_few=_too_few(site, doc), prevalence_note=_prevalence_note(site, measures),
         counts=_change_counts(site, version.diff),
         emotion_svg=emotion_curve_svg(emotion, fmt, curve_label),
         emotion_narrow_svg=emotion_column_svg(emotion, fmt, curve_label),
         funnel_svg=funnel_svg(funnel, t, fmt, t["funnel"]),
         funnel_narrow_svg=funnel_svg(funnel, t, fmt, t["funnel"], narrow=True),
-        stages=stages,
+        stages=stages, unplaced=unplaced,
         changes=_changes(site, version, previous, root),
         history=_history_rows(site, version, own[: position + 1], history),
         versions=[{"id": v.id, "href": f"{root}{v.page}", "current": v is version} for v in own],
@@ -633,10 +724,24 @@ def render_persona(site: Site, version: Version, history: dict[str, dict[str, An
     )
 
 
-def _stage_views(site: Site, doc: dict[str, Any], diff: dict[str, Any]) -> list[dict[str, Any]]:
-    """One column of the map per stage, every value formatted and labelled."""
+def _prevalence_note(site: Site, measures: dict[str, Any]) -> str:
+    """What every "N of M" on the page is a share of."""
+    if not measures.get("denominator"):
+        return ""
     t, fmt = site.t, site.fmt
-    names = _stage_names(doc)
+    if measures.get("unit") == "texts":
+        return t["prevalence_note_texts"].format(n=fmt.count(measures["denominator"]))
+    note = t["prevalence_note_customers"].format(n=fmt.count(measures["denominator"]), writers=fmt.count(measures.get("writers")),
+                                                 texts=fmt.count(measures.get("texts")))
+    if measures.get("anonymous_texts"):
+        note += " " + t["prevalence_note_anonymous"].format(n=fmt.count(measures["anonymous_texts"]))
+    return note
+
+
+def _stage_views(site: Site, version: Version) -> list[dict[str, Any]]:
+    """One column of the map per stage, every value formatted and labelled."""
+    t, fmt, doc, diff = site.t, site.fmt, version.doc, version.diff
+    names = site.stage_names(doc)
     statuses = _statuses(diff)
     emotions = [s["metrics"].get("emotion") for s in doc["stages"]]
     views = []
@@ -659,16 +764,23 @@ def _stage_views(site: Site, doc: dict[str, Any], diff: dict[str, Any]) -> list[
                         "svg": emotion_segment_svg(emotions[i - 1] if i else None, value, emotions[i + 1] if i + 1 < len(emotions) else None,
                                                    f"{t['emotion']} {fmt.signed(value)}")},
             "metrics": _metric_rows(site, stage),
-            "barriers": [_barrier_view(site, b, stage, statuses.get(b["id"], "unchanged")) for b in stage["barriers"]],
-            "resolved": [{"id": b["id"], "title": b["title"], "status": "resolved", "status_label": site.status_label("resolved"),
-                          "note": t["resolved_was"].format(n=b["severity_from"])}
-                         for b in diff.get("barriers", []) if b["status"] == "resolved" and b["stage"] == stage["id"]],
+            "barriers": [_barrier_view(site, b, names, statuses.get(b["id"], "unchanged")) for b in stage["barriers"]],
+            "resolved": _resolved(site, diff, stage["id"]),
+            # Nothing found where few answered means nothing is known, not that all is well.
+            "empty": t["too_few_answers"] if stage.get("too_few") else t["no_barriers"],
             "expect": [{"phrase": th["phrase"], "texts": th["texts"]} for th in stage["themes"]["positive"]],
             "fear": [{"phrase": th["phrase"], "texts": th["texts"]} for th in stage["themes"]["negative"]],
             "opportunities": [{"title": o["title"], "action": o["action"], "priority": t["opportunity_priority"].format(n=o["priority"])}
                               for o in stage["opportunities"]],
         })
     return views
+
+
+def _resolved(site: Site, diff: dict[str, Any], stage_id: str) -> list[dict[str, Any]]:
+    """The barriers of a stage (or ``unplaced``) that the diff resolved: shown where they were."""
+    return [{"id": b["id"], "title": _title(b), "status": "resolved", "status_label": site.status_label("resolved"),
+             "note": site.t["resolved_was"].format(n=b["severity_from"]), "measure": _change_measure(site, b)}
+            for b in diff.get("barriers", []) if b["status"] == "resolved" and b["stage"] == stage_id]
 
 
 def _metric_rows(site: Site, stage: dict[str, Any]) -> list[dict[str, Any]]:
@@ -692,14 +804,14 @@ def _metric_rows(site: Site, stage: dict[str, Any]) -> list[dict[str, Any]]:
         else:
             detail = t["sample_size"].format(n=fmt.count(metrics.get("samples", {}).get(name, 0)))
         target = ideal.get(name)
-        rows.append({"name": name, "label": _metric_label(t, name), "value": _metric_value(name, value, stage, fmt) + of, "detail": detail,
-                     "target": t["target"].format(value=_metric_value(name, target["target"], stage, fmt)) if target else None,
+        rows.append({"name": name, "label": _metric_label(t, name), "value": _metric_value(site, name, value) + of, "detail": detail,
+                     "target": t["target"].format(value=_metric_value(site, name, target["target"])) if target else None,
                      "met": target["met"] if target else None,
                      "met_label": (t["met"] if target["met"] else t["not_met"]) if target and target["met"] is not None else ""})
     return rows
 
 
-def _barrier_view(site: Site, barrier: dict[str, Any], stage: dict[str, Any], status: str) -> dict[str, Any]:
+def _barrier_view(site: Site, barrier: dict[str, Any], names: dict[str, str], status: str) -> dict[str, Any]:
     t = site.t
     severity = barrier["severity"]
     return {
@@ -707,111 +819,151 @@ def _barrier_view(site: Site, barrier: dict[str, Any], stage: dict[str, Any], st
         "severity": severity, "band": _severity_band(severity),
         "svg": severity_svg(severity, t["severity_of"].format(n=severity)),
         "status": status, "status_label": site.status_label(status), "badge": status in BADGED,
-        "evidence": _evidence(site, barrier, stage),
-        "quotes": [{"text": q["text"], "source": q.get("source") or "", "date": q.get("date") or ""} for q in barrier["quotes"][:3]],
+        "evidence": _evidence(site, barrier, names),
+        "quotes": [_quote(site, q) for q in barrier["quotes"][:3]],
     }
 
 
-def _evidence(site: Site, barrier: dict[str, Any], stage: dict[str, Any]) -> list[str]:
-    """The numbers behind a barrier, as short lines a reader can check."""
+def _quote(site: Site, quote: dict[str, Any]) -> dict[str, Any]:
+    via = quote.get("via")
+    return {"html": marked(str(quote.get("text") or ""), quote.get("match")), "source": quote.get("source") or "",
+            "date": quote.get("date") or "", "via": site.t.get(f"via_{via}", "") if via else ""}
+
+
+def marked(text: str, match: Any) -> Markup:
+    """``text`` as HTML with the matched words, ``match`` = [start, end) character offsets, in
+    ``<mark>``. The three pieces are escaped one by one (the text is untrusted); offsets that do
+    not fit the text leave it unmarked."""
+    if (isinstance(match, (list, tuple)) and len(match) == 2
+            and all(isinstance(i, int) and not isinstance(i, bool) for i in match) and 0 <= match[0] < match[1] <= len(text)):
+        start, end = match
+        return Markup("{}<mark>{}</mark>{}").format(text[:start], text[start:end], text[end:])
+    return escape(text)
+
+
+def _evidence(site: Site, barrier: dict[str, Any], names: dict[str, str]) -> list[dict[str, str]]:
+    """The numbers behind a barrier, as short lines a reader can check (``title``: a detail
+    shown on hover, such as the interval)."""
     t, fmt = site.t, site.fmt
     ev = barrier.get("evidence", {})
     if barrier["kind"] == "metric":
         metric = ev.get("metric")
         op = {"gt": ">", "ge": "≥", "lt": "<", "le": "≤"}.get(ev.get("op"), ev.get("op") or "")
-        lines = [t["metric_evidence"].format(metric=_metric_label(t, metric or ""), value=_metric_value(metric, ev.get("value"), stage, fmt),
-                                             op=op, limit=_metric_value(metric, ev.get("threshold"), stage, fmt))]
+        lines = [{"text": t["metric_evidence"].format(metric=_metric_label(t, metric or ""), value=_metric_value(site, metric, ev.get("value")),
+                                                      op=op, limit=_metric_value(site, metric, ev.get("threshold")))}]
         if ev.get("numerator") is not None:
-            lines.append(t["rate_counts"].format(numerator=fmt.count(ev["numerator"]), denominator=fmt.count(ev.get("denominator"))))
+            lines.append({"text": t["rate_counts"].format(numerator=fmt.count(ev["numerator"]), denominator=fmt.count(ev.get("denominator")))})
         elif ev.get("samples") is not None:
-            lines.append(t["sample_size"].format(n=fmt.count(ev["samples"])))
-        return lines
+            lines.append({"text": t["sample_size"].format(n=fmt.count(ev["samples"]))})
+        return [{"title": "", **line} for line in lines]
+    interval = ev.get("interval")
+    lines = [{"text": t["mentioned_texts" if ev.get("unit") == "texts" else "mentioned_customers"].format(
+                 n=fmt.count(ev.get("customers")), total=fmt.count(ev.get("denominator")), share=fmt.share(ev.get("prevalence"))),
+              "title": t["interval_95"].format(low=fmt.share(interval[0]), high=fmt.share(interval[1])) if interval else ""}]
     if barrier["kind"] == "emerging":
-        lines = [t["mentions_theme"].format(mentions=fmt.count(ev.get("mentions")), share=fmt.pct(ev.get("share")))]
-    else:
-        lines = [t["mentions"].format(mentions=fmt.count(ev.get("mentions")), texts=fmt.count(ev.get("texts_at_stage")),
-                                      share=fmt.pct(ev.get("share")))]
-    if ev.get("customers") is not None:
-        lines.append(t["customers_affected"].format(n=fmt.count(ev["customers"])))
-    return lines
+        also = [p for p in ev.get("phrases") or [] if p != ev.get("phrase")]
+        if also:
+            lines.append({"text": t["also_phrased"].format(phrases=", ".join(f"“{p}”" for p in also))})
+        if ev.get("negative_writers"):
+            share = fmt.pct(ev.get("share_of_negative"))
+            lines.append({"text": t["share_of_negative"].format(share=share, n=fmt.count(ev["negative_writers"]))})
+    where = _placement(site, ev.get("stages") or {}, ev.get("mentions"), names)
+    if where:
+        lines.append({"text": where})
+    return [{"title": "", **line} for line in lines]
+
+
+def _placement(site: Site, stages: dict[str, int], mentions: int | None, names: dict[str, str]) -> str:
+    """Where a barrier's texts were written: "41 texts: mostly at Purchase; 14 without a stage"."""
+    t, fmt = site.t, site.fmt
+    placed = sorted(((k, v) for k, v in stages.items() if k != UNPLACED), key=lambda kv: -kv[1])
+    unplaced = stages.get(UNPLACED, 0)
+    parts = []
+    if len(placed) == 1:
+        parts.append(t["where_one"].format(stage=names.get(placed[0][0], placed[0][0])))
+    elif placed and 2 * placed[0][1] > sum(v for _, v in placed):
+        parts.append(t["where_mostly"].format(stage=names.get(placed[0][0], placed[0][0])))
+    elif placed:
+        parts.append(t["where_spread"].format(stages=", ".join(names.get(k, k) for k, _ in placed[:3])))
+    if unplaced:
+        parts.append(t["where_unplaced"].format(n=fmt.count(unplaced)) if placed else t["where_none"])
+    if not parts:
+        return ""
+    return t["texts_where"].format(n=fmt.count(mentions if mentions is not None else sum(stages.values())), where="; ".join(parts))
 
 
 def _changes(site: Site, version: Version, previous: Version | None, root: str) -> dict[str, Any]:
-    """The "what changed since" section of a persona page."""
-    t, fmt, diff, doc = site.t, site.fmt, version.diff, version.doc
-    names = _stage_names(doc)
-    stages = {s["id"]: s for s in doc["stages"]}
-    old_stages = {s["id"]: s for s in previous.doc["stages"]} if previous else {}
-    barriers = []
+    """The "what changed since" section of a persona page: the flagged changes, the changes
+    within noise worth a note, and the metric and channel changes."""
+    t, diff, doc = site.t, version.diff, version.doc
+    names = {**(site.stage_names(previous.doc) if previous else {}), **diff.get("stage_names", {}), **site.stage_names(doc)}
+    barriers, noise = [], []
     for b in diff.get("barriers", []):
-        if not b["flagged"]:
+        note = _useful_note(site, b)
+        if not b["flagged"] and not (b["status"] == "unchanged" and note):
             continue
-        metric = _barrier_metric(b["id"], doc, previous.doc if previous else None)
-        stage = stages.get(b["stage"]) or old_stages.get(b["stage"])
-        measure = (f"{_metric_value(metric, b['value_from'], stage, fmt)} → {_metric_value(metric, b['value_to'], stage, fmt)}"
-                   if b["value_from"] is not None or b["value_to"] is not None else "")
-        barriers.append({"title": b["title"], "stage": names.get(b["stage"], b["stage"]), "status": b["status"],
-                         "status_label": site.status_label(b["status"]), "severity": _from_to(b["severity_from"], b["severity_to"]),
-                         "measure": measure})
+        row = {"id": b["id"], "title": _title(b), "kind_label": t[f"kind_{b['kind']}"], "stage": names.get(b["stage"], b["stage"]),
+               **_status(site, b, version.persona, root), "severity": _from_to(b["severity_from"], b["severity_to"]),
+               "measure": _change_measure(site, b), "note": note}
+        (barriers if b["flagged"] else noise).append(row)
     metrics = []
     for m in diff.get("metrics", []):
         if not m["flagged"]:
             continue
-        stage = stages.get(m["stage"])
-        worse = _is_worse(m["metric"], m["delta"], stage)
+        change = m.get("change")  # from the map's directions: which way this metric is better
         metrics.append({"stage": names.get(m["stage"], m["stage"]), "label": _metric_label(t, m["metric"]),
-                        "from_to": f"{_metric_value(m['metric'], m['from'], stage, fmt)} → {_metric_value(m['metric'], m['to'], stage, fmt)}",
-                        "direction": "worsened" if worse else "improved", "direction_label": t["worse"] if worse else t["better"]})
-    channels = [{"stage": names.get(c["stage"], c["stage"]), "channel": c["channel"], "from_to": f"{fmt.pct(c['from'])} → {fmt.pct(c['to'])}"}
-                for c in diff.get("touchpoints", []) if c["flagged"]]
-    emerging = diff.get("emerging", [])
+                        "from_to": f"{_metric_value(site, m['metric'], m['from'])} → {_metric_value(site, m['metric'], m['to'])}",
+                        "change": change or "", "badge": {"worse": "worsened", "better": "improved"}.get(change, "unchanged"),
+                        "change_label": t[change] if change in ("worse", "better") else t["nothing"]})
+    channels = [{"stage": names.get(c["stage"], c["stage"]), "channel": c["channel"],
+                 "from_to": f"{site.fmt.pct(c['from'])} → {site.fmt.pct(c['to'])}"} for c in diff.get("touchpoints", []) if c["flagged"]]
+    too_few = sum(b["status"] == "too_few" for b in diff.get("barriers", []))
     return {
         "title": t["what_changed_since"].format(version=diff["from"]) if diff.get("from") else t["what_changed_first"],
         "from_href": f"{root}{previous.page}" if previous else None, "from": diff.get("from"),
-        "summary": _summary_text(site, version), "barriers": barriers, "metrics": metrics, "channels": channels,
-        "appeared": [{"title": _title({**e, "kind": "emerging"}), "stage": names.get(e["stage"], e["stage"])} for e in emerging if e["status"] == "appeared"],
-        "gone": [{"title": _title({**e, "kind": "emerging"}), "stage": names.get(e["stage"], e["stage"])} for e in emerging if e["status"] == "gone"],
+        "summary": _summary_text(site, version), "barriers": barriers, "noise": noise, "metrics": metrics, "channels": channels,
+        "too_few": t["too_few_changes"].format(n=site.fmt.count(too_few), minimum=site.fmt.count(diff.get("min_customers"))) if too_few else "",
     }
 
 
-def _barrier_metric(barrier_id: str, *docs: dict[str, Any] | None) -> str | None:
-    """The measure a barrier's values are in: its metric for a metric rule, else a share of texts."""
-    for doc in docs:
-        for stage in (doc or {}).get("stages", []):
-            for b in stage["barriers"]:
-                if b["id"] == barrier_id:
-                    return b["evidence"].get("metric") if b["kind"] == "metric" else TEXT_SHARE
-    return TEXT_SHARE
-
-
 def _summary_text(site: Site, version: Version) -> str:
-    """The diff's summary; rebuilt from the diff in the site's language when it is not English
-    (``diff.summarize`` writes English)."""
+    """The diff's summary; rebuilt from the diff's entries in the site's language when it is
+    not English (``diff.summarize`` writes English), with the same numbers."""
     diff, doc, t = version.diff, version.doc, site.t
     if site.config.project.language == "en":
         return diff.get("summary", "")
-    names = _stage_names(doc)
+    names = {**diff.get("stage_names", {}), **site.stage_names(doc)}
     if diff.get("from") is None and diff.get("from_period") is None:
+        if diff.get("too_few"):
+            return t["first_version_too_few"].format(persona=doc["persona"]["name"], period=doc["period"],
+                                                     n=site.fmt.count(diff.get("min_customers")))
         return t["first_version"].format(persona=doc["persona"]["name"], period=doc["period"],
                                          n=sum(b["status"] == "new" for b in diff.get("barriers", [])))
     parts = []
-    for status in ("worsened", "new", "improved", "resolved"):
-        items = [f"{b['title']} ({names.get(b['stage'], b['stage'])})" for b in diff.get("barriers", []) if b["status"] == status]
+    for status in ("worsened", "new", "returned", "improved", "resolved"):
+        items = []
+        for b in (b for b in diff.get("barriers", []) if b["status"] == status):
+            seen = f", {t['last_seen'].format(version=b['last_seen'])}" if status == "returned" and b.get("last_seen") else ""
+            items.append(f"{_title(b)} ({names.get(b['stage'], b['stage'])}{seen}: {_change_measure(site, b)})")
         if items:
-            parts.append(t["summary_status"].format(status=site.status_label(status).capitalize(), items=", ".join(items)))
+            parts.append(t["summary_status"].format(status=site.status_label(status).capitalize(), items="; ".join(items)))
     moved = sum(m["flagged"] for m in diff.get("metrics", []))
     if moved:
         parts.append(t["summary_metrics"].format(n=moved))
-    return "; ".join(parts) + "." if parts else t["no_significant_change"]
+    if diff.get("too_few"):
+        parts.append(t["summary_too_few"].format(n=site.fmt.count(diff.get("min_customers"))))
+    return ". ".join(parts) + "." if parts else t["no_significant_change"]
 
 
 def _history_rows(site: Site, version: Version, upto: list[Version], history: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Each barrier's severity in every version up to this one (later versions are not shown on
     an earlier page: it reads as that quarter's report)."""
-    t, names = site.t, _stage_names(version.doc)
+    t, names = site.t, site.stage_names(version.doc)
     ids = [v.id for v in upto]
+    # Where a barrier sits now (a theme's stage can move); the history knows where it was first seen.
+    current = {barrier_id: b["stage"] for barrier_id, b in active_barriers(version.doc).items()}
     rows = []
-    for entry in history.values():
+    for barrier_id, entry in history.items():
         points = {p["version"]: p for p in entry["points"]}
         values = [points[v]["severity"] if v in points else None for v in ids]
         if all(v is None for v in values):
@@ -820,7 +972,8 @@ def _history_rows(site: Site, version: Version, upto: list[Version], history: di
         title = _title(entry)
         label = f"{title}: " + ", ".join(f"{v} {'—' if s is None else s}" for v, s in zip(ids, values))
         status = now.get("status") if now.get("severity") is not None or now.get("status") in BADGED else None
-        rows.append({"title": title, "stage": names.get(entry["stage"], entry["stage"]), "kind_label": t[f"kind_{entry['kind']}"],
+        stage = current.get(barrier_id, entry["stage"])
+        rows.append({"title": title, "stage": names.get(stage, stage), "kind_label": t[f"kind_{entry['kind']}"],
                      "svg": sparkline_svg(values, 0, 100, label), "first_seen": entry["first_seen"],
                      "now": now.get("severity"), "band": _severity_band(now.get("severity")),
                      "status": status, "status_label": site.status_label(status) if status else "",
@@ -851,19 +1004,23 @@ def csv_cell(value: Any) -> Any:
 
 
 def barriers_csv(doc: dict[str, Any], diff: dict[str, Any]) -> bytes:
-    """One row per barrier of the map (UTF-8 with a BOM so that Excel reads Cyrillic)."""
+    """One row per barrier of the map, stages in order and those not tied to a stage last
+    (UTF-8 with a BOM so that Excel reads Cyrillic). Catalog barriers and themes fill customers,
+    denominator, unit and prevalence (a fraction); metric barriers fill metric and value."""
     statuses = _statuses(diff)
+    unplaced = labels_for(doc.get("language") if doc.get("language") in LANGUAGES else "en")["not_tied_to_stage"]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    for stage in doc["stages"]:
-        for b in stage["barriers"]:
-            ev = b.get("evidence", {})
-            amount = ev.get("value") if b["kind"] == "metric" else ev.get("mentions")
-            share = None if b["kind"] == "metric" else ev.get("share")
-            quote = b["quotes"][0]["text"] if b["quotes"] else None
-            row = (stage["name"], b["id"], b["title"], b["kind"], b["severity"], statuses.get(b["id"], "unchanged"), amount, share, quote)
-            writer.writerow([csv_cell(v) for v in row])
+    placed = [(stage["name"], b) for stage in doc["stages"] for b in stage["barriers"]]
+    for stage_name, b in placed + [(unplaced, b) for b in doc.get("unplaced", [])]:
+        ev = b.get("evidence", {})
+        metric = b["kind"] == "metric"
+        counted = (None,) * 4 if metric else (ev.get("customers"), ev.get("denominator"), ev.get("unit"), ev.get("prevalence"))
+        quote = b["quotes"][0]["text"] if b["quotes"] else None
+        row = (stage_name, b["id"], b["title"], b["kind"], b["severity"], statuses.get(b["id"], "unchanged"), *counted,
+               ev.get("metric") if metric else None, ev.get("value") if metric else None, quote)
+        writer.writerow([csv_cell(v) for v in row])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 

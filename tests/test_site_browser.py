@@ -17,19 +17,20 @@ pytestmark = pytest.mark.browser
 
 HOSTILE = ('<script>window.__pwned = "script"</script> <img src=x onerror="window.__pwned = \'img\'"> '
            '<a href="javascript:window.__pwned=\'link\'">click</a> onerror=alert(1) ' + "&lt;b&gt;")
+HOSTILE_TAG = '<script>window.__pwned = "script"</script>'
 ARTIFACTS = REPO / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
 def site(sample_maps, sample_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A site published from two stored quarters, one quote and one theme replaced by hostile text."""
+    """A site published from two stored quarters, one quote and the persona's description
+    replaced by hostile text; the quote's matched words are its script tag."""
     config = load_config(write_sample_config(tmp_path_factory.mktemp("browser-site"), sample_data))
     store_maps(config, sample_maps["2025Q1"])
     maps = copy.deepcopy(sample_maps["2025Q2"])
     doc = maps["young_urban"]
     barrier = next(b for s in doc["stages"] for b in s["barriers"] if b["quotes"])
-    barrier["quotes"][0]["text"] = HOSTILE
-    barrier["quotes"][0]["source"] = '"><svg onload=alert(2)>'
+    barrier["quotes"][0].update(text=HOSTILE, match=[0, len(HOSTILE_TAG)], source='"><svg onload=alert(2)>')
     doc["persona"]["description"] = HOSTILE
     store_maps(config, maps)
     publish(config)
@@ -89,3 +90,23 @@ def test_phone_width_has_no_horizontal_page_scroll(browser, site: Path):
     overflow = browser.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 1, f"the page scrolls sideways by {overflow}px on a phone"
     browser.save_screenshot(str(ARTIFACTS / "persona-page-phone.png"))
+
+
+def test_matched_words_are_highlighted_and_stay_text(browser, site: Path):
+    _open(browser, site / "personas" / "young_urban" / "2025Q2-r1" / "index.html")
+    marks = browser.execute_script(
+        "return Array.from(document.querySelectorAll('blockquote mark'))"
+        ".map(m => [m.textContent, m.children.length, getComputedStyle(m).backgroundColor])")
+    assert marks, "no quote has its matched words marked"
+    assert [HOSTILE_TAG, 0] in [m[:2] for m in marks]
+    assert all(m[1] == 0 for m in marks)  # only text inside a mark, never markup
+    assert all(m[2] not in ("rgba(0, 0, 0, 0)", "transparent") for m in marks)
+    assert browser.execute_script("return typeof window.__pwned") == "undefined"
+
+
+def test_a_period_page_shows_every_persona_card(browser, site: Path):
+    _open(browser, site / "periods" / "2025Q2" / "index.html")
+    cards = browser.execute_script("return Array.from(document.querySelectorAll('.pcard')).map(c => c.getBoundingClientRect().width)")
+    assert len(cards) >= 2 and min(cards) > 250, cards
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "period-page.png"))
