@@ -335,8 +335,6 @@ def detect_emerging(texts: pd.DataFrame, matched_rows: set[int], population: Pop
         measures[theme_id] = {"phrase": theme.phrase, "phrases": [theme.phrase, *aliases], "customers": customers,
                               "mentions": int(theme.texts), "prevalence": prevalence, "stage": stage, "active": True,
                               "negativity": round(negativity, 3)}
-        for alias in aliases:
-            measures.pop(stable_id("emerging", alias), None)
         out.append({
             "id": theme_id,
             "stage": stage,

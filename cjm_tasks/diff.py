@@ -222,7 +222,7 @@ def _prevalence_tests(old: dict[str, Any] | None, new: dict[str, Any]) -> list[d
                      "stage": listed.get("stage") or ref.get("stage") or UNPLACED, "from": a, "to": b,
                      "phrases": ref.get("phrases"), "worse_when": "higher",
                      "severity_from": severity(a["prevalence"], impact, half) if a else None,
-                     "severity_to": severity(b["prevalence"], impact, half)})
+                     "severity_to": severity(b["prevalence"], impact, half) if b else None})
 
     for barrier_id, b in sorted(m_new["catalog"].items()):
         a = (m_old["catalog"].get(barrier_id) if m_old else None)
@@ -231,21 +231,19 @@ def _prevalence_tests(old: dict[str, Any] | None, new: dict[str, Any]) -> list[d
         add("catalog", barrier_id, side(a, m_old) if m_old else None, side(b, m_new), b, [(a or {}).get("negativity"), b.get("negativity")])
     if m_old is not None:
         for barrier_id, a in sorted(m_old["catalog"].items()):
-            if barrier_id not in m_new["catalog"]:
-                add("catalog", barrier_id, side(a, m_old), side(None, m_new), a, [a.get("negativity")])
+            if barrier_id not in m_new["catalog"] and a["active"]:
+                # Taken out of the catalog: no longer counted, so nothing to test.
+                add("catalog", barrier_id, side(a, m_old), None, a, [a.get("negativity")])
 
     themes_new, themes_old = m_new.get("themes", {}), (m_old or {}).get("themes", {})
-    alias_new = {p: i for i, t in themes_new.items() if t.get("active") for p in t.get("phrases", [t["phrase"]])}
-    alias_old = {p: i for i, t in themes_old.items() if t.get("active") for p in t.get("phrases", [t["phrase"]])}
+    merged_new = {p for t in themes_new.values() if t.get("active") for p in t.get("phrases", [t["phrase"]])}
     for theme_id in sorted(set(themes_new) | set(themes_old)):
         a, b = themes_old.get(theme_id), themes_new.get(theme_id)
         if not (a or {}).get("active") and not (b or {}).get("active"):
             continue
         ref = b if (b or {}).get("active") else a
-        # Merged into another theme on the other side: that theme's own row covers it.
-        other = alias_old if ref is b else alias_new
-        if other.get(ref["phrase"], theme_id) != theme_id:
-            continue
+        if ref is a and a["phrase"] in merged_new:
+            continue  # now a phrasing of another theme: that theme's own row tests the complaint
         floor = (m_old or m_new).get("theme_floor", 3) - 1
         ref = {**ref, "title": ref["phrase"], "phrases": ref.get("phrases", [ref["phrase"]])}
         add("emerging", theme_id, side(a, m_old, floor) if m_old else None, side(b, m_new, m_new.get("theme_floor", 3) - 1), ref,
@@ -289,6 +287,9 @@ def compare_maps(old: dict[str, Any] | None, new: dict[str, Any], config: DiffCo
         row.update(p=None, material=False, effect=None, note=None, last_seen=(last_seen or {}).get(row["id"]))
         if old is None or a is None:
             row["note"] = "first version" if old is None else "the earlier version was counted differently (an older map schema)"
+        elif b is None:
+            row["note"] = "no longer in the catalog"
+            row["to"] = {"customers": None, "denominator": None, "unit": None, "prevalence": None, "active": False, "bound": False}
         elif row["kind"] == "metric":
             delta, p, material = _compare(a["measure"], b["measure"], config)
             row.update(p=p, material=material, delta=delta)
@@ -510,12 +511,14 @@ def stage_label(diff: dict[str, Any], stage_id: str) -> str:
 
 
 def measure_text(b: dict[str, Any], unit: str = "customers") -> str:
-    """"3.1% → 6.4% of customers (+3.3 points, 95% CI +1.9 to +4.7)" for a barrier entry: the
-    numbers behind its status, in the order of time."""
+    """"3.1% → 6.4% of customers (12 → 25), +3.3 points (95% CI +1.9 to +4.7)" for a barrier
+    entry: the numbers behind its status, in the order of time. A metric barrier's values are
+    shown as percentages when they are shares (a rate, a conversion), else as they are."""
     if b["kind"] == "metric":
-        change = f"{_fmt(b['value_from'])} → {_fmt(b['value_to'])}"
+        share = any((side or {}).get("denominator") for side in (b.get("evidence_from"), b.get("evidence_to")))
+        show = _pct if share else _fmt
         metric = (b.get("metric") or "").replace("_", " ")
-        return f"{metric} {change}".strip()
+        return f"{metric} {show(b['value_from'])} → {show(b['value_to'])}".strip()
     a, z = b.get("evidence_from") or {}, b.get("evidence_to") or {}
     unit = z.get("unit") or unit
     text = f"{_pct(b['value_from'])} → {_pct(b['value_to'])} of {unit}"
@@ -563,7 +566,8 @@ def _pct(value: float | None) -> str:
 
 
 def _points(value: float) -> str:
-    return f"{100 * value:+.1f}"
+    text = f"{100 * value:+.1f}"
+    return "0.0" if text in ("+0.0", "-0.0") else text
 
 
 def _fmt(value: float | None) -> str:

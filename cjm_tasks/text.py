@@ -134,8 +134,10 @@ class KeywordMatcher:
                     if not confirmed:
                         continue
                     stop = confirmed.end()
-                # The words as written (normalised), a stem completed to its word: quotes show them.
-                words = joined[start:_WORD_TAIL.match(joined, stop).end()].strip()
+                # The words as written (normalised), a trailing stem completed to its word: quotes
+                # show them. A whole-word keyword already ends at its padding space.
+                tail = stop if joined[stop - 1] == " " else _WORD_TAIL.match(joined, stop).end()
+                words = joined[start:tail].strip()
                 found.append((start, entry.label, entry.keyword, stop, excluded, words))
         if not found:
             return empty
