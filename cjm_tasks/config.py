@@ -238,6 +238,14 @@ class DiffConfig(Strict):
     # A prevalence that doubles (or halves) is material from a low base too, once it moved at
     # least ``min_share_floor`` (half a point by default): 6 -> 42 customers of 1,500 is a change.
     min_ratio: float = Field(2.0, gt=1)
+    # Prevalences are shares of all active customers, far smaller than shares of texts: one point
+    # (15 customers of 1,500) is material, with min_relative_change, when it is significant.
+    min_prevalence_change: float = Field(0.01, ge=0, le=1)
+    # Barriers and themes mentioned by fewer customers than this in the two versions together
+    # are not tested: they cannot show a supported change, and leaving them out (a filter on the
+    # total, independent of the test under no change) keeps the false-discovery adjustment for
+    # the tests that can.
+    min_tested_mentions: int = Field(8, ge=0)
     min_share_floor: float = Field(0.005, ge=0, le=1)
 
 
@@ -498,11 +506,11 @@ class DetectionConfig(Strict):
     """Thresholds of barrier detection (see docs/barriers.md for how they are used)."""
 
     min_mentions: int = Field(5, ge=1)
-    min_share: float = Field(0.02, gt=0, le=1)
+    min_share: float = Field(0.01, gt=0, le=1)
     min_customers: int = Field(30, ge=1)
     negative_score: float = Field(0.25, ge=0, le=1)
     emerging_min_support: int = Field(5, ge=2)
-    emerging_min_share: float = Field(0.04, gt=0, le=1)
+    emerging_min_share: float = Field(0.02, gt=0, le=1)
     emerging_max: int = Field(5, ge=0)
     theme_floor: int = Field(3, ge=1)
     themes_tracked: int = Field(200, ge=0)

@@ -49,6 +49,20 @@ PROPORTIONS = ("reached_share", "conversion_to_next")
 MEANS = ("csat", "ces", "rating", "sentiment")
 DEFAULT_DIRECTIONS = {"ces": "lower"}
 UNPLACED = "unplaced"
+# Why an entry is what it is: ``note_code`` in each entry (pages translate it), ``note`` in English.
+NOTES = {
+    "first_version": "first version",
+    "old_schema": "the earlier version was counted differently (an older map schema)",
+    "not_in_catalog": "no longer in the catalog",
+    "too_few": "too few customers to tell",
+    "crossed_noise": "crossed the detection threshold; the change is within noise",
+    "crossed_small": "crossed the detection threshold; the change is under the materiality limits",
+    "fell_noise": "fell under the detection threshold; the change is within noise",
+    "fell_small": "fell under the detection threshold; the change is under the materiality limits",
+    "small": "significant, but under the materiality limits",
+    "rare": "mentioned too rarely in the two versions to test",
+    "under_both": "under the detection threshold in both versions",
+}
 
 
 # ------------------------------------------------------------------------------ statistics
@@ -169,12 +183,12 @@ def benjamini_hochberg(p_values: list[float | None]) -> list[float | None]:
     return adjusted
 
 
-def _material_share(old: float, new: float, config: DiffConfig) -> bool:
+def _material_prevalence(old: float, new: float, config: DiffConfig) -> bool:
     delta = abs(new - old)
     relative = delta / old if old else math.inf
     low, high = min(old, new), max(old, new)
     ratio = high / low if low else math.inf
-    return (delta >= config.min_share_change and relative >= config.min_relative_change) or \
+    return (delta >= config.min_prevalence_change and relative >= config.min_relative_change) or \
         (ratio >= config.min_ratio and delta >= config.min_share_floor)
 
 
@@ -286,9 +300,9 @@ def compare_maps(old: dict[str, Any] | None, new: dict[str, Any], config: DiffCo
         a, b = row["from"], row["to"]
         row.update(p=None, material=False, effect=None, note=None, last_seen=(last_seen or {}).get(row["id"]))
         if old is None or a is None:
-            row["note"] = "first version" if old is None else "the earlier version was counted differently (an older map schema)"
+            row["note"] = "first_version" if old is None else "old_schema"
         elif b is None:
-            row["note"] = "no longer in the catalog"
+            row["note"] = "not_in_catalog"
             row["to"] = {"customers": None, "denominator": None, "unit": None, "prevalence": None, "active": False, "bound": False}
         elif row["kind"] == "metric":
             delta, p, material = _compare(a["measure"], b["measure"], config)
@@ -298,11 +312,13 @@ def compare_maps(old: dict[str, Any] | None, new: dict[str, Any], config: DiffCo
             elif delta is not None:
                 row["effect"] = (delta, None, None)
         elif too_few and row["kind"] != "metric":
-            row["note"] = "too few customers to tell"
+            row["note"] = "too_few"
+        elif a["customers"] + b["customers"] < config.min_tested_mentions:
+            row["note"] = "rare"
         else:
             row["p"] = two_proportion_p(a["customers"], a["denominator"], b["customers"], b["denominator"])
             row["effect"] = difference_interval(a["customers"], a["denominator"], b["customers"], b["denominator"])
-            row["material"] = a["prevalence"] is not None and b["prevalence"] is not None and _material_share(a["prevalence"], b["prevalence"], config)
+            row["material"] = a["prevalence"] is not None and b["prevalence"] is not None and _material_prevalence(a["prevalence"], b["prevalence"], config)
         tests.append(row)
     metrics, touchpoints = (_metric_changes(old, new, config), _touchpoint_changes(old, new, config)) if old else ([], [])
     return {
@@ -317,7 +333,8 @@ def compare_maps(old: dict[str, Any] | None, new: dict[str, Any], config: DiffCo
         "too_few": too_few,
         "min_customers": new.get("measures", {}).get("min_customers"),
         "method": {"alpha": config.alpha, "min_share_change": config.min_share_change,
-                   "min_relative_change": config.min_relative_change, "min_ratio": config.min_ratio,
+                   "min_relative_change": config.min_relative_change, "min_prevalence_change": config.min_prevalence_change,
+                   "min_ratio": config.min_ratio, "min_tested_mentions": config.min_tested_mentions,
                    "min_share_floor": config.min_share_floor, "min_score_change": config.min_score_change,
                    "min_nps_change": config.min_nps_change, "min_touchpoint_change": config.min_touchpoint_change,
                    "prevalence": "customers who mentioned it / the persona's active customers (texts where no customer ids)",
@@ -365,28 +382,33 @@ def _decide_one(t: dict[str, Any], config: DiffConfig, first: bool) -> dict[str,
         if not active_new:
             return None
         return _entry(t, "new", True, None)
-    if t["note"] == "too few customers to tell":
+    if t["note"] == "too_few":
         return _entry(t, "too_few", False, t["note"])
     if not active_old and not active_new and t["kind"] != "emerging" and not (t["material"] and t["q"] is not None and t["q"] < config.alpha):
         # Known to the catalog but met by nobody worth reporting in either version: nothing to say.
         return None if (a or {}).get("customers", 0) == 0 and (b or {}).get("customers", 0) == 0 else _entry(t, "unchanged", False, None)
+    if t["note"] == "rare":
+        return _entry(t, "unchanged", False, t["note"] if active_old != active_new else None)
     if t["note"]:
         return _entry(t, "unchanged", False, t["note"])
     effect = t["effect"][0] if t["effect"] else None
     supported = bool(t["material"] and t["q"] is not None and t["q"] < config.alpha and effect)
     if not supported:
+        why = "small" if t["q"] is not None and t["q"] < config.alpha and effect else "noise"
         note = None
         if active_new and not active_old:
-            note = "crossed the detection threshold; the change is within noise"
+            note = f"crossed_{why}"
         elif active_old and not active_new:
-            note = "fell under the detection threshold; the change is within noise"
+            note = f"fell_{why}"
+        elif why == "small":
+            note = "small"
         return _entry(t, "unchanged", False, note)
     worse = effect > 0 if t["worse_when"] == "higher" else effect < 0
     if worse:
         status = "worsened" if active_old or not active_new else ("returned" if t["last_seen"] else "new")
     else:
         status = "resolved" if active_old and not active_new else "improved"
-    note = "under the detection threshold in both versions" if not active_old and not active_new else None
+    note = "under_both" if not active_old and not active_new else None
     return _entry(t, status, True, note)
 
 
@@ -412,7 +434,8 @@ def _entry(t: dict[str, Any], status: str, flagged: bool, note: str | None) -> d
         "effect": None if not effect else {"difference": _r(effect[0]), "low": _r(effect[1]), "high": _r(effect[2])},
         "p_value": _r(t.get("p"), 5),
         "q_value": _r(t.get("q"), 5),
-        "note": note,
+        "note": NOTES[note] if note else None,
+        "note_code": note,
         "last_seen": t["last_seen"] if status == "returned" else None,
     }
     if t["kind"] == "metric":

@@ -74,16 +74,21 @@ def collect_texts(inputs: Inputs, config: CjmConfig) -> pd.DataFrame:
     if s is not None and "comment" in s.columns:
         s = s[s["comment"].notna() & (s["comment"].str.strip() != "")]
         declared = config.sources["surveys"].comment_stage if "surveys" in config.sources else None
-        if declared is not None:
-            s = s.assign(stage=None if declared == "general" else declared)
-        elif len(s):
-            keys = [c for c in ("customer_id", "answered_at", "comment") if c in s.columns]
-            stages_per_comment = s.groupby(keys, dropna=False)["stage"].transform("nunique")
-            s = s.assign(stage=s["stage"].where(stages_per_comment <= 1))
         score01 = pd.Series(float("nan"), index=s.index)
         for metric in s["metric"].dropna().unique():
             mask = s["metric"] == metric
             score01[mask] = scale01(s.loc[mask, "score"], metric, config)
+        if len(s):
+            # One comment given with several answers of a response (a wide export repeats it on
+            # every question's row) is one text; it carries the lowest of those answers, since a
+            # complaint is about what went wrong, not about the first question of the form.
+            keys = [s[c] for c in ("customer_id", "answered_at", "comment") if c in s.columns]
+            grouped = pd.DataFrame({"stage": s["stage"], "score01": score01}).groupby(keys, dropna=False)
+            score01 = grouped["score01"].transform("min")
+            if declared is None:
+                s = s.assign(stage=s["stage"].where(grouped["stage"].transform("nunique") <= 1))
+        if declared is not None:
+            s = s.assign(stage=None if declared == "general" else declared)
         parts.append(pd.DataFrame({
             "kind": "survey", "ref": s["response_id"], "customer_id": s.get("customer_id"), "stage": s["stage"],
             "at": s["answered_at"], "text": s["comment"], "language": s.get("language"),

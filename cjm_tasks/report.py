@@ -56,14 +56,6 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 BADGED = (*FLAGGED, "too_few")
 SCORES = ("csat", "nps", "ces", "rating", "sentiment")
 # The notes cjm_tasks.diff writes (in English) and the labels that say them in the site's language.
-NOTE_LABELS = {
-    "first version": "note_first_version",
-    "the earlier version was counted differently (an older map schema)": "note_old_schema",
-    "too few customers to tell": "note_too_few",
-    "crossed the detection threshold; the change is within noise": "note_crossed",
-    "fell under the detection threshold; the change is within noise": "note_fell_under",
-    "under the detection threshold in both versions": "note_under_both",
-}
 _SLUG = re.compile(r"^[a-z0-9_-]+$")
 
 SEVERITY_COLORS = {"high": "#c62828", "mid": "#ec8a1c", "low": "#e9bd3f"}
@@ -453,9 +445,11 @@ class Site:
         stage) as "not tied to a stage"."""
         return {UNPLACED: self.t["not_tied_to_stage"], **{s["id"]: s["name"] for s in doc["stages"]}}
 
-    def note(self, note: str | None) -> str:
-        """A diff note in the site's language (an unknown note as written)."""
-        return self.t[NOTE_LABELS[note]] if note in NOTE_LABELS else (note or "")
+    def note(self, entry: dict[str, Any]) -> str:
+        """A diff entry's note in the site's language, from its ``note_code`` (an entry without
+        a known code shows its English note as written)."""
+        code = entry.get("note_code")
+        return self.t.get(f"note_{code}") or entry.get("note") or ""
 
 
 def build_site(store: VersionStore, config: CjmConfig, validations: dict[str, dict] | None = None) -> dict[str, bytes]:
@@ -543,8 +537,7 @@ def _flagged_rows(site: Site, version: Version, root: str) -> list[dict[str, Any
 def _useful_note(site: Site, entry: dict[str, Any]) -> str:
     """An entry's note in the site's language; "first version", on every entry of a first
     diff, says nothing the heading does not."""
-    note = entry.get("note")
-    return site.note(note) if note and note != "first version" else ""
+    return site.note(entry) if entry.get("note") and entry.get("note_code") != "first_version" else ""
 
 
 def _from_to(before: Any, after: Any) -> str:

@@ -116,7 +116,7 @@ def test_crossing_a_threshold_within_noise_is_not_flagged(sample_maps):
     diff = diff_maps(old, new, CONFIG, "a", "b")
     entry = next(b for b in diff["barriers"] if b["id"] == barrier["id"])
     assert entry["status"] == "unchanged" and not entry["flagged"]
-    assert entry["note"] == "crossed the detection threshold; the change is within noise"
+    assert entry["note_code"] == "crossed_noise" and entry["note"] == "crossed the detection threshold; the change is within noise"
     measure["customers"] = 0  # now it really appeared
     entry = next(b for b in diff_maps(old, new, CONFIG, "a", "b")["barriers"] if b["id"] == barrier["id"])
     assert entry["status"] == "new" and entry["flagged"] and entry["direction"] == "up"

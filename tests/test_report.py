@@ -20,10 +20,10 @@ from urllib.parse import urlsplit
 import pytest
 from markupsafe import escape
 
-from cjm_tasks.diff import STATUSES, diff_maps, measure_text, to_markdown
+from cjm_tasks.diff import NOTES, STATUSES, diff_maps, measure_text, to_markdown
 from cjm_tasks.pipeline import store_maps
 from cjm_tasks.report import (
-    CSV_COLUMNS, LANGUAGES, NOTE_LABELS, ReportError, barriers_csv, build_site, csv_cell, labels_for, load_labels,
+    CSV_COLUMNS, LANGUAGES, ReportError, barriers_csv, build_site, csv_cell, labels_for, load_labels,
 )
 from cjm_tasks.storage import open_storage
 from cjm_tasks.versions import VersionStore
@@ -193,7 +193,7 @@ def _entry(barrier_id: str, title: str, kind: str, stage: str, status: str, befo
             "direction": "up" if after > before else "down", "severity_from": before, "severity_to": after,
             "value_from": round(before / 1500, 4), "value_to": round(after / 1500, 4), "evidence_from": side(before, False),
             "evidence_to": side(after, True), "effect": {"difference": round((after - before) / 1500, 4), "low": 0.0104, "high": 0.0301},
-            "p_value": 0.0001, "q_value": 0.001, "note": None, "last_seen": None, **extra}
+            "p_value": 0.0001, "q_value": 0.001, "note": None, "note_code": None, "last_seen": None, **extra}
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +236,7 @@ def crafted(stored, tmp_path_factory):
         _entry("crafted_fees", "Crafted fees", "catalog", "purchase", "returned", 12, 42, last_seen="2025Q1-r1"),
         _entry("emerging-crafted", "waited forever", "emerging", "unplaced", "new", 2, 20, phrases=["waited forever", "forever waiting"]),
         _entry("crafted_noise", "Crafted noise", "catalog", "loyalty", "unchanged", 4, 9,
-               note="crossed the detection threshold; the change is within noise"),
+               note="crossed the detection threshold; the change is within noise", note_code="crossed_noise"),
         _entry("crafted_quiet", "Crafted quiet", "catalog", "loyalty", "unchanged", 9, 10),
     ]
     barriers[1]["evidence_from"]["bound"] = True
@@ -420,7 +420,7 @@ def test_labels_exist_in_both_languages_and_every_used_label_is_defined():
         "mentioned": ("customers", "texts"),
         "prevalence_note": ("customers", "texts"),
         "metric": ("change", "now"),
-    }.items() for name in names} | set(NOTE_LABELS.values())
+    }.items() for name in names} | {f"note_{code}" for code in NOTES}
     assert used, "no label usage found: the pattern above is out of date"
     assert used | dynamic <= set(labels["en"]), sorted((used | dynamic) - set(labels["en"]))
     # Placeholders match, so a translation cannot drop or rename a value.
@@ -647,7 +647,7 @@ def test_a_russian_site_says_the_new_evidence_in_russian(crafted):
     assert "текстов: 45 — на этапе «Purchase»; без этапа: 12" in text  # stage names are the map's own
     assert ru["not_tied_to_stage"] in text and ru["status_returned"] in text
     assert "0,8\u00a0% → 2,8\u00a0% клиентов (12 → 42), +2,0 п. п. (95% ДИ от +1,0 до +3,0)" in text
-    assert ru["note_crossed"] in text and "crossed the detection threshold" not in text
+    assert ru["note_crossed_noise"] in text and "crossed the detection threshold" not in text
     seniors = visible_text(site[pages["seniors"][0]].decode())
     assert ru["too_few_customers"].format(n=30) in seniors
 
