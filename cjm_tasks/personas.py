@@ -189,6 +189,13 @@ def assign_personas(table: pd.DataFrame, personas: PersonasFile, file: str = "pe
     import numpy as np
     import pandas as pd
 
+    if len(table) == 0:
+        # No row of the quarter names a customer (reviews only, say): every persona is empty and
+        # only the ``all`` map, counted in texts, says something. Rules cannot be checked
+        # against no customers, so they are not.
+        log.warning("no customer ids in this quarter: every persona is empty; the `all` map counts texts")
+        return Membership(members=pd.DataFrame({"customer_id": pd.Series([], dtype="object"), "persona": pd.Series([], dtype="object")}),
+                          unassigned=0, customers=0)
     taken = pd.Series(False, index=table.index)
     pieces = []
     for i, persona in enumerate(personas.personas):

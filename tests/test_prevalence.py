@@ -158,3 +158,18 @@ def test_expectation_themes_never_list_complaint_phrases():
     phrases = " ".join(t["phrase"] for t in purchase["themes"]["positive"])
     assert "bread" in phrases or "staff" in phrases
     assert "queue" not in phrases and "till" not in phrases
+
+
+def test_reviews_without_customer_ids_are_shares_of_the_quarters_texts():
+    # Airline-lounge reviews, no ids and no sales: "Hard to find" was "7 of 7 texts (100%)" (the
+    # texts routed to its stage) where 7 of 121 reviews mentioned it.
+    t0 = pd.Timestamp("2025-01-05", tz="UTC")
+    texts = ["The lounge was hard to find, no signs anywhere"] * 7 + [f"Comfortable seats and good coffee, visit {i}" for i in range(114)]
+    reviews = pd.DataFrame({"review_id": [f"R{i}" for i in range(121)], "customer_id": None,
+                            "published_at": [t0 + pd.Timedelta(hours=i) for i in range(121)], "rating": [2.0] * 7 + [5.0] * 114,
+                            "text": texts, "source": "skytrax", "language": "en"})
+    doc = build_maps(Inputs(reviews=reviews), CONFIG, Period.parse("2025Q1"), personas=["all"])["all"]
+    assert doc["measures"]["unit"] == "texts" and doc["measures"]["denominator"] == 121
+    hard = next(b for s in doc["stages"] for b in s["barriers"] if b["id"] == "hard_to_find")
+    assert (hard["evidence"]["customers"], hard["evidence"]["denominator"], hard["evidence"]["unit"]) == (7, 121, "texts")
+    assert hard["evidence"]["prevalence"] == round(7 / 121, 5)
