@@ -538,7 +538,7 @@ def measure_text(b: dict[str, Any], unit: str = "customers") -> str:
     entry: the numbers behind its status, in the order of time. A metric barrier's values are
     shown as percentages when they are shares (a rate, a conversion), else as they are."""
     if b["kind"] == "metric":
-        share = any((side or {}).get("denominator") for side in (b.get("evidence_from"), b.get("evidence_to")))
+        share = any((side or {}).get("numerator") is not None for side in (b.get("evidence_from"), b.get("evidence_to")))
         show = _pct if share else _fmt
         metric = (b.get("metric") or "").replace("_", " ")
         return f"{metric} {show(b['value_from'])} → {show(b['value_to'])}".strip()
@@ -639,7 +639,7 @@ def barrier_history(versions: list[tuple[str, dict[str, Any], dict[str, Any]]]) 
         for barrier_id, barrier in present.items():
             entry = history.setdefault(barrier_id, {"title": barrier["title"], "kind": barrier["kind"], "stage": barrier["stage"],
                                                     "first_seen": version, "last_seen": version, "points": []})
-            entry["last_seen"] = version
+            entry.update(last_seen=version, stage=barrier["stage"], title=barrier["title"])  # where it sits now
         for barrier_id, entry in history.items():
             barrier = present.get(barrier_id)
             status = statuses.get(barrier_id) or ("present" if barrier else "absent")

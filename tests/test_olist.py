@@ -127,7 +127,8 @@ def test_the_late_delivery_rise_of_2017q4_is_flagged(config):
     # Late deliveries doubled between 2017Q3 and 2017Q4 (the Black Friday backlog): 31 of 877
     # delivered orders, then 81 of 1,004. The rate is under the metric rule's 10% threshold, so it
     # is flagged as a metric change; the complaints about it rose too (53 -> 92 customers of
-    # ~1,100-1,260), an effect whose interval is above zero but under the materiality limits.
+    # ~1,100-1,260): raw p 0.02 and an interval above zero, but q 0.09 after the refresh-wide
+    # false-discovery adjustment, so not flagged on its own.
     from cjm_tasks.periods import Period
     from cjm_tasks.pipeline import build_period, open_version_store, store_maps
 
@@ -139,5 +140,7 @@ def test_the_late_delivery_rise_of_2017q4_is_flagged(config):
     rate = next(m for m in diff["metrics"] if m["metric"] == "late_delivery_rate")
     assert rate["flagged"] and rate["change"] == "worse" and rate["from"] < 0.05 and rate["to"] > 0.075
     assert "late delivery rate at Delivery" in diff["summary"]
+    low_csat = next(b for b in diff["barriers"] if b["id"] == "low_csat.experience")
+    assert "csat 3.80 → 3.39" in diff["summary"] and low_csat["status"] == "new"  # a mean, not a share
     complaints = next(b for b in diff["barriers"] if b["id"] == "late_delivery")
     assert complaints["direction"] == "up" and complaints["effect"]["low"] > 0
