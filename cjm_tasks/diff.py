@@ -40,14 +40,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from cjm_tasks.config import DiffConfig
+from cjm_tasks.config import BUILT_IN_BETTER, DiffConfig
 
 FLAGGED = ("new", "returned", "worsened", "improved", "resolved")
 STATUSES = (*FLAGGED, "unchanged", "too_few")
-UP = ("new", "returned", "worsened")
 PROPORTIONS = ("reached_share", "conversion_to_next")
 MEANS = ("csat", "ces", "rating", "sentiment")
-DEFAULT_DIRECTIONS = {"ces": "lower"}
 UNPLACED = "unplaced"
 # Why an entry is what it is: ``note_code`` in each entry (pages translate it), ``note`` in English.
 NOTES = {
@@ -149,7 +147,8 @@ def active_barriers(doc: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
 
 
 def _directions(doc: dict[str, Any] | None) -> dict[str, str]:
-    return {**DEFAULT_DIRECTIONS, **((doc or {}).get("directions") or {})}
+    # Maps of schema 1 carry no directions: the built-in ones stand in for them.
+    return {**BUILT_IN_BETTER, **((doc or {}).get("directions") or {})}
 
 
 def _metric_measure(doc: dict[str, Any] | None, metric: str | None, stage_id: str) -> dict[str, Any] | None:
@@ -306,7 +305,7 @@ def compare_maps(old: dict[str, Any] | None, new: dict[str, Any], config: DiffCo
             row["to"] = {"customers": None, "denominator": None, "unit": None, "prevalence": None, "active": False, "bound": False}
         elif row["kind"] == "metric":
             delta, p, material = _compare(a["measure"], b["measure"], config)
-            row.update(p=p, material=material, delta=delta)
+            row.update(p=p, material=material)
             if a["measure"] and a["measure"]["type"] == "share" and b["measure"] and a["measure"]["n"] and b["measure"]["n"]:
                 row["effect"] = difference_interval(a["measure"]["x"], a["measure"]["n"], b["measure"]["x"], b["measure"]["n"])
             elif delta is not None:
@@ -414,7 +413,7 @@ def _decide_one(t: dict[str, Any], config: DiffConfig, first: bool) -> dict[str,
 
 def _entry(t: dict[str, Any], status: str, flagged: bool, note: str | None) -> dict[str, Any]:
     a, b = t["from"], t["to"]
-    value = (lambda side: side.get("prevalence") if "prevalence" in side else side.get("value")) if t["kind"] != "metric" else (lambda side: side.get("value"))
+    key = "value" if t["kind"] == "metric" else "prevalence"
     effect = t.get("effect")
     entry = {
         "id": t["id"],
@@ -427,8 +426,8 @@ def _entry(t: dict[str, Any], status: str, flagged: bool, note: str | None) -> d
         "worse_when": t["worse_when"],
         "severity_from": t["severity_from"] if a else None,
         "severity_to": t["severity_to"],
-        "value_from": _r(value(a)) if a else None,
-        "value_to": _r(value(b)) if b else None,
+        "value_from": _r(a.get(key)) if a else None,
+        "value_to": _r(b.get(key)) if b else None,
         "evidence_from": _evidence(a),
         "evidence_to": _evidence(b),
         "effect": None if not effect else {"difference": _r(effect[0]), "low": _r(effect[1]), "high": _r(effect[2])},

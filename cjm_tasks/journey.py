@@ -250,8 +250,6 @@ def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: di
               personas: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """One map document per persona of ``prepared`` (or of ``personas``), keyed by persona id."""
     tagged_texts = with_keys(prepared.texts) if len(prepared.texts) else prepared.texts.assign(who=None)
-    if "stage_given" not in tagged_texts.columns:
-        tagged_texts = tagged_texts.assign(stage_given=True)
     counts = prepared.counts
     wanted = [p for p in prepared.personas(config) if personas is None or p in personas]
     stage_metrics = _stage_metrics(prepared.sales, prepared.surveys, tagged_texts, counts, config)

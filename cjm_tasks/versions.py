@@ -150,8 +150,12 @@ class VersionStore:
     def latest_before(self, persona: str, version: VersionId) -> StoredVersion | None:
         """The version this one is compared with by default: the period's previous revision,
         else the latest revision of the most recent earlier period."""
-        earlier = [v for v in self.list(persona) if (v.version.period, v.version.revision or 0) < (version.period, version.revision or 0)]
+        earlier = self._before(persona, version)
         return earlier[-1] if earlier else None
+
+    def _before(self, persona: str, version: VersionId) -> list[StoredVersion]:
+        """The persona's complete versions older than ``version``, oldest first."""
+        return [v for v in self.list(persona) if (v.version.period, v.version.revision or 0) < (version.period, version.revision or 0)]
 
     def last_seen(self, persona: str, before: VersionId) -> dict[str, str]:
         """{barrier id: the latest version before ``before`` whose map lists it as active}, so a
@@ -159,8 +163,7 @@ class VersionStore:
         from cjm_tasks.diff import active_barriers
 
         seen: dict[str, str] = {}
-        earlier = [v for v in self.list(persona) if (v.version.period, v.version.revision or 0) < (before.period, before.revision or 0)]
-        for stored in reversed(earlier):
+        for stored in reversed(self._before(persona, before)):
             for barrier_id in active_barriers(self.read_map(stored)):
                 seen.setdefault(barrier_id, str(stored.version))
         return seen
