@@ -482,6 +482,8 @@ class CatalogBarrier(Strict):
     recommendation: Localized
     keywords: dict[str, list[Annotated[str, StringConstraints(min_length=1)]]] = Field(min_length=1)
     exclude: dict[str, list[Annotated[str, StringConstraints(min_length=1)]]] = {}
+    # Complaint sentences per language; texts close to them match by similarity (docs/barriers.md).
+    examples: dict[str, list[Annotated[str, StringConstraints(min_length=1)]]] = {}
 
     @field_validator("keywords")
     @classmethod
@@ -524,11 +526,46 @@ class Lexicon(Strict):
     negative: dict[str, list[str]] = {}
 
 
+DEFAULT_NEGATIONS: dict[str, list[str]] = {
+    "en": ["not", "no", "never", "t", "without", "none", "nothing", "nobody", "neither", "nor", "cannot", "hardly", "zero"],
+    "ru": ["не", "нет", "ни", "без", "никогда", "ничего", "никто", "никакой*", "никаких", "никак", "нельзя", "нету"],
+    "pt": ["nao", "nem", "sem", "nunca", "nenhum*", "nenhuma*", "nada", "n", "jamais"],
+}
+
+
+class SimilarityConfig(Strict):
+    """Matching by similarity to the catalog's example sentences (docs/barriers.md, "Matching")."""
+
+    enabled: bool = True
+    # Cosine of character 3-5-gram TF-IDF vectors between a sentence and its nearest example.
+    threshold: float = Field(0.45, gt=0, le=1)
+    # A sentence must also be closer to the barrier's examples than to any neutral sentence by this much.
+    margin: float = Field(0.05, ge=0, le=1)
+    min_words: int = Field(3, ge=1)
+    # Texts scored at least this (0..1, 1 best) are not read for similarity: praise is not a complaint.
+    max_score: float = Field(0.5, ge=0, le=1)
+    neutral: dict[str, list[Annotated[str, StringConstraints(min_length=1)]]] = {}
+
+
+class MatchingConfig(Strict):
+    """How texts are matched to the catalog (docs/barriers.md, "Matching")."""
+
+    word_forms: bool = True
+    gap_words: int = Field(3, ge=1, le=10)
+    # A keyword without a negation of its own does not count after a negation this many words before it.
+    negation_window: int = Field(2, ge=0, le=5)
+    # `~keyword` needs a negation at most this many words before it.
+    negated_window: int = Field(3, ge=1, le=6)
+    negations: dict[str, list[str]] = Field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_NEGATIONS.items()})
+    similarity: SimilarityConfig = SimilarityConfig()
+
+
 class BarriersFile(Strict):
     catalog: list[CatalogBarrier] = []
     metric_rules: list[MetricRule] = []
     detection: DetectionConfig = DetectionConfig()
     sentiment: Lexicon = Lexicon()
+    matching: MatchingConfig = MatchingConfig()
 
     @model_validator(mode="after")
     def _unique_ids(self) -> BarriersFile:

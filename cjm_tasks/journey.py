@@ -27,7 +27,7 @@ from cjm_tasks.barriers import UNPLACED, detect_catalog, detect_emerging, detect
 from cjm_tasks.config import CjmConfig, localize
 from cjm_tasks.periods import Period
 from cjm_tasks.personas import ALL_PERSONA, assign_personas, derive_features
-from cjm_tasks.text import KeywordMatcher, count_phrases, normalize, pick_varied, sentiment, text_bigrams
+from cjm_tasks.text import count_phrases, normalize, pick_varied, sentiment, text_bigrams
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -183,12 +183,22 @@ def emotion(signals: list[tuple[float | None, int]]) -> float | None:
     return round(sum(v * w for v, w in weighted) / total, 3) if total else None
 
 
-def catalog_matcher(config: CjmConfig) -> KeywordMatcher:
-    """One matcher for every keyword (and exclude phrase) of every catalog barrier, all languages."""
-    return KeywordMatcher(
-        {b.id: [k for ks in b.keywords.values() for k in ks] for b in config.barriers.catalog},
-        exclude={b.id: [k for ks in b.exclude.values() for k in ks] for b in config.barriers.catalog},
-    )
+def catalog_matcher(config: CjmConfig, *, word_forms: bool = True, similarity: bool = True) -> CatalogMatcher:
+    """One matcher for every keyword, exclude phrase and example sentence of every catalog barrier,
+    all languages (:mod:`cjm_tasks.matching`). ``word_forms=False, similarity=False`` gives the
+    keywords alone, as written (with gaps and negation): the baseline the benchmarks compare with."""
+    from cjm_tasks.matching import CatalogMatcher, MatchSettings
+
+    settings = MatchSettings.from_config(config.barriers.matching, word_forms=word_forms, similarity=similarity)
+    return CatalogMatcher(config.barriers.catalog, settings)
+
+
+def similarity_eligible(texts: pd.DataFrame, config: CjmConfig) -> pd.Series:
+    """Texts read for similarity: not praise (a score above ``max_score``, or no score and
+    positive wording)."""
+    limit = config.barriers.matching.similarity.max_score
+    praised = (texts["score01"] > limit) | (texts["score01"].isna() & (texts["sentiment"] > 0))
+    return ~praised
 
 
 @dataclass
@@ -228,10 +238,11 @@ def prepare(inputs: Inputs, config: CjmConfig) -> Prepared:
     texts = collect_texts(inputs, config)
     # Normalised once: keyword matching, sentiment and themes all read this column.
     texts["norm"] = normalize(texts["text"]) if len(texts) else texts["text"]
-    matches = catalog_matcher(config).match(texts["norm"], normalized=True)
-    texts["stage"] = infer_review_stages(texts, matches, config)
     lexicon = config.barriers.sentiment.model_dump()
     texts["sentiment"] = sentiment(texts["norm"], lexicon, normalized=True).to_numpy() if len(texts) else []
+    matches = catalog_matcher(config).match(texts["norm"], normalized=True,
+                                            eligible=similarity_eligible(texts, config) if len(texts) else None)
+    texts["stage"] = infer_review_stages(texts, matches, config)
 
     members = membership.members
     counts = membership.counts()

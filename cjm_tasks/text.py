@@ -2,8 +2,11 @@
 
 Normalisation (used for texts and keywords alike): lower case, accents stripped (NFKD without
 combining marks, so Russian ё reads as е and Portuguese ã as a; Russian й is a letter of its own
-and is kept), every run of non-word characters becomes one space, and the text is padded with a
-space at each end.
+and is kept), the end of a sentence (``.``, ``!``, ``?``, ``;``, ``…`` before a space or the end)
+becomes the token ``¶`` (:data:`BOUNDARY`: phrases, gaps and negation windows never cross it),
+every other run of non-word characters becomes one space, and the text is padded with a space at
+each end. Words that mix letters with look-alike digits or with letters of the other alphabet
+("0чередь", "oчередь" with a Latin o, "l4te") are read as the letters they imitate.
 
 Keywords: one or more words; each word matches a whole word of the text, or, ending in ``*``, any
 word starting with it (``задерж*`` matches задержка, задержали). All keywords of all barriers are
@@ -25,29 +28,90 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _SEP = "\n"  # joins texts; normalisation turns every newline inside a text into a space
-# Combining marks, except the breve that makes и into й (recomposed by NFC afterwards).
-_COMBINING = re.compile(r"[\u0300-\u0305\u0307-\u036f]|(?<!и)\u0306")
-_NON_WORD = re.compile(r"[\W_]+")
 _WORD_TAIL = re.compile(r"\w*")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|[\r\n]+")
 _TOKEN = re.compile(r"[^\W_]+")
 
 
-def normalize(texts: pd.Series) -> pd.Series:
-    """Normalised, space-padded texts (vectorised; missing texts become a single space)."""
-    s = texts.fillna("").astype("str").str.lower().str.normalize("NFKD")
-    s = s.str.replace(_COMBINING.pattern, "", regex=True).str.normalize("NFC")
-    s = s.str.replace(r"[\W_]+", " ", regex=True)
-    return " " + s.str.strip() + " "
+BOUNDARY = "\u00b6"  # ¶: a sentence end in normalised text
+# The same rules twice: RE2 patterns for pyarrow (vectorised, texts) and Python ones (one string).
+_RE2_MARKS = "[\u0300-\u036f]+"
+_RE2_SENTENCE = r"[.!?;\x{2026}\x{b6}]+[^\pL\pN]*(?:\s|$)"
+_RE2_REST = r"[^\pL\pN\x{b6}]+"
+_RE2_REPEATED = r"\x{b6}(?:\s*\x{b6})+"
+_RE2_EDGES = r"^[\s\x{b6}]+|[\s\x{b6}]+$"
+_PY_SENTENCE = re.compile(r"[.!?;\u2026\u00b6]+[\W_]*(?:\s|$)")
+_PY_REST = re.compile(r"(?:[^\w\u00b6]|_)+")
+_PY_REPEATED = re.compile(r"\u00b6(?:\s*\u00b6)+")
+_PY_EDGES = re.compile(r"^[\s\u00b6]+|[\s\u00b6]+$")
+# A word mixing alphabets, or letters and look-alike digits (rare: only those texts are rewritten).
+_DISGUISED_PATTERN = "[a-z][0-9а-я]|[0-9а-я][a-z]|[а-я][0-9]|[0-9][а-я]"
+_DISGUISED = re.compile(_DISGUISED_PATTERN)
+_DISGUISED_WORD = re.compile(r"\w*(?:" + _DISGUISED_PATTERN + r")\w*")
+_TO_CYRILLIC = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "y": "у", "k": "к", "m": "м",
+                "t": "т", "b": "в", "h": "н", "0": "о", "3": "з", "4": "ч", "6": "б"}
+_TO_LATIN = {"а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "х": "x", "у": "y", "к": "k", "м": "m",
+             "т": "t", "в": "b", "н": "h", "0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t"}
+_CYRILLIC = re.compile(r"[а-я]")
+_LATIN = re.compile(r"[a-z]")
 
+
+_LOOKALIKE_DIGITS = re.compile(r"(?<=[^\W\d_])\d+(?=[^\W\d_])|^\d+(?=[^\W\d_]{3})")
+
+
+def _undisguise_word(match: re.Match[str]) -> str:
+    """"0чередь" → очередь, "oчередь" (Latin o) → очередь, "l4te" → late, "g00d" → good; "mp3",
+    "iphone14" and "10kg" stay: digits are read as letters only between letters, or first
+    before three letters or more."""
+    word = match.group()
+    cyrillic, latin = len(_CYRILLIC.findall(word)), len(_LATIN.findall(word))
+    table = str.maketrans(_TO_CYRILLIC if cyrillic >= latin else _TO_LATIN)
+    other = _LATIN if cyrillic >= latin else _CYRILLIC
+    word = _LOOKALIKE_DIGITS.sub(lambda m: m.group().translate(table), word)
+    return other.sub(lambda m: m.group().translate(table), word)
+
+
+def _undisguise(text: str) -> str:
+    return _DISGUISED_WORD.sub(_undisguise_word, text)
+
+
+def normalize(texts: pd.Series) -> pd.Series:
+    """Normalised, space-padded texts (vectorised with pyarrow's RE2 kernels; missing texts become
+    a single space). The same rules as :func:`normalize_one`."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(texts) == 0:
+        return pd.Series([], index=texts.index, dtype="object")
+    a = pa.array(texts.fillna("").astype("str"), type=pa.string())
+    a = pc.utf8_normalize(pc.utf8_lower(a), "NFKD")
+    a = pc.replace_substring(a, "\u0438\u0306", "\u0439")  # и + breve is the letter й: kept
+    a = pc.utf8_normalize(pc.replace_substring_regex(a, _RE2_MARKS, ""), "NFC")
+    disguised = pc.match_substring_regex(a, _DISGUISED_PATTERN)
+    if pc.any(disguised).as_py():
+        values = a.to_pylist()
+        for i in pc.indices_nonzero(disguised).to_pylist():
+            values[i] = _undisguise(values[i])
+        a = pa.array(values, type=pa.string())
+    a = pc.replace_substring_regex(a, _RE2_SENTENCE, " \u00b6 ")
+    a = pc.replace_substring_regex(a, _RE2_REST, " ")
+    a = pc.replace_substring_regex(a, _RE2_REPEATED, "\u00b6")
+    a = pc.replace_substring_regex(a, _RE2_EDGES, "")
+    return " " + pd.Series(a.to_numpy(zero_copy_only=False), index=texts.index, dtype="object") + " "
 
 
 def normalize_one(text: str) -> str:
     """:func:`normalize` for one string (keywords, phrases): the same rules, without pandas."""
     import unicodedata
 
-    folded = unicodedata.normalize("NFC", _COMBINING.sub("", unicodedata.normalize("NFKD", (text or "").lower())))
-    return " " + _NON_WORD.sub(" ", folded).strip() + " "
+    folded = unicodedata.normalize("NFKD", (text or "").lower()).replace("\u0438\u0306", "\u0439")
+    folded = unicodedata.normalize("NFC", re.sub(_RE2_MARKS, "", folded))
+    if _DISGUISED.search(folded):
+        folded = _undisguise(folded)
+    folded = _PY_REST.sub(" ", _PY_SENTENCE.sub(" \u00b6 ", folded))
+    folded = _PY_EDGES.sub("", _PY_REPEATED.sub(BOUNDARY, folded))
+    return " " + folded + " "
 
 
 @dataclass(frozen=True)

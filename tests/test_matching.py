@@ -1,0 +1,119 @@
+"""The catalog matcher: word forms, gaps, negation, disguised words, similarity, one pass."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cjm_tasks.config import CatalogBarrier
+from cjm_tasks.matching import CatalogMatcher, MatchSettings, parse_keyword
+from cjm_tasks.text import normalize, normalize_one
+
+
+def barrier(bid: str, keywords: dict, examples: dict | None = None, exclude: dict | None = None) -> CatalogBarrier:
+    return CatalogBarrier(id=bid, stage="purchase", title=bid, recommendation="-", keywords=keywords,
+                          examples=examples or {}, exclude=exclude or {})
+
+
+NEGATIONS = {"en": ["not", "no", "never", "t", "without"], "ru": ["не", "нет", "без", "никак*"], "pt": ["nao", "sem", "nem"]}
+
+
+def matcher(*barriers: CatalogBarrier, **kw) -> CatalogMatcher:
+    return CatalogMatcher(list(barriers), MatchSettings(negations=NEGATIONS, **kw))
+
+
+def found(m: CatalogMatcher, texts: list[str], **kw) -> list[set[str]]:
+    hits = m.match(pd.Series(texts), **kw)
+    return [set(hits.loc[hits["row"] == i, "label"]) for i in range(len(texts))]
+
+
+def test_one_dictionary_word_matches_its_forms_in_each_language():
+    m = matcher(barrier("cash", {"ru": ["только наличные"], "en": ["cash only"]}),
+                barrier("upsell", {"ru": ["навязать", "навязывать"]}),
+                barrier("late", {"pt": ["atrasado"]}),
+                barrier("queue", {"en": ["queue"]}))
+    texts = ["Принимают только наличными.", "Платить только наличные, увы", "Нам навязали страховку",
+             "Они навязывают доп услуги", "O pedido atrasou", "Entrega com atraso", "Cash only, again",
+             "We queued for ages", "Long queues at the till"]
+    assert found(m, texts) == [{"cash"}, {"cash"}, {"upsell"}, {"upsell"}, {"late"}, {"late"}, {"cash"}, {"queue"}, {"queue"}]
+
+
+def test_a_star_still_means_any_word_that_starts_with_it_and_forms_are_only_of_the_same_word():
+    m = matcher(barrier("late", {"en": ["late"]}), barrier("errors", {"en": ["error*"]}))
+    assert found(m, ["It came late", "The latest model", "Errors everywhere", "it kept erroring out"]) == [{"late"}, set(), {"errors"}, {"errors"}]
+
+
+def test_gaps_allow_a_few_words_inside_one_sentence_and_in_order():
+    m = matcher(barrier("cash", {"en": ["only ... cash"], "ru": ["картой ... нельзя"]}), gap_words=3)
+    texts = ["They only take cash", "They only ever take paper cash", "only one two three four cash",
+             "Cash, they only take", "We only browsed. Cash was fine", "Картой, к сожалению, нельзя"]
+    assert found(m, texts) == [{"cash"}, {"cash"}, set(), set(), set(), {"cash"}]
+
+
+def test_negated_keywords_need_a_negation_and_plain_keywords_do_not_count_after_one():
+    m = matcher(barrier("cash", {"en": ["~accept ... card"], "ru": ["~принимать ... карта"]}),
+                barrier("queue", {"en": ["queue"], "ru": ["очередь"]}),
+                barrier("rude", {"en": ["rude"]}),
+                barrier("late", {"pt": ["atrasado"]}))
+    texts = ["They did not accept my card", "They accept every card", "Не принимают карты", "Принимают карты",
+             "Paid by card, no queue at all", "Не было очереди", "The queue was long", "Очередь на кассе",
+             "The staff wasn't rude", "No problems at all. Rude staff though", "Não atrasou", "Atrasou muito"]
+    assert found(m, texts) == [{"cash"}, set(), {"cash"}, set(), set(), set(), {"queue"}, {"queue"},
+                               set(), {"rude"}, set(), {"late"}]
+
+
+def test_keywords_that_hold_a_negation_themselves_are_not_cancelled_by_another():
+    m = matcher(barrier("reminders", {"ru": ["никаких напоминаний"], "en": ["no reminder"]}))
+    assert found(m, ["Не было никаких напоминаний", "There was no reminder"]) == [{"reminders"}, {"reminders"}]
+
+
+def test_exclude_phrases_still_mask_their_keyword():
+    m = matcher(barrier("queue", {"ru": ["очередь"]}, exclude={"ru": ["в первую очередь"]}))
+    assert found(m, ["В первую очередь спасибо", "Огромная очередь"]) == [set(), {"queue"}]
+
+
+def test_digits_and_letters_of_the_other_alphabet_read_as_the_letters_they_imitate():
+    m = matcher(barrier("queue", {"ru": ["очередь"]}), barrier("late", {"en": ["late"]}))
+    assert found(m, ["Стояли в 0череди", "Стояли в oчереди", "It was l4te again", "mp3 player"]) == [{"queue"}, {"queue"}, {"late"}, set()]
+
+
+def test_similarity_finds_paraphrases_records_its_source_and_respects_neutral_sentences():
+    examples = {"en": ["They only take cash, my card was useless", "No card machine, banknotes only",
+                       "The card terminal never works, bring cash"]}
+    m = matcher(barrier("cash", {"en": ["cash only"]}, examples=examples),
+                neutral={"en": ["Paid by card, quick and easy", "Card payment worked fine"]}, threshold=0.3, margin=0.05)
+    hits = m.match(pd.Series(["Cash only!", "They take banknotes only, my card was no use here",
+                              "Paid by card, quick and easy as always", "Lovely flowers in the garden today"]))
+    by_row = {r.row: r for r in hits.itertuples()}
+    assert by_row[0].via == "keyword" and by_row[0].score == 1.0
+    assert by_row[1].via == "similarity" and by_row[1].label == "cash" and 0.3 <= by_row[1].score < 1
+    assert by_row[1].keyword in examples["en"] and "banknotes" in by_row[1].found
+    assert 2 not in by_row and 3 not in by_row
+
+
+def test_similarity_reads_only_eligible_texts_and_skips_pairs_a_keyword_found():
+    m = matcher(barrier("cash", {"en": ["cash only"]}, examples={"en": ["They only take cash, my card was useless"]}), threshold=0.3)
+    texts = pd.Series(["They only take cash, my card was useless. Cash only", "They only take cash, my card was useless"])
+    all_read = m.match(texts)
+    assert list(all_read["via"]) == ["keyword", "similarity"]
+    praised = m.match(texts, eligible=pd.Series([True, False]))
+    assert list(praised["row"]) == [0]
+
+
+def test_keywords_alone_ignore_forms_and_examples():
+    m = matcher(barrier("cash", {"ru": ["только наличные"]}, examples={"ru": ["Принимают только наличку, карты не берут"]}),
+                word_forms=False, similarity=False)
+    assert found(m, ["Только наличными", "Только наличные", "Принимают только наличку, карты не берут"]) == [set(), {"cash"}, set()]
+
+
+def test_a_keyword_without_letters_is_refused_with_its_barrier():
+    with pytest.raises(ValueError, match="'cash'"):
+        parse_keyword("cash", "~ ... !", "en")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("abcxyz019 .,!?;…¶_-'\nАБВабвйёЁ0оOoãéÇ") + ["\u0306", "\u0301"]), max_size=40))
+def test_vectorised_and_single_string_normalisation_agree(text):
+    assert normalize(pd.Series([text])).iloc[0] == normalize_one(text)
