@@ -254,13 +254,14 @@ def sentiment(texts: pd.Series, lexicon: Mapping[str, Mapping[str, Iterable[str]
     hits = drop_nested(KeywordMatcher(words).spans(texts, normalized))
     if hits.empty:
         return pd.Series(np.nan, index=texts.index)
-    polarity = hits["label"].str.split("\t").str[0]
-    counts = pd.crosstab(hits["row"], polarity).reindex(columns=["positive", "negative"], fill_value=0)
-    score = (counts["positive"] - counts["negative"]) / (counts["positive"] + counts["negative"])
-    out = pd.Series(np.nan, index=range(len(texts)))
-    out.loc[score.index] = score.to_numpy()
-    out.index = texts.index
-    return out
+    positive = hits["label"].str.startswith("positive\t").to_numpy()
+    rows = hits["row"].to_numpy()
+    pos = np.bincount(rows[positive], minlength=len(texts)).astype("float64")
+    neg = np.bincount(rows[~positive], minlength=len(texts)).astype("float64")
+    total = pos + neg
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = np.where(total > 0, (pos - neg) / total, np.nan)
+    return pd.Series(score, index=texts.index)
 
 
 # ------------------------------------------------------------------------------------- themes
