@@ -527,9 +527,15 @@ class Lexicon(Strict):
 
 
 DEFAULT_NEGATIONS: dict[str, list[str]] = {
-    "en": ["not", "no", "never", "t", "without", "none", "nothing", "nobody", "neither", "nor", "cannot", "hardly", "zero"],
+    "en": ["not", "no", "never", "t", "without", "none", "nothing", "nobody", "neither", "nor", "cannot", "hardly"],
     "ru": ["не", "нет", "ни", "без", "никогда", "ничего", "никто", "никакой*", "никаких", "никак", "нельзя", "нету"],
-    "pt": ["nao", "nem", "sem", "nunca", "nenhum*", "nenhuma*", "nada", "n", "jamais"],
+    "pt": ["nao", "nem", "sem", "nunca", "nenhum*", "nenhuma*", "nada", "n", "jamais", "ninguem"],
+}
+# Phrases that negate the keyword they follow ("очереди не было", "atraso nenhum", "queues: none").
+DEFAULT_NEGATIONS_AFTER: dict[str, list[str]] = {
+    "en": ["none"],
+    "ru": ["нет", "не было", "не оказалось", "не наблюдалось", "никакой", "никаких", "никакого", "никакая"],
+    "pt": ["nenhum", "nenhuma", "zero"],
 }
 
 
@@ -556,7 +562,9 @@ class MatchingConfig(Strict):
     negation_window: int = Field(2, ge=0, le=5)
     # `~keyword` needs a negation at most this many words before it.
     negated_window: int = Field(3, ge=1, le=6)
+    # Negation words per language (a keyword is checked against those of its own language).
     negations: dict[str, list[str]] = Field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_NEGATIONS.items()})
+    negations_after: dict[str, list[str]] = Field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_NEGATIONS_AFTER.items()})
     similarity: SimilarityConfig = SimilarityConfig()
 
 

@@ -12,6 +12,9 @@ occur in the period's texts are added, as plain words, to the one Aho-Corasick a
 :class:`~cjm_tasks.text.KeywordMatcher`: matching stays a single pass over the joined texts. A
 word ending in ``*`` keeps matching any word that starts with it, as before.
 
+A word written ``=como`` matches that word only (no other forms: Snowball reads "como" and
+"com" as one stem).
+
 **Gaps.** ``only ... cash`` allows up to ``gap_words`` words between its parts ("only take
 cash"); the parts are found in the same pass and joined afterwards, within one sentence.
 
@@ -135,12 +138,14 @@ class WordForms:
 
 @dataclass(frozen=True)
 class Keyword:
-    """One catalog keyword parsed: its parts (split at ``...``), each a list of (word, star)."""
+    """One catalog keyword parsed: its parts (split at ``...``), each a tuple of (word, how):
+    how is ``""`` (any form of the word), ``"*"`` (any word starting with it) or ``"="`` (this
+    word exactly)."""
 
     label: str
     text: str
     language: str
-    parts: tuple[tuple[tuple[str, bool], ...], ...]
+    parts: tuple[tuple[tuple[str, str], ...], ...]
     negated: bool
     excluded: bool
 
@@ -150,16 +155,18 @@ class Keyword:
 
 
 def parse_keyword(label: str, text: str, language: str, excluded: bool = False) -> Keyword:
+    """``~`` first: needs a negation; ``...``: a gap; a word ending in ``*``: a prefix; a word
+    starting with ``=``: that word only, no other forms."""
     raw = text.strip()
     negated = raw.startswith(NEGATED)
     raw = raw.lstrip(NEGATED).strip()
     parts = []
     for piece in raw.split(GAP):
-        words: list[tuple[str, bool]] = []
+        words: list[tuple[str, str]] = []
         for token in piece.split():
-            star = token.endswith("*")
-            tokens = normalize_one(token.rstrip("*")).replace(BOUNDARY, " ").split()
-            words.extend((t, star and i == len(tokens) - 1) for i, t in enumerate(tokens))
+            how = "*" if token.endswith("*") else "=" if token.startswith("=") else ""
+            tokens = normalize_one(token.strip("*=")).replace(BOUNDARY, " ").split()
+            words.extend((t, how if (how != "*" or i == len(tokens) - 1) else "=") for i, t in enumerate(tokens))
         if words:
             parts.append(tuple(words))
     if not parts:
@@ -167,13 +174,13 @@ def parse_keyword(label: str, text: str, language: str, excluded: bool = False) 
     return Keyword(label, text, language, tuple(parts), negated, excluded)
 
 
-def _phrase_variants(words: tuple[tuple[str, bool], ...], language: str, forms: WordForms | None) -> list[str]:
+def _phrase_variants(words: tuple[tuple[str, str], ...], language: str, forms: WordForms | None) -> list[str]:
     """The keyword syntax strings a part stands for: one per combination of word forms."""
     choices = []
-    for word, star in words:
-        if star:
+    for word, how in words:
+        if how == "*":
             choices.append([word + "*"])
-        elif forms is None:
+        elif how == "=" or forms is None:
             choices.append([word])
         else:
             choices.append(sorted(forms.forms(word, language)))
@@ -261,6 +268,7 @@ class MatchSettings:
     negation_window: int = 2
     negated_window: int = 3
     negations: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    negations_after: Mapping[str, Sequence[str]] = field(default_factory=dict)
     threshold: float = 0.45
     margin: float = 0.05
     min_words: int = 3
@@ -271,8 +279,40 @@ class MatchSettings:
         sim = matching.similarity
         return cls(word_forms=word_forms and matching.word_forms, similarity=similarity and sim.enabled,
                    gap_words=matching.gap_words, negation_window=matching.negation_window,
-                   negated_window=matching.negated_window, negations=matching.negations, threshold=sim.threshold,
+                   negated_window=matching.negated_window, negations=matching.negations,
+                   negations_after=matching.negations_after, threshold=sim.threshold,
                    margin=sim.margin, min_words=sim.min_words, neutral=sim.neutral)
+
+
+@dataclass(frozen=True)
+class _Negations:
+    """The negation words of one language: before a keyword (whole words, or prefixes ending in
+    ``*``), and the phrases that negate a keyword they follow."""
+
+    whole: frozenset[str]
+    prefixes: tuple[str, ...]
+    after: tuple[tuple[str, ...], ...]
+
+    @classmethod
+    def parse(cls, words: Sequence[str], after: Sequence[str]) -> _Negations:
+        whole, prefixes = set(), []
+        for word in words:
+            norm = normalize_one(word.rstrip("*")).strip()
+            if word.endswith("*"):
+                prefixes.append(norm)
+            elif norm:
+                whole.add(norm)
+        return cls(frozenset(whole), tuple(prefixes), tuple(tuple(normalize_one(p).split()) for p in after if normalize_one(p).split()))
+
+    def is_before(self, token: str) -> bool:
+        return token in self.whole or (bool(self.prefixes) and token.startswith(self.prefixes))
+
+    def is_after(self, tokens: Sequence[str]) -> bool:
+        for phrase in self.after:
+            n = len(phrase)
+            if any(tuple(tokens[i:i + n]) == phrase for i in range(len(tokens) - n + 1)):
+                return True
+        return False
 
 
 class CatalogMatcher:
@@ -292,7 +332,8 @@ class CatalogMatcher:
             for excluded, source in ((False, barrier.keywords), (True, barrier.exclude)):
                 for language, words in source.items():
                     self.keywords.extend(parse_keyword(barrier.id, w, language, excluded) for w in words)
-        self._negations = self._negation_words(self.settings.negations)
+        self._negations = {lang: _Negations.parse(words, self.settings.negations_after.get(lang, ()))
+                           for lang, words in self.settings.negations.items()}
         examples: dict[str, list[str]] = {}
         for barrier in catalog:
             sentences = [s for ss in barrier.examples.values() for s in ss]
@@ -301,37 +342,22 @@ class CatalogMatcher:
         neutral = [s for ss in self.settings.neutral.values() for s in ss]
         self.model = ExampleModel.build(examples, neutral) if self.settings.similarity and examples else None
 
-    @staticmethod
-    def _negation_words(negations: Mapping[str, Sequence[str]]) -> tuple[frozenset[str], tuple[str, ...]]:
-        whole, prefixes = set(), []
-        for words in negations.values():
-            for word in words:
-                norm = normalize_one(word.rstrip("*")).strip()
-                if word.endswith("*"):
-                    prefixes.append(norm)
-                elif norm:
-                    whole.add(norm)
-        return frozenset(whole), tuple(prefixes)
-
-    def _is_negation(self, token: str) -> bool:
-        whole, prefixes = self._negations
-        return token in whole or (bool(prefixes) and token.startswith(prefixes))
-
     def _has_negation(self, keyword: Keyword) -> bool:
-        return any(self._is_negation(w) for part in keyword.parts for w, _ in part)
+        negations = self._negations.get(keyword.language)
+        return negations is not None and any(negations.is_before(w) for part in keyword.parts for w, _ in part)
 
     # -- keyword pass -------------------------------------------------------------------
 
-    def _automaton(self, vocabulary: set[str] | None) -> tuple[KeywordMatcher, dict[str, tuple[Keyword, int]]]:
+    def _automaton(self, vocabulary: set[str] | None) -> tuple[KeywordMatcher, dict[str, tuple[int, int]]]:
         """One automaton for every part of every keyword, each part under a label of its own."""
         forms = WordForms(vocabulary) if vocabulary is not None else None
         keywords: dict[str, list[str]] = {}
-        parts: dict[str, tuple[Keyword, int]] = {}
+        parts: dict[str, tuple[int, int]] = {}
         for n, keyword in enumerate(self.keywords):
             for i, part in enumerate(keyword.parts):
                 tag = f"{n}:{i}"
                 keywords[tag] = _phrase_variants(part, keyword.language, forms)
-                parts[tag] = (keyword, i)
+                parts[tag] = (n, i)
         return KeywordMatcher(keywords), parts
 
     def keyword_matches(self, norm: pd.Series) -> pd.DataFrame:
@@ -351,20 +377,31 @@ class CatalogMatcher:
             return _empty()
         lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
         starts = np.concatenate(([0], np.cumsum(lengths + 1)[:-1]))
+        located = [parts[tag] for tag in hits["label"]]
+        kw = np.fromiter((k for k, _ in located), dtype=np.int64, count=len(located))
+        part = np.fromiter((p for _, p in located), dtype=np.int64, count=len(located))
+        offset = starts[hits["row"].to_numpy()]
+        hits = hits.assign(kw=kw, part=part, start=hits["start"] - offset, end=hits["end"] - offset)
+        # A gapped keyword is assembled only in texts where every one of its parts occurs.
+        n_parts = np.array([len(k.parts) for k in self.keywords], dtype=np.int64)
+        complete = hits.groupby(["row", "kw"])["part"].transform("nunique").to_numpy() == n_parts[kw]
+        hits = hits[complete]
         rows: list[tuple[int, str, str, int, int, bool, str]] = []
+        gapped = n_parts[hits["kw"].to_numpy()] > 1
+        single = hits[~gapped]
+        for row, k, start, end, found in zip(single["row"].tolist(), single["kw"].tolist(), single["start"].tolist(),
+                                             single["end"].tolist(), single["found"].tolist()):
+            keyword = self.keywords[k]
+            if keyword.excluded or self._negation_ok(keyword, values[row], start, end):
+                rows.append((row, keyword.label, keyword.text, start, end, keyword.excluded, found))
+        multi = hits[gapped].sort_values(["row", "kw", "part", "start"], kind="stable")
         pending: dict[tuple[int, int], list[tuple[int, int, int, str]]] = {}
-        offsets = starts[hits["row"].to_numpy()]
-        for row, tag, start, end, found, offset in zip(hits["row"].tolist(), hits["label"].tolist(), hits["start"].tolist(),
-                                                        hits["end"].tolist(), hits["found"].tolist(), offsets.tolist()):
-            keyword, part = parts[tag]
-            if keyword.gapped:
-                pending.setdefault((row, id(keyword)), []).append((part, start - offset, end - offset, found))
-            elif keyword.excluded or self._negation_ok(keyword, values[row], start - offset):
-                rows.append((row, keyword.label, keyword.text, start - offset, end - offset, keyword.excluded, found))
-        by_id = {id(k): k for k in self.keywords}
-        for (row, kw), spans in pending.items():
-            keyword = by_id[kw]
-            for start, end, found in self._assemble(keyword, sorted(spans), values[row]):
+        for row, k, p, start, end, found in zip(multi["row"].tolist(), multi["kw"].tolist(), multi["part"].tolist(),
+                                                multi["start"].tolist(), multi["end"].tolist(), multi["found"].tolist()):
+            pending.setdefault((row, k), []).append((p, start, end, found))
+        for (row, k), spans in pending.items():
+            keyword = self.keywords[k]
+            for start, end, found in self._assemble(keyword, spans, values[row]):
                 rows.append((row, keyword.label, keyword.text, start, end, keyword.excluded, found))
         if not rows:
             return _empty()
@@ -379,7 +416,8 @@ class CatalogMatcher:
 
     def _assemble(self, keyword: Keyword, spans: list[tuple[int, int, int, str]], text: str) -> list[tuple[int, int, str]]:
         """Occurrences of ``keyword`` in one text from its parts' hits: parts in order, each at
-        most ``gap_words`` words after the previous one within a sentence, then the negation rule."""
+        most ``gap_words`` words after the previous one within a sentence, then the negation rule.
+        Every chain is tried ("comprei dois pares dos dois modelos e recebi um": the second "dois")."""
         by_part: dict[int, list[tuple[int, int, str]]] = {}
         for part, start, end, found in spans:
             by_part.setdefault(part, []).append((start, end, found))
@@ -393,23 +431,34 @@ class CatalogMatcher:
                     # A whole-word part ends after its padding space, where the next part's starts.
                     if hit[0] >= last_end - 1 and BOUNDARY not in between and len(between.split()) <= self.settings.gap_words:
                         grown.append(chain + [hit])
-                        break
-            chains = grown
+            chains = grown[:64]
         out = []
         for chain in chains:
             start, end = chain[0][0], chain[-1][1]
-            if not keyword.excluded and not self._negation_ok(keyword, text, start):
+            if not keyword.excluded and not self._negation_ok(keyword, text, start, end):
                 continue
-            out.append((start, end, " ... ".join(h[2] for h in chain) if keyword.gapped else chain[0][2]))
+            out.append((start, end, " ... ".join(h[2] for h in chain)))
         return out
 
-    def _negation_ok(self, keyword: Keyword, text: str, start: int) -> bool:
-        window = self.settings.negated_window if keyword.negated else self.settings.negation_window
-        if not keyword.negated and (window == 0 or self._has_negation(keyword)):
+    def _negation_ok(self, keyword: Keyword, text: str, start: int, end: int) -> bool:
+        """A ``~`` keyword needs a negation of its language at most ``negated_window`` words before
+        it; any other keyword without a negation of its own must have none ``negation_window``
+        words before it, nor a negation that follows it ("очереди не было", "atraso nenhum")."""
+        negations = self._negations.get(keyword.language)
+        if negations is None:
+            return not keyword.negated
+        if keyword.negated:
+            before = text[max(0, start - 120):start].rsplit(BOUNDARY, 1)[-1].split()[-self.settings.negated_window:]
+            return any(negations.is_before(t) for t in before)
+        window = self.settings.negation_window
+        if window == 0 or self._has_negation(keyword):
             return True
         before = text[max(0, start - 120):start].rsplit(BOUNDARY, 1)[-1].split()[-window:]
-        negated = any(self._is_negation(t) for t in before)
-        return negated if keyword.negated else not negated
+        if any(negations.is_before(t) for t in before):
+            return False
+        after = text[end - 1:end + 80].split(BOUNDARY, 1)[0].split()[:window + 1]
+        return not negations.is_after(after)
+
 
     # -- similarity pass ---------------------------------------------------------------
 

@@ -117,3 +117,17 @@ def test_a_keyword_without_letters_is_refused_with_its_barrier():
 @given(st.text(alphabet=st.sampled_from(list("abcxyz019 .,!?;…¶_-'\nАБВабвйёЁ0оOoãéÇ") + ["\u0306", "\u0301"]), max_size=40))
 def test_vectorised_and_single_string_normalisation_agree(text):
     assert normalize(pd.Series([text])).iloc[0] == normalize_one(text)
+
+
+def test_negations_are_those_of_the_keywords_language_and_may_follow_it():
+    m = CatalogMatcher([barrier("late", {"pt": ["atrasado"]}), barrier("queue", {"ru": ["очередь"]}), barrier("rude", {"en": ["rude"]})],
+                       MatchSettings(negations={"en": ["no", "not"], "pt": ["nao", "nenhum*"], "ru": ["не"]},
+                                     negations_after={"pt": ["nenhum"], "ru": ["не было"]}))
+    texts = ["comprei no site e o pedido atrasou", "atraso nenhum", "Очереди не было", "Очередь не двигалась", "no rude words"]
+    assert found(m, texts) == [{"late"}, set(), set(), {"queue"}, set()]
+
+
+def test_an_exact_word_has_no_other_forms_and_every_gap_chain_is_tried():
+    m = matcher(barrier("como", {"pt": ["=como ... entregue"]}), barrier("two", {"pt": ["comprei ... dois ... recebi"]}))
+    texts = ["com entregue", "como entregue", "comprei dois pares dos dois modelos e recebi um"]
+    assert found(m, texts) == [set(), {"como"}, {"two"}]
