@@ -8,8 +8,8 @@ language. :class:`CatalogMatcher` finds them in a period's texts:
 with the Snowball stemmer of the keyword's language (PyStemmer; English, Russian, Portuguese and
 the other Snowball languages), and for Russian also with the lexeme of the word in the pymorphy3
 dictionary, so ``наличные`` finds наличными and ``принимать`` finds принимают. Only the forms that
-occur in the period's texts are added, as plain words, to the one Aho-Corasick automaton of
-:class:`~cjm_tasks.text.KeywordMatcher`: matching stays a single pass over the joined texts. A
+occur in the period's texts are added, as plain words, to one Aho-Corasick automaton
+(pyahocorasick): matching stays a single pass over the joined texts. A
 word ending in ``*`` keeps matching any word that starts with it, as before.
 
 A word written ``=como`` matches that word only (no other forms: Snowball reads "como" and
@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from cjm_tasks.text import BOUNDARY, STOPWORDS, KeywordMatcher, normalize, normalize_one
+from cjm_tasks.text import BOUNDARY, CLAUSE, STOPWORDS, normalize, normalize_one
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,6 +60,8 @@ _IS_CYRILLIC = re.compile(r"[а-яй]")
 _IS_LATIN = re.compile(r"[a-z]")
 GAP = "..."
 NEGATED = "~"
+NEUTRAL = ""  # the class of neutral sentences: catalog words used without complaining
+OTHER = "~other"  # the class of complaints about something the catalog does not list
 MAX_FORMS_PER_KEYWORD = 400
 
 
@@ -90,6 +92,15 @@ def _lexeme(word: str) -> frozenset[str]:
             break
         forms.update(normalize_one(f.word).strip() for f in parse.lexeme)
     return frozenset(f for f in forms if f and " " not in f)
+
+
+@lru_cache(maxsize=1 << 16)
+def stem_word(word: str, latin: str = "en") -> str:
+    """The Snowball stem of a normalised word: Russian for a Cyrillic word, else ``latin``'s (the
+    word itself when there is no stemmer for that language). For comparing texts whose language
+    is not known; keywords are stemmed in their own language (:class:`WordForms`)."""
+    stemmer = _stemmer("ru" if _IS_CYRILLIC.search(word) else latin)
+    return stemmer.stemWord(word) if stemmer is not None else word
 
 
 def _in_script(words: Iterable[str], language: str) -> list[str]:
@@ -197,17 +208,22 @@ def _phrase_variants(words: tuple[tuple[str, str], ...], language: str, forms: W
 
 @dataclass
 class ExampleModel:
-    """Character n-gram TF-IDF vectors of the catalog's example sentences and neutral sentences."""
+    """A small classifier of sentences into the catalog's barriers, or none, built from the
+    configuration alone: logistic regression (scikit-learn) over character 2-5-gram and word
+    1-2-gram TF-IDF features, trained on every barrier's example sentences and on the neutral
+    sentences (catalog words used without complaining) as the class "none"."""
 
-    vectorizer: Any
-    matrix: Any  # examples x features (L2-normalised rows)
-    labels: list[str]  # the barrier of each row; "" for a neutral sentence
+    features: Any
+    classifier: Any
+    matrix: Any  # the examples' features, to name the nearest example of a match
+    labels: list[str]  # the barrier of each example row; NEUTRAL or OTHER for the two other classes
     texts: list[str]
+    words: int = 0  # the last ``words`` feature columns are the stem features (the cosine floor)
+    latin: str = "en"
 
     @classmethod
-    def build(cls, examples: Mapping[str, Sequence[str]], neutral: Sequence[str]) -> ExampleModel | None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
+    def build(cls, examples: Mapping[str, Sequence[str]], neutral: Sequence[str], latin: str = "en",
+              other: Sequence[str] = ()) -> ExampleModel | None:
         labels, texts = [], []
         for label, sentences in examples.items():
             for sentence in sentences:
@@ -215,36 +231,81 @@ class ExampleModel:
                 texts.append(sentence)
         if not texts:
             return None
-        for sentence in neutral:
-            labels.append("")
-            texts.append(sentence)
-        norms = [_plain(normalize_one(t)) for t in texts]
-        vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, dtype=_float32())
-        matrix = vectorizer.fit_transform(norms)
-        return cls(vectorizer, matrix, labels, texts)
+        for label, sentences in ((NEUTRAL, neutral), (OTHER, other)):
+            labels.extend([label] * len(sentences))
+            texts.extend(sentences)
+        return _fitted(tuple(labels), tuple(texts), latin)
 
-    def nearest(self, sentences: Sequence[str]) -> tuple[list[str], list[float], list[float], list[int]]:
-        """For each normalised sentence: its best barrier, that cosine, the best neutral cosine,
-        and the index of the nearest example of that barrier."""
+    def nearest(self, sentences: Sequence[str]) -> tuple[list[str], list[float], list[float], list[int], list[float]]:
+        """For each normalised sentence: its most likely barrier, that probability, the
+        probability of the likelier of "neutral" and "other complaint", the index of the nearest
+        example of that barrier and the cosine to it. Without a classifier (one class only) the
+        probability is that cosine."""
         import numpy as np
 
         labels = np.array(self.labels, dtype=object)
-        barrier_rows = np.flatnonzero(labels != "")
-        neutral_rows = np.flatnonzero(labels == "")
-        best_label: list[str] = []
-        best_score: list[float] = []
-        neutral_score: list[float] = []
-        best_example: list[int] = []
+        out: tuple[list, list, list, list, list] = ([], [], [], [], [])
         for start in range(0, len(sentences), 20000):
-            chunk = self.vectorizer.transform([_plain(s) for s in sentences[start:start + 20000]])
-            cos = (chunk @ self.matrix.T).toarray()
-            barrier_cos = cos[:, barrier_rows]
-            top = barrier_cos.argmax(axis=1)
-            best_example.extend(barrier_rows[top].tolist())
-            best_label.extend(labels[barrier_rows[top]].tolist())
-            best_score.extend(barrier_cos[np.arange(len(top)), top].tolist())
-            neutral_score.extend((cos[:, neutral_rows].max(axis=1) if len(neutral_rows) else np.zeros(len(top))).tolist())
-        return best_label, best_score, neutral_score, best_example
+            chunk = self.features.transform([_plain(s) for s in sentences[start:start + 20000]])
+            # Topic closeness on the stem features alone: character pairs make every two sentences alike.
+            cut = chunk.shape[1] - self.words
+            cos = (chunk[:, cut:] @ self.matrix[:, cut:].T).toarray()
+            rows = np.arange(cos.shape[0])
+            if self.classifier is not None:
+                classes = np.array(self.classifier.classes_, dtype=object)
+                is_barrier = np.array([c not in (NEUTRAL, OTHER) for c in classes])
+                barrier_cols = np.flatnonzero(is_barrier)
+                rest_cols = np.flatnonzero(~is_barrier)
+                proba = self.classifier.predict_proba(chunk)
+                barrier_proba = proba[:, barrier_cols]
+                top = barrier_proba.argmax(axis=1)
+                chosen = classes[barrier_cols[top]]
+                best = barrier_proba[rows, top]
+                none = proba[:, rest_cols].max(axis=1) if len(rest_cols) else np.zeros(len(rows))
+            else:
+                nearest_any = np.where(~np.isin(labels, [NEUTRAL, OTHER])[None, :], cos, -1.0).argmax(axis=1)
+                chosen = labels[nearest_any]
+                best = cos[rows, nearest_any]
+                none = np.zeros(len(rows))
+            own = np.where(labels[None, :] == chosen[:, None], cos, -1.0)
+            example = own.argmax(axis=1)
+            for target, values in zip(out, (chosen, best, none, example, own[rows, example])):
+                target.extend(values.tolist())
+        return out
+
+
+@lru_cache(maxsize=8)
+def _fitted(labels: tuple[str, ...], texts: tuple[str, ...], latin: str = "en") -> ExampleModel:
+    """The model of one configuration's sentences (cached: a refresh, the suggestions and the
+    benchmarks build the matcher several times from the same catalog)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_union
+
+    norms = [_plain(normalize_one(t)) for t in texts]
+    features = make_union(
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, dtype=_float32()),
+        TfidfVectorizer(analyzer=_StemAnalyzer(latin), sublinear_tf=True, dtype=_float32()),
+    )
+    matrix = features.fit_transform(norms)
+    classifier = None
+    if len(set(labels)) >= 2:
+        classifier = LogisticRegression(C=10.0, max_iter=5000, class_weight="balanced").fit(matrix, list(labels))
+    words = len(features.transformer_list[1][1].vocabulary_)
+    return ExampleModel(features, classifier, matrix, list(labels), list(texts), words, latin)
+
+
+class _StemAnalyzer:
+    """Word stems and pairs of adjacent stems of a normalised sentence: Cyrillic words with the
+    Russian Snowball stemmer, others with the stemmer of ``latin`` (the catalog's first
+    Latin-script language); the same on both sides, so "queued" meets "queue"."""
+
+    def __init__(self, latin: str):
+        self.latin = latin
+
+    def __call__(self, text: str) -> list[str]:
+        stems = [stem_word(w, self.latin) for w in text.split() if w not in STOPWORDS and not w.isdigit()]
+        return stems + [a + " " + b for a, b in zip(stems, stems[1:])]
 
 
 def _float32():
@@ -254,7 +315,7 @@ def _float32():
 
 
 def _plain(norm: str) -> str:
-    return " ".join(norm.replace(BOUNDARY, " ").split())
+    return " ".join(norm.replace(BOUNDARY, " ").replace(CLAUSE, " ").split())
 
 
 # ---------------------------------------------------------------------------------- matcher
@@ -269,10 +330,16 @@ class MatchSettings:
     negated_window: int = 3
     negations: Mapping[str, Sequence[str]] = field(default_factory=dict)
     negations_after: Mapping[str, Sequence[str]] = field(default_factory=dict)
-    threshold: float = 0.45
-    margin: float = 0.05
-    min_words: int = 3
+    negation_idioms: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    hedges: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    contrasts: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    fillers: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    threshold: float = 0.25
+    margin: float = 0.0
+    min_cosine: float = 0.1
+    min_words: int = 2
     neutral: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    other: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, matching: MatchingConfig, word_forms: bool = True, similarity: bool = True) -> MatchSettings:
@@ -280,39 +347,204 @@ class MatchSettings:
         return cls(word_forms=word_forms and matching.word_forms, similarity=similarity and sim.enabled,
                    gap_words=matching.gap_words, negation_window=matching.negation_window,
                    negated_window=matching.negated_window, negations=matching.negations,
-                   negations_after=matching.negations_after, threshold=sim.threshold,
-                   margin=sim.margin, min_words=sim.min_words, neutral=sim.neutral)
+                   negations_after=matching.negations_after, negation_idioms=matching.negation_idioms,
+                   hedges=matching.hedges, contrasts=matching.contrasts, fillers=matching.fillers,
+                   threshold=sim.threshold,
+                   margin=sim.margin, min_cosine=sim.min_cosine, min_words=sim.min_words, neutral=sim.neutral,
+                   other=sim.other)
+
+
+class _Scanner:
+    """An Aho-Corasick automaton (pyahocorasick) over keyword parts whose values are small
+    integers, so a scan is one C loop that returns arrays: the parts of gapped keywords are
+    common words ("only", "заказ"), and a Python step per hit would cost more than the scan."""
+
+    def __init__(self, variants: Sequence[tuple[str, int, int]]):
+        import ahocorasick
+        import numpy as np
+
+        from cjm_tasks.text import _compile_keyword
+
+        anchors: dict[str, list[int]] = {}
+        self.kw: list[int] = []
+        self.part: list[int] = []
+        self.verify: list[re.Pattern[str] | None] = []
+        for variant, k, p in variants:
+            anchor, verify = _compile_keyword(variant, normalized=True)
+            anchors.setdefault(anchor, []).append(len(self.kw))
+            self.kw.append(k)
+            self.part.append(p)
+            self.verify.append(verify)
+        self.automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+        self.anchor_length = np.array([len(a) for a in anchors], dtype=np.int64)
+        self.first = np.zeros(len(anchors) + 1, dtype=np.int64)
+        flat: list[int] = []
+        for i, (anchor, entries) in enumerate(anchors.items()):
+            self.automaton.add_word(anchor, i)
+            flat.extend(entries)
+            self.first[i + 1] = len(flat)
+        self.entries = np.array(flat, dtype=np.int64)
+        self.empty = not anchors
+        if not self.empty:
+            self.automaton.make_automaton()
+
+    def scan(self, joined: str, starts):
+        """(row, start, stop, keyword index, part index) of every hit, offsets within its text."""
+        import numpy as np
+
+        empty = np.zeros(0, dtype=np.int64)
+        if self.empty:
+            return empty, empty, empty, empty, empty
+        found = np.array(list(self.automaton.iter(joined)), dtype=np.int64).reshape(-1, 2)
+        if len(found) == 0:
+            return empty, empty, empty, empty, empty
+        end, anchor = found[:, 0], found[:, 1]
+        counts = self.first[anchor + 1] - self.first[anchor]
+        end, anchor = np.repeat(end, counts), np.repeat(anchor, counts)
+        # The n-th entry of each anchor: position within the repeated block.
+        block = np.repeat(np.cumsum(counts) - counts, counts)
+        entry = self.entries[self.first[anchor] + (np.arange(len(anchor)) - block)]
+        start = end - self.anchor_length[anchor] + 1
+        stop = end + 1
+        keep = np.ones(len(entry), dtype=bool)
+        kw = np.array(self.kw, dtype=np.int64)[entry]
+        part = np.array(self.part, dtype=np.int64)[entry]
+        checked = [i for i, e in enumerate(entry.tolist()) if self.verify[e] is not None]
+        for i in checked:  # a keyword with a * inside a phrase: rare
+            confirmed = self.verify[int(entry[i])].match(joined, int(start[i]))
+            if confirmed:
+                stop[i] = confirmed.end()
+            else:
+                keep[i] = False
+        start, stop, kw, part = start[keep], stop[keep], kw[keep], part[keep]
+        row = np.searchsorted(starts, start, side="right") - 1
+        offset = starts[row]
+        return row, start - offset, stop - offset, kw, part
+
+
+_TAIL = re.compile(r"\w*")
+
+
+def _words_at(text: str, start: int, stop: int) -> str:
+    """The matched words of ``text[start:stop]``, a trailing stem completed to its word."""
+    tail = stop if stop > 0 and text[stop - 1] == " " else _TAIL.match(text, stop).end()
+    return text[start:tail].strip()
+
+
+def _clause_before(text: str, start: int) -> list[str]:
+    """The words of the clause before ``start`` (up to ~15 words)."""
+    piece = text[max(0, start - 120):start]
+    return piece.rsplit(BOUNDARY, 1)[-1].rsplit(CLAUSE, 1)[-1].split()
+
+
+def _sentence_before(text: str, start: int) -> list[str]:
+    """The words of the sentence before ``start`` (up to ~25 words), clause marks kept."""
+    return text[max(0, start - 200):start].rsplit(BOUNDARY, 1)[-1].split()
+
+
+def _clause_after(text: str, end: int) -> list[str]:
+    piece = text[max(0, end - 1):end + 80]
+    return piece.split(BOUNDARY, 1)[0].split(CLAUSE, 1)[0].split()
 
 
 @dataclass(frozen=True)
 class _Negations:
     """The negation words of one language: before a keyword (whole words, or prefixes ending in
-    ``*``), and the phrases that negate a keyword they follow."""
+    ``*``), the phrases that negate a keyword they follow, and idioms whose negation word negates
+    nothing ("no problem", "без проблем", "не только", "чуть не")."""
 
     whole: frozenset[str]
     prefixes: tuple[str, ...]
     after: tuple[tuple[str, ...], ...]
+    idioms: tuple[tuple[str, ...], ...]
+    hedges: _Words
+    contrasts: _Words
+    fillers: frozenset[str]
 
     @classmethod
-    def parse(cls, words: Sequence[str], after: Sequence[str]) -> _Negations:
-        whole, prefixes = set(), []
-        for word in words:
-            norm = normalize_one(word.rstrip("*")).strip()
-            if word.endswith("*"):
-                prefixes.append(norm)
-            elif norm:
-                whole.add(norm)
-        return cls(frozenset(whole), tuple(prefixes), tuple(tuple(normalize_one(p).split()) for p in after if normalize_one(p).split()))
+    def parse(cls, words: Sequence[str], after: Sequence[str] = (), idioms: Sequence[str] = (), hedges: Sequence[str] = (),
+              contrasts: Sequence[str] = (), fillers: Sequence[str] = ()) -> _Negations:
+        negations = _Words.parse(words)
+        phrases = lambda items: tuple(tuple(normalize_one(p).split()) for p in items if normalize_one(p).split())  # noqa: E731
+        filler_words = frozenset(normalize_one(f).strip() for f in fillers if normalize_one(f).strip())
+        return cls(negations.whole, negations.prefixes, phrases(after), phrases(idioms), _Words.parse(hedges),
+                   _Words.parse(contrasts), filler_words)
 
     def is_before(self, token: str) -> bool:
         return token in self.whole or (bool(self.prefixes) and token.startswith(self.prefixes))
 
-    def is_after(self, tokens: Sequence[str]) -> bool:
-        for phrase in self.after:
-            n = len(phrase)
-            if any(tuple(tokens[i:i + n]) == phrase for i in range(len(tokens) - n + 1)):
+    def hedged(self, tokens: Sequence[str]) -> bool:
+        """Whether the clause ``tokens`` (ending right before a keyword) holds a hedge after its
+        last contrast word: "I was afraid it would arrive late" but not "I thought so, but late"."""
+        for token in reversed(tokens):
+            if token == CLAUSE:
+                continue
+            if self.contrasts.has(token):
+                return False
+            if self.hedges.has(token):
                 return True
         return False
+
+    def _idiom_at(self, tokens: Sequence[str], i: int) -> bool:
+        """Whether the negation word at ``tokens[i]`` is part of an idiom that negates nothing."""
+        for idiom in self.idioms:
+            for j, word in enumerate(idiom):
+                k = i - j
+                if k < 0 or k + len(idiom) > len(tokens):
+                    continue
+                if all(_word_is(tokens[k + n], w) for n, w in enumerate(idiom)):
+                    return True
+        return False
+
+    def negates(self, tokens: Sequence[str], window: int) -> bool:
+        """Whether one of the last ``window`` of ``tokens`` (fillers not counted) is a negation
+        that is not part of an idiom."""
+        counted = 0
+        for i in range(len(tokens) - 1, -1, -1):
+            if counted >= window:
+                break
+            if self.is_before(tokens[i]) and not self._idiom_at(tokens, i):
+                return True
+            if tokens[i] not in self.fillers:
+                counted += 1
+        return False
+
+    def is_after(self, tokens: Sequence[str]) -> bool:
+        """Whether a phrase of ``after`` starts at the first or second of ``tokens`` ("очереди не
+        было", "очередей совсем не было"; not "обман в комплекте нет половины")."""
+        for phrase in self.after:
+            n = len(phrase)
+            if any(tuple(tokens[i:i + n]) == phrase for i in (0, 1)):
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class _Words:
+    """Whole words and prefixes (written with a trailing ``*``), normalised."""
+
+    whole: frozenset[str]
+    prefixes: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, words: Sequence[str]) -> _Words:
+        whole, prefixes = set(), []
+        for word in words:
+            norm = normalize_one(word.rstrip("*")).strip()
+            if not norm:
+                continue
+            if word.endswith("*"):
+                prefixes.append(norm)
+            else:
+                whole.add(norm)
+        return cls(frozenset(whole), tuple(prefixes))
+
+    def has(self, token: str) -> bool:
+        return token in self.whole or (bool(self.prefixes) and token.startswith(self.prefixes))
+
+
+def _word_is(token: str, pattern: str) -> bool:
+    return token.startswith(pattern[:-1]) if pattern.endswith("*") else token == pattern
 
 
 class CatalogMatcher:
@@ -332,15 +564,20 @@ class CatalogMatcher:
             for excluded, source in ((False, barrier.keywords), (True, barrier.exclude)):
                 for language, words in source.items():
                     self.keywords.extend(parse_keyword(barrier.id, w, language, excluded) for w in words)
-        self._negations = {lang: _Negations.parse(words, self.settings.negations_after.get(lang, ()))
-                           for lang, words in self.settings.negations.items()}
+        st = self.settings
+        self._negations = {lang: _Negations.parse(words, st.negations_after.get(lang, ()), st.negation_idioms.get(lang, ()),
+                                                  st.hedges.get(lang, ()), st.contrasts.get(lang, ()), st.fillers.get(lang, ()))
+                           for lang, words in st.negations.items()}
         examples: dict[str, list[str]] = {}
         for barrier in catalog:
             sentences = [s for ss in barrier.examples.values() for s in ss]
             if sentences:
                 examples[barrier.id] = sentences
         neutral = [s for ss in self.settings.neutral.values() for s in ss]
-        self.model = ExampleModel.build(examples, neutral) if self.settings.similarity and examples else None
+        other = [s for ss in self.settings.other.values() for s in ss]
+        languages = [lang for b in catalog for lang in b.examples] + list(self.settings.neutral)
+        latin = next((lang for lang in languages if lang not in _CYRILLIC_LANGS and lang in SNOWBALL), "en")
+        self.model = ExampleModel.build(examples, neutral, latin, other) if self.settings.similarity and examples else None
 
     def _has_negation(self, keyword: Keyword) -> bool:
         negations = self._negations.get(keyword.language)
@@ -348,63 +585,56 @@ class CatalogMatcher:
 
     # -- keyword pass -------------------------------------------------------------------
 
-    def _automaton(self, vocabulary: set[str] | None) -> tuple[KeywordMatcher, dict[str, tuple[int, int]]]:
-        """One automaton for every part of every keyword, each part under a label of its own."""
+    def _scanner(self, vocabulary: set[str] | None) -> _Scanner:
+        """One automaton for every part of every keyword (all its word forms)."""
         forms = WordForms(vocabulary) if vocabulary is not None else None
-        keywords: dict[str, list[str]] = {}
-        parts: dict[str, tuple[int, int]] = {}
-        for n, keyword in enumerate(self.keywords):
-            for i, part in enumerate(keyword.parts):
-                tag = f"{n}:{i}"
-                keywords[tag] = _phrase_variants(part, keyword.language, forms)
-                parts[tag] = (n, i)
-        return KeywordMatcher(keywords), parts
+        return _Scanner([(variant, n, i) for n, keyword in enumerate(self.keywords) for i, part in enumerate(keyword.parts)
+                         for variant in _phrase_variants(part, keyword.language, forms)])
 
     def keyword_matches(self, norm: pd.Series) -> pd.DataFrame:
-        """Keyword hits (columns as :meth:`match`, ``via`` keyword) in normalised texts."""
+        """Keyword hits (columns as :meth:`match`, ``via`` keyword, and ``start``: the offset of
+        the match in its normalised text) in normalised texts."""
         import numpy as np
         import pandas as pd
 
         if not self.keywords or len(norm) == 0:
-            return _empty()
-        values = norm.tolist()
+            return _empty(start=True)
+        values = norm.to_numpy(dtype=object).tolist()
         vocabulary = None
         if self.settings.word_forms:
             vocabulary = set(" ".join(pd.unique(norm)).split())
-        matcher, parts = self._automaton(vocabulary)
-        hits = matcher.spans(norm, normalized=True)
-        if hits.empty:
-            return _empty()
+        scanner = self._scanner(vocabulary)
         lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
         starts = np.concatenate(([0], np.cumsum(lengths + 1)[:-1]))
-        located = [parts[tag] for tag in hits["label"]]
-        kw = np.fromiter((k for k, _ in located), dtype=np.int64, count=len(located))
-        part = np.fromiter((p for _, p in located), dtype=np.int64, count=len(located))
-        offset = starts[hits["row"].to_numpy()]
-        hits = hits.assign(kw=kw, part=part, start=hits["start"] - offset, end=hits["end"] - offset)
+        joined = "\n".join(values)
+        row, start, stop, kw, part = scanner.scan(joined, starts)
+        if len(row) == 0:
+            return _empty(start=True)
         # A gapped keyword is assembled only in texts where every one of its parts occurs.
         n_parts = np.array([len(k.parts) for k in self.keywords], dtype=np.int64)
-        complete = hits.groupby(["row", "kw"])["part"].transform("nunique").to_numpy() == n_parts[kw]
-        hits = hits[complete]
-        rows: list[tuple[int, str, str, int, int, bool, str]] = []
-        gapped = n_parts[hits["kw"].to_numpy()] > 1
+        hits = pd.DataFrame({"row": row, "kw": kw, "part": part, "start": start, "end": stop})
+        gapped = n_parts[kw] > 1
         single = hits[~gapped]
-        for row, k, start, end, found in zip(single["row"].tolist(), single["kw"].tolist(), single["start"].tolist(),
-                                             single["end"].tolist(), single["found"].tolist()):
+        multi = hits[gapped]
+        if len(multi):
+            complete = multi.groupby(["row", "kw"])["part"].transform("nunique").to_numpy() == n_parts[multi["kw"].to_numpy()]
+            multi = multi[complete].sort_values(["row", "kw", "part", "start"], kind="stable")
+        rows: list[tuple[int, str, str, int, int, bool, str]] = []
+        for r, k, st, en in zip(single["row"].tolist(), single["kw"].tolist(), single["start"].tolist(), single["end"].tolist()):
             keyword = self.keywords[k]
-            if keyword.excluded or self._negation_ok(keyword, values[row], start, end):
-                rows.append((row, keyword.label, keyword.text, start, end, keyword.excluded, found))
-        multi = hits[gapped].sort_values(["row", "kw", "part", "start"], kind="stable")
-        pending: dict[tuple[int, int], list[tuple[int, int, int, str]]] = {}
-        for row, k, p, start, end, found in zip(multi["row"].tolist(), multi["kw"].tolist(), multi["part"].tolist(),
-                                                multi["start"].tolist(), multi["end"].tolist(), multi["found"].tolist()):
-            pending.setdefault((row, k), []).append((p, start, end, found))
-        for (row, k), spans in pending.items():
+            text = values[r]
+            if keyword.excluded or self._negation_ok(keyword, text, st, en):
+                rows.append((r, keyword.label, keyword.text, st, en, keyword.excluded, _words_at(text, st, en)))
+        pending: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+        for r, k, p, st, en in zip(multi["row"].tolist(), multi["kw"].tolist(), multi["part"].tolist(),
+                                   multi["start"].tolist(), multi["end"].tolist()):
+            pending.setdefault((r, k), []).append((p, st, en))
+        for (r, k), spans in pending.items():
             keyword = self.keywords[k]
-            for start, end, found in self._assemble(keyword, spans, values[row]):
-                rows.append((row, keyword.label, keyword.text, start, end, keyword.excluded, found))
+            for st, en, found in self._assemble(keyword, spans, values[r]):
+                rows.append((r, keyword.label, keyword.text, st, en, keyword.excluded, found))
         if not rows:
-            return _empty()
+            return _empty(start=True)
         frame = pd.DataFrame(rows, columns=["row", "label", "keyword", "start", "end", "excluded", "found"])
         kept, masks = frame[~frame["excluded"]], frame[frame["excluded"]]
         if not masks.empty and not kept.empty:
@@ -412,15 +642,15 @@ class CatalogMatcher:
             inside = pairs[(pairs["start_x"] <= pairs["start"]) & (pairs["end"] <= pairs["end_x"])]
             kept = kept.drop(index=inside["index"].unique())
         kept = kept.sort_values(["row", "start"], kind="stable").drop_duplicates(["row", "label"], keep="first")
-        return kept.assign(via="keyword", score=1.0)[list(MATCH_COLUMNS)].reset_index(drop=True)
+        return kept.assign(via="keyword", score=1.0)[[*MATCH_COLUMNS, "start"]].reset_index(drop=True)
 
-    def _assemble(self, keyword: Keyword, spans: list[tuple[int, int, int, str]], text: str) -> list[tuple[int, int, str]]:
+    def _assemble(self, keyword: Keyword, spans: list[tuple[int, int, int]], text: str) -> list[tuple[int, int, str]]:
         """Occurrences of ``keyword`` in one text from its parts' hits: parts in order, each at
         most ``gap_words`` words after the previous one within a sentence, then the negation rule.
         Every chain is tried ("comprei dois pares dos dois modelos e recebi um": the second "dois")."""
         by_part: dict[int, list[tuple[int, int, str]]] = {}
-        for part, start, end, found in spans:
-            by_part.setdefault(part, []).append((start, end, found))
+        for part, start, end in spans:
+            by_part.setdefault(part, []).append((start, end, _words_at(text, start, end)))
         chains = [[hit] for hit in by_part.get(0, [])]
         for part in range(1, len(keyword.parts)):
             grown = []
@@ -429,15 +659,29 @@ class CatalogMatcher:
                 for hit in by_part.get(part, []):
                     between = text[last_end:hit[0]]
                     # A whole-word part ends after its padding space, where the next part's starts.
-                    if hit[0] >= last_end - 1 and BOUNDARY not in between and len(between.split()) <= self.settings.gap_words:
+                    words = [w for w in between.split() if w != CLAUSE]
+                    if hit[0] >= last_end - 1 and BOUNDARY not in between and len(words) <= self.settings.gap_words:
                         grown.append(chain + [hit])
             chains = grown[:64]
         out = []
+        negations = self._negations.get(keyword.language)
         for chain in chains:
             start, end = chain[0][0], chain[-1][1]
-            if not keyword.excluded and not self._negation_ok(keyword, text, start, end):
+            found = " ... ".join(h[2] for h in chain)
+            if keyword.excluded or negations is None:
+                if keyword.excluded or not keyword.negated:
+                    out.append((start, end, found))
                 continue
-            out.append((start, end, " ... ".join(h[2] for h in chain)))
+            inside = " ".join(text[a[1] - 1:b[0] + 1] for a, b in zip(chain, chain[1:])).split()
+            negated_inside = negations.negates(inside, len(inside))
+            if keyword.negated:
+                # "they did not accept my card", and also "they accept no card".
+                ok = negated_inside or self._negation_ok(keyword, text, start, end)
+            else:
+                # "продавец не грубил" is not "продавец ... грубый": a negation inside the gap cancels it.
+                ok = self._negation_ok(keyword, text, start, end) and (self._has_negation(keyword) or not negated_inside)
+            if ok:
+                out.append((start, end, found))
         return out
 
     def _negation_ok(self, keyword: Keyword, text: str, start: int, end: int) -> bool:
@@ -448,16 +692,17 @@ class CatalogMatcher:
         if negations is None:
             return not keyword.negated
         if keyword.negated:
-            before = text[max(0, start - 120):start].rsplit(BOUNDARY, 1)[-1].split()[-self.settings.negated_window:]
-            return any(negations.is_before(t) for t in before)
+            before = _clause_before(text, start)
+            return negations.negates(before, self.settings.negated_window)
         window = self.settings.negation_window
+        before = _clause_before(text, start)
+        if negations.hedged(_sentence_before(text, start)):
+            return False
         if window == 0 or self._has_negation(keyword):
             return True
-        before = text[max(0, start - 120):start].rsplit(BOUNDARY, 1)[-1].split()[-window:]
-        if any(negations.is_before(t) for t in before):
+        if negations.negates(before, window):
             return False
-        after = text[end - 1:end + 80].split(BOUNDARY, 1)[0].split()[:window + 1]
-        return not negations.is_after(after)
+        return not negations.is_after(_clause_after(text, end))
 
 
     # -- similarity pass ---------------------------------------------------------------
@@ -479,17 +724,19 @@ class CatalogMatcher:
         if sentences.empty:
             return _empty()
         unique = pd.unique(sentences)
-        label, score, neutral, example = self.model.nearest(list(unique))
-        verdict = pd.DataFrame({"sentence": unique, "label": label, "score": score, "neutral": neutral, "example": example})
-        verdict = verdict[(verdict["score"] >= self.settings.threshold) & (verdict["score"] >= verdict["neutral"] + self.settings.margin)]
-        if verdict.empty:
-            return _empty()
+        model = self.model
+        label, score, neutral, example, cosine = model.nearest(list(unique))
+        verdict = pd.DataFrame({"sentence": unique, "label": label, "score": score, "neutral": neutral, "example": example, "cosine": cosine})
         hits = pd.DataFrame({"row": positions.loc[sentences.index].to_numpy(), "sentence": sentences.to_numpy()}).merge(verdict, on="sentence")
+        hits = hits[(hits["score"] >= self.settings.threshold) & (hits["score"] >= hits["neutral"] + self.settings.margin)
+                    & (hits["cosine"] >= self.settings.min_cosine)]
+        if hits.empty:
+            return _empty()
         hits = hits.sort_values(["row", "score"], ascending=[True, False], kind="stable").drop_duplicates(["row", "label"])
         if not found.empty:
             known = pd.MultiIndex.from_frame(found[["row", "label"]])
             hits = hits[~pd.MultiIndex.from_frame(hits[["row", "label"]]).isin(known)]
-        texts_of = np.array(self.model.texts, dtype=object)
+        texts_of = np.array(model.texts, dtype=object)
         return pd.DataFrame({
             "row": hits["row"].astype("int64"), "label": hits["label"], "keyword": texts_of[hits["example"].to_numpy(dtype="int64")],
             "found": hits["sentence"], "via": "similarity", "score": hits["score"].round(4),
@@ -505,15 +752,17 @@ class CatalogMatcher:
         norm = norm.reset_index(drop=True)
         if eligible is not None:
             eligible = pd.Series(eligible).reset_index(drop=True).fillna(True).astype(bool)
-        found = self.keyword_matches(norm)
-        similar = self.similarity_matches(norm, eligible, found)
+        located = self.keyword_matches(norm)
+        found = located[list(MATCH_COLUMNS)]
+        similar = self.similarity_matches(norm, eligible, located)
         if similar.empty:
             return found
         out = pd.concat([found, similar], ignore_index=True) if not found.empty else similar
         return out.sort_values(["row", "via", "label"], kind="stable").reset_index(drop=True)
 
 
-def _empty() -> pd.DataFrame:
+def _empty(start: bool = False) -> pd.DataFrame:
     import pandas as pd
 
-    return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in MATCH_COLUMNS.items()})
+    columns = {**MATCH_COLUMNS, **({"start": "int64"} if start else {})}
+    return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in columns.items()})

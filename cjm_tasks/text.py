@@ -4,7 +4,8 @@ Normalisation (used for texts and keywords alike): lower case, accents stripped 
 combining marks, so Russian ё reads as е and Portuguese ã as a; Russian й is a letter of its own
 and is kept), the end of a sentence (``.``, ``!``, ``?``, ``;``, ``…`` before a space or the end)
 becomes the token ``¶`` (:data:`BOUNDARY`: phrases, gaps and negation windows never cross it),
-every other run of non-word characters becomes one space, and the text is padded with a space at
+a comma or colon between words the token ``¦`` (:data:`CLAUSE`: phrases and negation windows stop
+there, gaps do not), every other run of non-word characters becomes one space, and the text is padded with a space at
 each end. Words that mix letters with look-alike digits or with letters of the other alphabet
 ("0чередь", "oчередь" with a Latin o, "l4te") are read as the letters they imitate.
 
@@ -34,16 +35,21 @@ _TOKEN = re.compile(r"[^\W_]+")
 
 
 BOUNDARY = "\u00b6"  # ¶: a sentence end in normalised text
+CLAUSE = "\u00a6"  # ¦: a comma or colon between words (negation windows stop there; gaps do not)
 # The same rules twice: RE2 patterns for pyarrow (vectorised, texts) and Python ones (one string).
 _RE2_MARKS = "[\u0300-\u036f]+"
 _RE2_SENTENCE = r"[.!?;\x{2026}\x{b6}]+[^\pL\pN]*(?:\s|$)"
-_RE2_REST = r"[^\pL\pN\x{b6}]+"
-_RE2_REPEATED = r"\x{b6}(?:\s*\x{b6})+"
-_RE2_EDGES = r"^[\s\x{b6}]+|[\s\x{b6}]+$"
+_RE2_CLAUSE = r"[,:\x{a6}]+(?:\s+|$)|(\pL)[,:]+(\pL)"
+_RE2_REST = r"[^\pL\pN\x{b6}\x{a6}]+"
+_RE2_TO_SENTENCE = r"(?:\x{a6}\s*)*\x{b6}(?:\s*[\x{b6}\x{a6}])*"
+_RE2_REPEATED = r"\x{a6}(?:\s*\x{a6})+"
+_RE2_EDGES = r"^[\s\x{b6}\x{a6}]+|[\s\x{b6}\x{a6}]+$"
 _PY_SENTENCE = re.compile(r"[.!?;\u2026\u00b6]+[\W_]*(?:\s|$)")
-_PY_REST = re.compile(r"(?:[^\w\u00b6]|_)+")
-_PY_REPEATED = re.compile(r"\u00b6(?:\s*\u00b6)+")
-_PY_EDGES = re.compile(r"^[\s\u00b6]+|[\s\u00b6]+$")
+_PY_CLAUSE = re.compile(r"[,:\u00a6]+(?:\s+|$)|([^\W\d_])[,:]+([^\W\d_])")
+_PY_REST = re.compile(r"(?:[^\w\u00b6\u00a6]|_)+")
+_PY_TO_SENTENCE = re.compile(r"(?:\u00a6\s*)*\u00b6(?:\s*[\u00b6\u00a6])*")
+_PY_REPEATED = re.compile(r"\u00a6(?:\s*\u00a6)+")
+_PY_EDGES = re.compile(r"^[\s\u00b6\u00a6]+|[\s\u00b6\u00a6]+$")
 # A word mixing alphabets, or letters and look-alike digits (rare: only those texts are rewritten).
 _DISGUISED_PATTERN = "[a-z][0-9а-я]|[0-9а-я][a-z]|[а-я][0-9]|[0-9][а-я]"
 _DISGUISED = re.compile(_DISGUISED_PATTERN)
@@ -95,8 +101,10 @@ def normalize(texts: pd.Series) -> pd.Series:
             values[i] = _undisguise(values[i])
         a = pa.array(values, type=pa.string())
     a = pc.replace_substring_regex(a, _RE2_SENTENCE, " \u00b6 ")
+    a = pc.replace_substring_regex(a, _RE2_CLAUSE, "\\1 \u00a6 \\2")
     a = pc.replace_substring_regex(a, _RE2_REST, " ")
-    a = pc.replace_substring_regex(a, _RE2_REPEATED, "\u00b6")
+    a = pc.replace_substring_regex(a, _RE2_TO_SENTENCE, "\u00b6")
+    a = pc.replace_substring_regex(a, _RE2_REPEATED, "\u00a6")
     a = pc.replace_substring_regex(a, _RE2_EDGES, "")
     return " " + pd.Series(a.to_numpy(zero_copy_only=False), index=texts.index, dtype="object") + " "
 
@@ -109,8 +117,9 @@ def normalize_one(text: str) -> str:
     folded = unicodedata.normalize("NFC", re.sub(_RE2_MARKS, "", folded))
     if _DISGUISED.search(folded):
         folded = _undisguise(folded)
-    folded = _PY_REST.sub(" ", _PY_SENTENCE.sub(" \u00b6 ", folded))
-    folded = _PY_EDGES.sub("", _PY_REPEATED.sub(BOUNDARY, folded))
+    folded = _PY_CLAUSE.sub(lambda m: (m.group(1) or "") + " \u00a6 " + (m.group(2) or ""), _PY_SENTENCE.sub(" \u00b6 ", folded))
+    folded = _PY_REPEATED.sub(CLAUSE, _PY_TO_SENTENCE.sub(BOUNDARY, _PY_REST.sub(" ", folded)))
+    folded = _PY_EDGES.sub("", folded)
     return " " + folded + " "
 
 
@@ -121,12 +130,13 @@ class _Pattern:
     verify: re.Pattern[str] | None
 
 
-def _compile_keyword(keyword: str) -> tuple[str, re.Pattern[str] | None]:
-    """(anchor searched by the automaton, optional regex confirming the whole phrase)."""
+def _compile_keyword(keyword: str, normalized: bool = False) -> tuple[str, re.Pattern[str] | None]:
+    """(anchor searched by the automaton, optional regex confirming the whole phrase);
+    ``normalized``: the keyword's words are already normalised (word forms of a vocabulary)."""
     words: list[tuple[str, bool]] = []
     for raw in keyword.split():
         star = raw.endswith("*")
-        parts = normalize_one(raw.rstrip("*")).split()
+        parts = [raw.rstrip("*")] if normalized else normalize_one(raw.rstrip("*")).split()
         for i, part in enumerate(parts):
             words.append((part, star and i == len(parts) - 1))
     if not words:
@@ -187,7 +197,15 @@ class KeywordMatcher:
         lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
         starts = np.concatenate(([0], np.cumsum(lengths + 1)[:-1]))
         joined = _SEP.join(values)
-        found: list[tuple[int, str, str, int, bool, str]] = []
+        # Columns kept as plain lists and handed to pandas as object arrays: a DataFrame built
+        # from a list of tuples, or string columns of the Arrow type, cost more than the scan.
+        hit_start: list[int] = []
+        hit_end: list[int] = []
+        hit_label: list[str] = []
+        hit_keyword: list[str] = []
+        hit_excluded: list[bool] = []
+        hit_found: list[str] = []
+        tail_of = _WORD_TAIL.match
         for end, (length, entries) in self._automaton.iter(joined):
             start = end - length + 1
             for entry, excluded in entries:
@@ -200,14 +218,22 @@ class KeywordMatcher:
                     stop = confirmed.end()
                 # The words as written (normalised), a trailing stem completed to its word: quotes
                 # show them. A whole-word keyword already ends at its padding space.
-                tail = stop if joined[stop - 1] == " " else _WORD_TAIL.match(joined, stop).end()
-                words = joined[start:tail].strip()
-                found.append((start, entry.label, entry.keyword, stop, excluded, words))
-        if not found:
+                tail = stop if joined[stop - 1] == " " else tail_of(joined, stop).end()
+                hit_start.append(start)
+                hit_end.append(stop)
+                hit_label.append(entry.label)
+                hit_keyword.append(entry.keyword)
+                hit_excluded.append(excluded)
+                hit_found.append(joined[start:tail].strip())
+        if not hit_start:
             return empty
-        out = pd.DataFrame(found, columns=["start", "label", "keyword", "end", "excluded", "found"])
-        out.insert(0, "row", (np.searchsorted(starts, out["start"].to_numpy(), side="right") - 1).astype("int64"))
-        return out
+        start_arr = np.array(hit_start, dtype=np.int64)
+        obj = lambda values: np.array(values, dtype=object)  # noqa: E731
+        return pd.DataFrame({
+            "row": (np.searchsorted(starts, start_arr, side="right") - 1).astype("int64"), "start": start_arr,
+            "label": obj(hit_label), "keyword": obj(hit_keyword), "end": np.array(hit_end, dtype=np.int64),
+            "excluded": np.array(hit_excluded, dtype=bool), "found": obj(hit_found),
+        })
 
     def match(self, texts: pd.Series, normalized: bool = False) -> pd.DataFrame:
         """Columns ``row`` (position in ``texts``), ``label``, ``keyword`` and ``found`` (the matched
@@ -360,24 +386,43 @@ def stable_id(prefix: str, phrase: str) -> str:
 
 
 def matched_sentence(text: str, found: str | None, chars: int) -> tuple[str, list[int] | None]:
-    """The sentence of ``text`` holding the matched words ``found`` (as :class:`KeywordMatcher`
-    reports them), cut to at most ``chars`` characters around them, and the [start, end)
-    character span of those words in the returned string (None when they are not located).
+    """The sentence of ``text`` holding the matched words ``found`` (as the matchers report them:
+    words, a trailing stem completed to its word, parts of a gapped keyword joined by " ... "),
+    cut to at most ``chars`` characters around them, and the [start, end) character span from
+    the first matched word to the last in the returned string (None when they are not located).
 
     Without ``found`` (or when it is not in any sentence) the text's start is returned.
     """
     text = str(text)
     sentences = [" ".join(s.split()) for s in _SENTENCE_END.split(text) if s and s.strip()] or [text.strip()]
-    target = normalize_one(found or "").split()
-    for sentence in sentences if target else []:
+    parts = [[w for w in normalize_one(p).split() if w not in (BOUNDARY, CLAUSE)] for p in (found or "").split("...")]
+    parts = [p for p in parts if p]
+    for sentence in sentences if parts else []:
         tokens = list(_TOKEN.finditer(sentence))
         norms = [normalize_one(t.group()).strip() for t in tokens]
-        for i in range(len(tokens) - len(target) + 1):
-            window = norms[i:i + len(target)]
-            if window[:-1] == target[:-1] and window[-1].startswith(target[-1]):
-                return _cut(sentence, tokens[i].start(), tokens[i + len(target) - 1].end(), chars)
+        span = _locate(norms, parts)
+        if span is not None:
+            return _cut(sentence, tokens[span[0]].start(), tokens[span[1]].end(), chars)
     flat = " ".join(text.split())
     return (flat if len(flat) <= chars else flat[: chars - 1].rsplit(" ", 1)[0] + "…"), None
+
+
+def _locate(norms: list[str], parts: list[list[str]]) -> tuple[int, int] | None:
+    """(first, last) token index of ``parts`` found in order in ``norms`` (a part's last word may
+    be a stem of the text's word), or None."""
+    first, at = None, 0
+    for part in parts:
+        hit = None
+        for i in range(at, len(norms) - len(part) + 1):
+            window = norms[i:i + len(part)]
+            if window[:-1] == part[:-1] and window[-1].startswith(part[-1]):
+                hit = i
+                break
+        if hit is None:
+            return None
+        first = hit if first is None else first
+        at = hit + len(part)
+    return first, at - 1
 
 
 def _cut(sentence: str, start: int, end: int, chars: int) -> tuple[str, list[int]]:

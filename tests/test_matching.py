@@ -48,8 +48,8 @@ def test_a_star_still_means_any_word_that_starts_with_it_and_forms_are_only_of_t
 def test_gaps_allow_a_few_words_inside_one_sentence_and_in_order():
     m = matcher(barrier("cash", {"en": ["only ... cash"], "ru": ["картой ... нельзя"]}), gap_words=3)
     texts = ["They only take cash", "They only ever take paper cash", "only one two three four cash",
-             "Cash, they only take", "We only browsed. Cash was fine", "Картой, к сожалению, нельзя"]
-    assert found(m, texts) == [{"cash"}, {"cash"}, set(), set(), set(), {"cash"}]
+             "Cash, they only take", "We only browsed. Cash was fine", "Картой, к сожалению, нельзя", "only, cash"]
+    assert found(m, texts) == [{"cash"}, {"cash"}, set(), set(), set(), {"cash"}, {"cash"}]
 
 
 def test_negated_keywords_need_a_negation_and_plain_keywords_do_not_count_after_one():
@@ -131,3 +131,23 @@ def test_an_exact_word_has_no_other_forms_and_every_gap_chain_is_tried():
     m = matcher(barrier("como", {"pt": ["=como ... entregue"]}), barrier("two", {"pt": ["comprei ... dois ... recebi"]}))
     texts = ["com entregue", "como entregue", "comprei dois pares dos dois modelos e recebi um"]
     assert found(m, texts) == [set(), {"como"}, {"two"}]
+
+
+def test_negation_inside_a_gap_cancels_a_plain_keyword_and_serves_a_negated_one_and_idioms_negate_nothing():
+    m = CatalogMatcher([barrier("rude", {"ru": ["продавец ... грубый"]}), barrier("cash", {"en": ["~accept ... card", "~pay ... card"]}),
+                        barrier("queue", {"ru": ["очередь"], "en": ["queue"]}), barrier("upsell", {"ru": ["заставить купить"]}),
+                        barrier("fraud", {"ru": ["обман"]})],
+                       MatchSettings(negations={"en": ["no", "not"], "ru": ["не", "нет"]}, negations_after={"ru": ["нет"]},
+                                     negation_idioms={"en": ["no problem*"], "ru": ["чуть не"]}))
+    texts = ["Продавец не грубил", "Продавец грубый", "They accept no card", "No problem paying by card",
+             "Нет, очередь была огромная", "No queue", "Чуть не заставили купить страховку", "Обман в комплекте нет половины", "Очередей нет"]
+    assert found(m, texts) == [set(), {"rude"}, {"cash"}, set(), {"queue"}, set(), {"upsell"}, {"fraud"}, set()]
+
+
+def test_fears_and_expectations_are_not_experiences_and_fillers_do_not_widen_a_negation():
+    m = CatalogMatcher([barrier("late", {"en": ["arrive late"], "ru": ["опоздать"]}), barrier("errors", {"en": ["error"]})],
+                       MatchSettings(negations={"en": ["no", "without"], "ru": ["не"]}, hedges={"en": ["afraid"], "ru": ["боял*"]},
+                                     contrasts={"en": ["but"], "ru": ["но"]}, fillers={"en": ["a", "single"]}))
+    texts = ["I was afraid it would arrive late, but it came early", "I was afraid of nothing but it did arrive late",
+             "Боялся, что доставка опоздает", "Ordered without a single error", "An error, then another"]
+    assert found(m, texts) == [set(), {"late"}, set(), set(), {"errors"}]
