@@ -278,6 +278,8 @@ class FilesConfig(Strict):
     personas: str = "personas.yaml"
     barriers: str = "barriers.yaml"
     expectations: str = "expectations.yaml"
+    # More example sentences per catalog barrier, and neutral ones, kept apart from the catalog.
+    examples: str | None = None
 
 
 class MainFile(Strict):
@@ -531,6 +533,30 @@ DEFAULT_NEGATIONS: dict[str, list[str]] = {
     "ru": ["не", "нет", "ни", "без", "никогда", "ничего", "никто", "никакой*", "никаких", "никак", "нельзя", "нету"],
     "pt": ["nao", "nem", "sem", "nunca", "nenhum*", "nenhuma*", "nada", "n", "jamais", "ninguem"],
 }
+# Idioms whose negation word negates nothing that follows ("no problem paying by card").
+DEFAULT_NEGATION_IDIOMS: dict[str, list[str]] = {
+    "en": ["no problem*", "no issue*", "not only", "no doubt", "no wonder", "never mind"],
+    "ru": ["без проблем*", "не только", "чуть не", "едва не", "не зря", "нет проблем*", "ничего себе"],
+    "pt": ["sem problema*", "nao so", "nao apenas", "nao somente", "sem duvida"],
+}
+# Words that make what follows a fear or an expectation, not an experience ("I was afraid it
+# would arrive late, but..."): a keyword after one in its clause, before any contrast word, does not count.
+DEFAULT_HEDGES: dict[str, list[str]] = {
+    "en": ["afraid", "worried", "worry", "feared", "fear", "expected", "expecting", "thought", "hoped", "assumed", "if"],
+    "ru": ["боял*", "опасал*", "думал*", "ожидал*", "переживал*", "волновал*", "если"],
+    "pt": ["medo", "receio", "achei", "pensei", "esperava", "temia", "se"],
+}
+DEFAULT_CONTRASTS: dict[str, list[str]] = {
+    "en": ["but", "however", "though", "although", "yet", "instead"],
+    "ru": ["но", "однако", "а", "зато", "хотя"],
+    "pt": ["mas", "porem", "entretanto", "contudo", "so que"],
+}
+# Words skipped when counting a negation window ("without a single error", "ни одной ошибки").
+DEFAULT_FILLERS: dict[str, list[str]] = {
+    "en": ["a", "an", "the", "any", "single", "one", "more", "really", "very", "too", "much", "so"],
+    "ru": ["ни", "одной", "одного", "единой", "единого", "особо", "очень", "слишком", "совсем", "было"],
+    "pt": ["um", "uma", "o", "a", "nenhum", "muito", "tao"],
+}
 # Phrases that negate the keyword they follow ("очереди не было", "atraso nenhum", "queues: none").
 DEFAULT_NEGATIONS_AFTER: dict[str, list[str]] = {
     "en": ["none"],
@@ -543,14 +569,19 @@ class SimilarityConfig(Strict):
     """Matching by similarity to the catalog's example sentences (docs/barriers.md, "Matching")."""
 
     enabled: bool = True
-    # Cosine of character 3-5-gram TF-IDF vectors between a sentence and its nearest example.
-    threshold: float = Field(0.45, gt=0, le=1)
-    # A sentence must also be closer to the barrier's examples than to any neutral sentence by this much.
-    margin: float = Field(0.05, ge=0, le=1)
-    min_words: int = Field(3, ge=1)
+    # The classifier's probability that a sentence is its most likely barrier's (docs/barriers.md).
+    threshold: float = Field(0.25, gt=0, le=1)
+    # That probability must exceed the probability of "none" (a neutral sentence) by this much.
+    margin: float = Field(0.0, ge=0, le=1)
+    # And the sentence must be this close (TF-IDF cosine) to one of that barrier's examples.
+    min_cosine: float = Field(0.1, ge=0, le=1)
+    min_words: int = Field(2, ge=1)
     # Texts scored at least this (0..1, 1 best) are not read for similarity: praise is not a complaint.
     max_score: float = Field(0.5, ge=0, le=1)
     neutral: dict[str, list[Annotated[str, StringConstraints(min_length=1)]]] = {}
+    # Complaints about things the catalog does not list (price level, parking...): a class of their
+    # own, so a complaint is not pushed into the nearest barrier.
+    other: dict[str, list[Annotated[str, StringConstraints(min_length=1)]]] = {}
 
 
 class MatchingConfig(Strict):
@@ -565,6 +596,10 @@ class MatchingConfig(Strict):
     # Negation words per language (a keyword is checked against those of its own language).
     negations: dict[str, list[str]] = Field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_NEGATIONS.items()})
     negations_after: dict[str, list[str]] = Field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_NEGATIONS_AFTER.items()})
+    negation_idioms: dict[str, list[str]] = Field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_NEGATION_IDIOMS.items()})
+    hedges: dict[str, list[str]] = Field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_HEDGES.items()})
+    contrasts: dict[str, list[str]] = Field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_CONTRASTS.items()})
+    fillers: dict[str, list[str]] = Field(default_factory=lambda: {k: list(v) for k, v in DEFAULT_FILLERS.items()})
     similarity: SimilarityConfig = SimilarityConfig()
 
 
@@ -583,6 +618,27 @@ class BarriersFile(Strict):
                 if ids.index(bid) != i:
                     raise ValueError(f"{section}[{i}].id: barrier {bid!r} is declared twice")
         return self
+
+
+class ExamplesFile(Strict):
+    """``files.examples``: example sentences added to the catalog's (``examples.<barrier id>.<lang>``),
+    neutral sentences and other complaints added to ``matching.similarity.neutral`` and ``.other``."""
+
+    examples: dict[str, dict[str, list[Annotated[str, StringConstraints(min_length=1)]]]] = {}
+    neutral: dict[str, list[Annotated[str, StringConstraints(min_length=1)]]] = {}
+    other: dict[str, list[Annotated[str, StringConstraints(min_length=1)]]] = {}
+
+
+def _with_examples(barriers: BarriersFile, extra: ExamplesFile, file: str) -> BarriersFile:
+    ids = [b.id for b in barriers.catalog]
+    for barrier_id in extra.examples:
+        if barrier_id not in ids:
+            raise ConfigError(file, f"examples.{barrier_id}", f"{barrier_id!r} is not a catalog barrier (expected one of {', '.join(ids)})")
+    merge = lambda a, b: {lang: [*a.get(lang, []), *b.get(lang, [])] for lang in dict.fromkeys([*a, *b])}  # noqa: E731
+    catalog = [b.model_copy(update={"examples": merge(b.examples, extra.examples.get(b.id, {}))}) for b in barriers.catalog]
+    similarity = barriers.matching.similarity
+    similarity = similarity.model_copy(update={"neutral": merge(similarity.neutral, extra.neutral), "other": merge(similarity.other, extra.other)})
+    return barriers.model_copy(update={"catalog": catalog, "matching": barriers.matching.model_copy(update={"similarity": similarity})})
 
 
 # --------------------------------------------------------------------------- expectations.yaml
@@ -697,10 +753,13 @@ def load_config(path: str | os.PathLike | None = None) -> CjmConfig:
     main_path = config_path(path).resolve()
     main = _load_model(main_path, MainFile)
     base = main_path.parent
-    files = {name: resolve_path(getattr(main.files, name), base) for name in FilesConfig.model_fields}
+    files = {name: resolve_path(getattr(main.files, name), base) for name in FilesConfig.model_fields
+             if getattr(main.files, name) is not None}
     stages = _load_model(Path(files["stages"]), StagesFile)
     personas = _load_model(Path(files["personas"]), PersonasFile)
     barriers = _load_model(Path(files["barriers"]), BarriersFile)
+    if "examples" in files:
+        barriers = _with_examples(barriers, _load_model(Path(files["examples"]), ExamplesFile), _display(Path(files["examples"])))
     expectations = _load_model(Path(files["expectations"]), ExpectationsFile)
 
     sources = {

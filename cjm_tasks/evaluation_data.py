@@ -1504,8 +1504,9 @@ def keyword_coverage(data_dir: str | os.PathLike, config: CjmConfig) -> dict[str
     share where its own barrier's keywords match, and the share where another barrier's do;
     for praise, neutral and vague texts, the share matching any barrier.
 
-    Texts about several topics count for each. Uses ``catalog_matcher(config)``, the matcher
-    the maps use.
+    Texts about several topics count for each. Uses the catalog's keywords alone, as written
+    (``catalog_matcher(config, word_forms=False, similarity=False)``): this measures how the
+    texts were written, not how well the full detector reads them (benchmarks/eval_detection.py).
     """
     import pandas as pd
 
@@ -1516,7 +1517,7 @@ def keyword_coverage(data_dir: str | os.PathLike, config: CjmConfig) -> dict[str
         with open(Path(data_dir) / period / "text_labels.jsonl", encoding="utf-8") as fh:
             rows.extend(json.loads(line) for line in fh)
     texts = pd.Series([r["text"] for r in rows])
-    matches = catalog_matcher(config).match(texts)
+    matches = catalog_matcher(config, word_forms=False, similarity=False).match(texts)
     labels_by_row = matches.groupby("row")["label"].agg(set).to_dict()
     out: dict[str, dict[str, Any]] = {}
     for key in [t.key for t in TOPICS] + ["praise", "neutral", "vague"]:

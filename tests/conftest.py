@@ -170,9 +170,11 @@ def sample_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def write_sample_config(folder: Path, sample_data: Path) -> Path:
+def write_sample_config(folder: Path, sample_data: Path, keywords_only: bool = False) -> Path:
     """The bundled configuration (default expectations included) reading ``sample_data``, with
-    its work, store and site folders inside ``folder``; returns the main file."""
+    its work, store and site folders inside ``folder``; returns the main file. ``keywords_only``
+    turns matching by similarity off: the sample data's truth is what the catalog's keywords say,
+    so checks of planted barriers and changes against it (integration checks) use that path."""
     folder.mkdir(parents=True, exist_ok=True)
     main = yaml.safe_load((CONFIGS / "cjm.yaml").read_text(encoding="utf-8"))
     for f in CONFIGS.glob("*.yaml"):
@@ -181,6 +183,10 @@ def write_sample_config(folder: Path, sample_data: Path) -> Path:
         source["location"] = source["location"].replace("${CJM_SAMPLE_DATA:-../build/sample-data}", str(sample_data))
     main["storage"] = {"work": str(folder / "work"), "versions": str(folder / "store"), "site": str(folder / "site")}
     (folder / "cjm.yaml").write_text(yaml.safe_dump(main, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    if keywords_only:
+        barriers = yaml.safe_load((folder / "barriers.yaml").read_text(encoding="utf-8"))
+        barriers.setdefault("matching", {}).setdefault("similarity", {})["enabled"] = False
+        (folder / "barriers.yaml").write_text(yaml.safe_dump(barriers, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return folder / "cjm.yaml"
 
 
@@ -200,6 +206,23 @@ def sample_maps(sample_config) -> dict:
 
     periods = Period.parse("2025Q1").range(4)
     return {str(p): build_period(sample_config, p)[0] for p in periods}
+
+
+@pytest.fixture(scope="session")
+def sample_keyword_config(sample_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The bundled configuration with matching by similarity off (:func:`write_sample_config`)."""
+    from cjm_tasks.config import load_config
+
+    return load_config(write_sample_config(tmp_path_factory.mktemp("sample-keyword-config"), sample_data, keywords_only=True))
+
+
+@pytest.fixture(scope="session")
+def sample_keyword_maps(sample_keyword_config) -> dict:
+    """{period: {persona: map}} of every generated quarter, keyword path only."""
+    from cjm_tasks.periods import Period
+    from cjm_tasks.pipeline import build_period
+
+    return {str(p): build_period(sample_keyword_config, p)[0] for p in Period.parse("2025Q1").range(4)}
 
 
 CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",

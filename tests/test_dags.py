@@ -147,7 +147,8 @@ def test_two_quarters_through_airflow_then_a_corrupt_one_stops_at_the_gate(airfl
 
     data = tmp_path / "data"
     shutil.copytree(sample_data, data)
-    config_file = write_sample_config(tmp_path / "cfg", data)
+    # The planted changes are changes in keyword-written complaints: the keyword path is checked.
+    config_file = write_sample_config(tmp_path / "cfg", data, keywords_only=True)
     config = load_config(config_file)
     for logical_date in ("2025-04-01T06:00:00+00:00", "2025-07-01T06:00:00+00:00"):
         result = run_dag(airflow_home, config_file, "cjm_quarterly_refresh", logical_date)

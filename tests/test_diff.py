@@ -57,12 +57,14 @@ def _planted(sample_data: Path):
     return truth, {(c["from"], c["to"], c["persona"], c["barrier"], c["change"]) for c in truth["changes"]}
 
 
-def test_flagged_changes_match_the_planted_ones_through_the_store(sample_maps, sample_config, sample_data: Path):
+def test_flagged_changes_match_the_planted_ones_through_the_store(sample_keyword_maps, sample_keyword_config, sample_data: Path):
+    """An integration check of the diff through the store, on the keyword path: the planted
+    changes are changes in keyword-written complaints (conftest.sample_keyword_config)."""
     from cjm_tasks.pipeline import open_version_store, store_maps
 
-    for period in sorted(sample_maps):
-        store_maps(sample_config, sample_maps[period])
-    store = open_version_store(sample_config)
+    for period in sorted(sample_keyword_maps):
+        store_maps(sample_keyword_config, sample_keyword_maps[period])
+    store = open_version_store(sample_keyword_config)
     truth, planted = _planted(sample_data)
     flagged = set()
     for persona in truth["personas"]:

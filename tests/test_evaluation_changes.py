@@ -59,7 +59,7 @@ def test_every_quarter_passes_the_validation_gate(worlds, seed, tmp_path):
 
 def test_most_complaints_use_none_of_the_catalog_keywords(worlds, tmp_path):
     config = load_evaluation_config(worlds[0], tmp_path / "store")
-    matcher = catalog_matcher(config)
+    matcher = catalog_matcher(config, word_forms=False, similarity=False)  # the keywords as written
     for topic in CATALOG_TOPICS:
         texts = sample_complaints(topic.key, 400, seed=3)
         matched = set(matcher.match(pd.Series(texts))["row"])
