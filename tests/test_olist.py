@@ -107,20 +107,38 @@ def test_build_2018q1_gives_valid_maps_with_late_delivery(built_2018q1, config):
     assert "partial_delivery" in split
 
 
-def test_detector_scores_against_human_labels(config):
+def test_detector_scores_against_human_labels_on_the_held_out_half(config):
+    """The catalog's keywords and examples were written reading the tune half of the frozen split
+    (configs/examples/olist/split.csv) only; this scores the test half. The floors sit under the
+    figures measured at the one final run (docs/olist.md): late delivery misses the issue's
+    0.8/0.75, partial delivery meets it."""
     from cjm_tasks.evaluation import score_detector
-    from cjm_tasks.journey import catalog_matcher
+    from cjm_tasks.journey import catalog_matcher, similarity_eligible
+    from cjm_tasks.text import normalize, sentiment
 
-    rows = pd.read_csv(_LOCATION, usecols=["review_comment_message", "most_voted_subclass"])
-    scores = score_detector(rows["review_comment_message"], rows["most_voted_subclass"], catalog_matcher(config), CLASSES)
+    rows = pd.read_csv(_LOCATION, usecols=["id", "review_comment_message", "review_score", "most_voted_subclass"])
+    split = pd.read_csv(REPO / "configs" / "examples" / "olist" / "split.csv")
+    rows = rows[rows["id"].isin(split.loc[split["half"] == "test", "id"])]
+    # The rows score_detector keeps (a comment and a label), so the eligibility below lines up.
+    rows = rows[rows["review_comment_message"].fillna("").str.strip().ne("") & rows["most_voted_subclass"].notna()].reset_index(drop=True)
+    # Read as the pipeline reads them: texts that are not praise (score above the middle) are
+    # also read for similarity.
+    norm = normalize(rows["review_comment_message"])
+    frame = pd.DataFrame({"score01": (rows["review_score"] - 1) / 4,
+                          "sentiment": sentiment(norm, config.barriers.sentiment.model_dump(), normalized=True)})
+    eligible = similarity_eligible(frame, config)
+
+    class Read:  # score_detector's matcher, called the way journey.prepare calls it
+        def match(self, texts):
+            return catalog_matcher(config).match(normalize(texts), normalized=True, eligible=eligible)
+
+    scores = score_detector(rows["review_comment_message"], rows["most_voted_subclass"], Read(), CLASSES)
     print("\n" + scores.round(3).to_string())
     assert list(scores.index) == list(CLASSES)
-    assert scores["support"].sum() == 434 + 401 + 149 + 163
-    for label in ("atrasado", "entrega_parcial"):
-        assert scores.loc[label, "precision"] >= 0.7, scores.loc[label]
-        assert scores.loc[label, "recall"] >= 0.6, scores.loc[label]
+    assert scores.loc["entrega_parcial", "precision"] >= 0.8 and scores.loc["entrega_parcial", "recall"] >= 0.8, scores
+    assert scores.loc["atrasado", "precision"] >= 0.6 and scores.loc["atrasado", "recall"] >= 0.65, scores
     for label in ("baixa_qualidade", "diferente_do_anunciado"):
-        assert scores.loc[label, "precision"] >= 0.5 and scores.loc[label, "recall"] >= 0.4, scores.loc[label]
+        assert scores.loc[label, "precision"] >= 0.45 and scores.loc[label, "recall"] >= 0.4, scores.loc[label]
 
 
 def test_the_late_delivery_rise_of_2017q4_is_flagged(config):
