@@ -28,11 +28,13 @@ sentence holding the matched words.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cjm_tasks.config import CjmConfig, localize
-from cjm_tasks.text import KeywordMatcher, matched_sentence, pick_varied, stable_id
+from cjm_tasks.matching import stem_word
+from cjm_tasks.text import STOPWORDS, KeywordMatcher, matched_sentence, normalize_one, pick_varied, stable_id
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -121,7 +123,9 @@ def pick_quotes(texts: pd.DataFrame, limit: int, chars: int, via: str = "keyword
     ``texts`` has columns text, norm (the normalised text), score01, at, source, language and,
     for keyword matches, ``found`` (the matched words): the quote is then the sentence holding
     them, with ``match`` their [start, end) span in the quote; ``via`` says how it was matched
-    ("keyword" for catalog keywords, "phrase" for an emerging theme's phrase).
+    ("keyword" for catalog keywords, "similarity" for a sentence close to a catalog example, whose
+    quote is that sentence with no span, "phrase" for an emerging theme's phrase); a ``via``
+    column, when present, gives it per text.
     Texts that normalise to nearly the same words count once.
     """
     if limit == 0 or texts.empty:
@@ -133,6 +137,7 @@ def pick_quotes(texts: pd.DataFrame, limit: int, chars: int, via: str = "keyword
     candidates = ordered.head(200)
     keys = candidates["norm"].str.strip().tolist()  # normalised once, when the texts were prepared
     has_found = "found" in candidates.columns
+    has_via = "via" in candidates.columns
     for row, key in zip(candidates.itertuples(index=False), keys):
         words = frozenset(key.split())
         # Near-duplicates (the same complaint pasted twice, a word changed) count once.
@@ -140,8 +145,11 @@ def pick_quotes(texts: pd.DataFrame, limit: int, chars: int, via: str = "keyword
             continue
         kept.append(words)
         found = row.found if has_found and isinstance(row.found, str) else None
+        how = row.via if has_via and isinstance(row.via, str) else via
         text, span = matched_sentence(str(row.text), found, chars)
-        quotes.append({"text": text, "match": span, "via": via,
+        if how == "similarity":
+            span = None  # the whole sentence is close to an example; no words to mark
+        quotes.append({"text": text, "match": span, "via": how,
                        "source": row.source, "date": row.at.date().isoformat() if row.at is not None and row.at == row.at else None,
                        "language": row.language if isinstance(row.language, str) else None})
         if len(quotes) == limit:
@@ -160,7 +168,10 @@ def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame, population: Popul
     """
     det = config.barriers.detection
     lang = config.project.language
-    hits = texts.merge(matches[["row", "label", "keyword", "found"]], on="row") if len(texts) and len(matches) else None
+    columns = [c for c in ("row", "label", "keyword", "found", "via", "score") if c in matches.columns]
+    hits = texts.merge(matches[columns], on="row") if len(texts) and len(matches) else None
+    if hits is not None and "via" not in hits.columns:
+        hits = hits.assign(via="keyword")
     groups = dict(list(hits.groupby("label", sort=True))) if hits is not None else {}
     found: list[dict[str, Any]] = []
     measures: dict[str, dict[str, Any]] = {}
@@ -176,7 +187,15 @@ def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame, population: Popul
                                 "stages": _placement(group) if group is not None else {}, "active": bool(active)}
         if not active:
             continue
-        keywords = group["keyword"].value_counts().head(5)
+        by_keyword = group[group["via"] == "keyword"]
+        keywords = by_keyword["keyword"].value_counts().head(5)
+        similar = group[group["via"] == "similarity"]
+        examples = similar["keyword"].value_counts().head(3)
+        # Quotes of both kinds when both found the barrier: keyword quotes first, then similar ones.
+        quotes = pick_quotes(by_keyword, det.quotes, det.quote_chars)
+        if len(similar) and det.quotes:
+            more = pick_quotes(similar, max(1, det.quotes - len(quotes)) if quotes else det.quotes, det.quote_chars)
+            quotes = (quotes[: det.quotes - len(more)] + more) if quotes else more
         found.append({
             "id": barrier.id,
             "stage": barrier.stage,
@@ -195,9 +214,11 @@ def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame, population: Popul
                 "stages": measures[barrier.id]["stages"],
                 "negativity": measures[barrier.id]["negativity"],
                 "keywords": {str(k): int(v) for k, v in keywords.items()},
+                "via": {"keyword": int(by_keyword["who"].nunique()), "similarity": int(similar["who"].nunique())},
+                "examples": {str(k): int(v) for k, v in examples.items()},
                 "sources": {str(k): int(v) for k, v in group["source"].value_counts().items()},
             },
-            "quotes": pick_quotes(group, det.quotes, det.quote_chars),
+            "quotes": quotes,
             "recommendation": localize(barrier.recommendation, lang),
         })
     return found, measures
@@ -265,6 +286,115 @@ def _metric_value(metrics: dict[str, Any], name: str, config: CjmConfig) -> tupl
     return value, samples, 0.25, None, None
 
 
+_LABEL_CHARS = 80
+_LABEL_TEXTS = 1000  # texts read to choose representative sentences
+_CYRILLIC = frozenset("абвгдежзийклмнопрстуфхцчшщъыьэюяё")
+def content_stems(norm: str, latin: str = "en") -> frozenset[str]:
+    """The stems (:func:`~cjm_tasks.matching.stem_word`) of the content words of a normalised text: the words
+    :func:`~cjm_tasks.text.text_bigrams` pairs (no stop word, longer than two letters, not a
+    number), so that word forms meet ("queue", "queues"; "касса", "кассе")."""
+    return frozenset(stem_word(w, latin) for w in norm.split() if len(w) > 2 and w.isalnum() and not w.isdigit() and w not in STOPWORDS)
+
+
+def text_languages(texts: pd.DataFrame, default: str) -> list[str]:
+    """The language of each of ``texts`` (columns language, text). A text without one counts as
+    Russian when most of its letters are Cyrillic, else as ``default`` (English when ``default``
+    is Russian): sources such as survey exports often carry no language column."""
+    latin_default = default if default != "ru" else "en"
+    out = []
+    for language, text in zip(texts["language"], texts["text"]):
+        if not isinstance(language, str) or not language:
+            letters = [c for c in str(text).lower() if c.isalpha()]
+            language = "ru" if letters and sum(c in _CYRILLIC for c in letters) * 2 > len(letters) else latin_default
+        out.append(language)
+    return out
+
+
+def majority_language(languages: Sequence[str], default: str) -> str:
+    """The most frequent of ``languages`` (ties: alphabetical); ``default`` when there is none."""
+    counts: dict[str, int] = {}
+    for language in languages:
+        counts[language] = counts.get(language, 0) + 1
+    return min(counts, key=lambda k: (-counts[k], k)) if counts else default
+
+
+def shorten(sentence: str, chars: int) -> str:
+    """``sentence`` cut to at most ``chars`` characters at a word boundary, with "…"."""
+    if len(sentence) <= chars:
+        return sentence
+    cut = sentence[: chars - 1]
+    if " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:-–—") + "…"
+
+
+def representative_sentences(texts: pd.DataFrame, phrases: Sequence[str], limit: int, chars: int = _LABEL_CHARS,
+                              latin: str = "en") -> list[str]:
+    """Up to ``limit`` distinct sentences of ``texts`` (columns text, norm) that hold one of
+    ``phrases`` (split as :func:`~cjm_tasks.text.matched_sentence` splits), most representative
+    first, each cut to ``chars`` at a word boundary (``latin``: the language of Latin-script words,
+    for stemming).
+
+    Representative: sharing the most content words with the *other* texts: the sum, over the
+    sentence's content stems, of the share of the other texts using the stem, divided by the
+    square root of its stem count plus one, so a short sentence in the group's common words
+    beats a long one that adds words of its own (or typos). Sentences of three words or more
+    come first (a bare phrase does not read as a complaint); ties go to the sentence written the
+    same way by the most texts, then the shorter, then alphabetically; of the ways one sentence
+    is written (case, punctuation), the most frequent is shown. A sentence that is nearly one
+    already chosen (a typo, a connective such as "Also," in front) is skipped. Of a large
+    group, an even spread of 1000 texts is read: it shows the common wording as well as all.
+    """
+    from difflib import SequenceMatcher
+
+    if limit <= 0 or texts.empty:
+        return []
+    if len(texts) > _LABEL_TEXTS:
+        texts = texts.iloc[:: math.ceil(len(texts) / _LABEL_TEXTS)]
+    own = [content_stems(str(n), latin) for n in texts["norm"]]
+    used: dict[str, int] = {}
+    for stems in own:
+        for stem in stems:
+            used[stem] = used.get(stem, 0) + 1
+    others = max(1, len(own) - 1)
+    scored: dict[str, list[Any]] = {}
+    written: dict[str, dict[str, int]] = {}
+    for text, stems_of_text in zip(texts["text"], own):
+        keys = set()
+        for phrase in phrases:
+            sentence, span = matched_sentence(str(text), phrase, len(str(text)) + 1)
+            key = normalize_one(sentence).strip()
+            if span is None or key in keys:
+                continue
+            keys.add(key)
+            written.setdefault(key, {})[sentence] = written.get(key, {}).get(sentence, 0) + 1
+            if key in scored:
+                scored[key][2] -= 1
+                continue
+            stems = content_stems(normalize_one(sentence), latin)
+            shared = sum((used.get(w, 0) - (w in stems_of_text)) / others for w in stems)
+            scored[key] = [len(key.split()) < 3, -shared / math.sqrt(len(stems) + 1), -1, len(sentence), sentence, key]
+    chosen: list[tuple[str, str]] = []
+    for *_, key in sorted(scored.values()):
+        if any(SequenceMatcher(None, key, other, autojunk=False).ratio() > 0.85 for _, other in chosen):
+            continue
+        ways = written[key]
+        sentence = min(ways, key=lambda w: (-ways[w], not w[:1].isupper(), w))
+        chosen.append((shorten(sentence, chars), key))
+        if len(chosen) == limit:
+            break
+    return [sentence for sentence, _ in chosen]
+
+
+def theme_label(texts: pd.DataFrame, phrases: Sequence[str], latin: str) -> str:
+    """The title of a theme: the most representative sentence of ``texts`` (the theme's texts in
+    its language) holding one of ``phrases``, without a final full stop or exclamation marks and
+    with a capital first letter; the first phrase when no sentence holds one."""
+    found = representative_sentences(texts, phrases, 1, latin=latin)
+    label = found[0].rstrip(" .!") if found else ""
+    return label[:1].upper() + label[1:] if label else phrases[0]
+
+
 def detect_emerging(texts: pd.DataFrame, matched_rows: set[int], population: Population, config: CjmConfig,
                     bigrams: pd.DataFrame) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """Recurring two-word phrases in one persona's negative texts that match no catalog barrier.
@@ -278,6 +408,13 @@ def detect_emerging(texts: pd.DataFrame, matched_rows: set[int], population: Pop
     "next time" or a product name used by everybody is not a theme). Phrases mostly used by the
     texts of a theme already picked are merged into it (``phrases``). A theme sits at the stage
     where most of its texts were given (a survey question's stage), else it is ``unplaced``.
+
+    A theme's id comes from its main phrase (``evidence.phrase``), so it is the same in every
+    quarter; its ``title`` (and its measure's ``label``) is the sentence of its texts, in their
+    majority language (``evidence.language``), that holds the phrase and shares the most words
+    with the theme's other texts, preferring short ones, cut to about 80 characters: it reads
+    as the complaint ("Strong chemical smell, gave me a headache") where the phrase ("chemical
+    smell") does not.
 
     Returns (themes as barriers with ``stage``, {theme id: measure}).
     """
@@ -332,16 +469,19 @@ def detect_emerging(texts: pd.DataFrame, matched_rows: set[int], population: Pop
         prevalence, interval = _prevalence(customers, population)
         negativity = 1 - float(group["score01"].mean())
         theme_id = stable_id("emerging", theme.phrase)
-        measures[theme_id] = {"phrase": theme.phrase, "phrases": [theme.phrase, *aliases], "customers": customers,
+        languages = text_languages(group, config.project.language)
+        language = majority_language(languages, config.project.language)
+        label = theme_label(group[[lang == language for lang in languages]], [theme.phrase], language if language != "ru" else "en")
+        measures[theme_id] = {"phrase": theme.phrase, "label": label, "phrases": [theme.phrase, *aliases], "customers": customers,
                               "mentions": int(theme.texts), "prevalence": prevalence, "stage": stage, "active": True,
                               "negativity": round(negativity, 3)}
         out.append({
             "id": theme_id,
             "stage": stage,
-            "title": theme.phrase,
+            "title": label,
             "kind": "emerging",
             "severity": severity(prevalence, impact_from_negativity(negativity), det.severity_half),
-            "evidence": {"phrase": theme.phrase, "phrases": [theme.phrase, *aliases], "customers": customers,
+            "evidence": {"phrase": theme.phrase, "phrases": [theme.phrase, *aliases], "language": language, "customers": customers,
                          "denominator": population.denominator, "unit": population.unit, "prevalence": prevalence,
                          "interval": interval, "mentions": int(theme.texts), "negative_writers": negative_writers,
                          "share_of_negative": round(customers / negative_writers, 4), "stages": placement,

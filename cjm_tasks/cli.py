@@ -22,6 +22,8 @@ config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True
 app.add_typer(config_app, name="config")
 versions_app = typer.Typer(help="List, show and verify stored map versions.", no_args_is_help=True)
 app.add_typer(versions_app, name="versions")
+catalog_app = typer.Typer(help="Improve the barrier catalog from the data.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -326,6 +328,46 @@ def config_check() -> None:
               f"{', '.join(p.id for p in config.personas.personas)}")
     out.print(f"  {len(config.barriers.catalog)} catalog barriers, {len(config.barriers.metric_rules)} metric rules")
     out.print(f"  storage: work {config.storage.work}, versions {config.storage.versions}, site {config.storage.site}")
+
+
+@catalog_app.command("suggest")
+def catalog_suggest(
+    period: Annotated[str, typer.Option("--period", "-p", help="Quarter to read, e.g. 2025Q3.")],
+    config_file: Annotated[Optional[str], typer.Option("--config", "-c", help="Main config file (default: the global --config, $CJM_CONFIG or configs/cjm.yaml).")] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="How many new barriers, and how many additions, to propose.")] = 10,
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the YAML to this file instead of the standard output.")] = None,
+) -> None:
+    """Propose catalog entries (YAML for barriers.yaml) from a quarter's negative texts that match no barrier."""
+    from cjm_tasks.errors import DataError
+    from cjm_tasks.journey import Inputs, prepare
+    from cjm_tasks.sources import read_sources
+    from cjm_tasks.suggest import negative_unmatched, suggest, to_yaml
+
+    if config_file:
+        state.config = config_file
+    config = _load()
+    p = _period(period)
+    with step(f"reading and preparing {p}") as status:
+        try:
+            data = read_sources(config, p)
+        except DataError as exc:
+            # No gate runs here, so an input that cannot be read is reported as it is, not as a failed check.
+            raise CjmError(f"cannot read the inputs of {p}: {exc}") from None
+        status.update(f"{p}: preparing texts")
+        prepared = prepare(Inputs(**{name: src.frame for name, src in data.items()}), config)
+        status.update(f"{p}: looking for recurring complaints")
+        suggestions = suggest(prepared, config, top)
+        unmatched = len(negative_unmatched(prepared, config))
+    text = to_yaml(suggestions, str(p))
+    new = sum(s.kind == "new" for s in suggestions)
+    summary = f"{p}: {new} new barrier(s) and {len(suggestions) - new} addition(s) from {unmatched:,} negative texts that match no barrier"
+    if out_file is None:
+        sys.stdout.write(text)
+        err.print(summary, highlight=False, markup=False)
+        return
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(text, encoding="utf-8")
+    err.print(f"{summary}; written to {out_file}", highlight=False, markup=False)
 
 
 def main() -> None:

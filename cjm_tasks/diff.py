@@ -258,7 +258,7 @@ def _prevalence_tests(old: dict[str, Any] | None, new: dict[str, Any]) -> list[d
         if ref is a and a["phrase"] in merged_new:
             continue  # now a phrasing of another theme: that theme's own row tests the complaint
         floor = (m_old or m_new).get("theme_floor", 3) - 1
-        ref = {**ref, "title": ref["phrase"], "phrases": ref.get("phrases", [ref["phrase"]])}
+        ref = {**ref, "title": ref.get("label") or ref["phrase"], "phrases": ref.get("phrases", [ref["phrase"]])}
         add("emerging", theme_id, side(a, m_old, floor) if m_old else None, side(b, m_new, m_new.get("theme_floor", 3) - 1), ref,
             [(a or {}).get("negativity"), (b or {}).get("negativity")])
     return rows
