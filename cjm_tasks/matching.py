@@ -62,7 +62,9 @@ GAP = "..."
 NEGATED = "~"
 NEUTRAL = ""  # the class of neutral sentences: catalog words used without complaining
 OTHER = "~other"  # the class of complaints about something the catalog does not list
+CHAR_NGRAMS = (3, 4)  # character n-grams within words (seeds 0-1: as accurate as 2-5, half the n-grams)
 MAX_FORMS_PER_KEYWORD = 400
+MAX_PARTS = 8
 
 
 # ------------------------------------------------------------------------------- word forms
@@ -182,6 +184,8 @@ def parse_keyword(label: str, text: str, language: str, excluded: bool = False) 
             parts.append(tuple(words))
     if not parts:
         raise ValueError(f"keyword {text!r} of {label!r} has no letters or digits")
+    if len(parts) > MAX_PARTS:
+        raise ValueError(f"keyword {text!r} of {label!r} has {len(parts)} parts (at most {MAX_PARTS} '...'-separated parts)")
     return Keyword(label, text, language, tuple(parts), negated, excluded)
 
 
@@ -239,18 +243,22 @@ class ExampleModel:
     def nearest(self, sentences: Sequence[str]) -> tuple[list[str], list[float], list[float], list[int], list[float]]:
         """For each normalised sentence: its most likely barrier, that probability, the
         probability of the likelier of "neutral" and "other complaint", the index of the nearest
-        example of that barrier and the cosine to it. Without a classifier (one class only) the
-        probability is that cosine."""
+        example of that barrier and the word-stem cosine to it. Without a classifier (one class
+        only) the probability is that cosine."""
         import numpy as np
 
         labels = np.array(self.labels, dtype=object)
+        label_ids = {label: i for i, label in enumerate(dict.fromkeys(self.labels))}
+        example_label = np.array([label_ids[label] for label in self.labels], dtype=np.int64)
         out: tuple[list, list, list, list, list] = ([], [], [], [], [])
-        for start in range(0, len(sentences), 20000):
-            chunk = self.features.transform([_plain(s) for s in sentences[start:start + 20000]])
-            # Topic closeness on the stem features alone: character pairs make every two sentences alike.
-            cut = chunk.shape[1] - self.words
-            cos = (chunk[:, cut:] @ self.matrix[:, cut:].T).toarray()
-            rows = np.arange(cos.shape[0])
+        cut = self.matrix.shape[1] - self.words
+        examples_words = self.matrix[:, cut:].T.tocsc()
+        for start in range(0, len(sentences), 100000):
+            chunk = _transform(self.features, [_plain(s) for s in sentences[start:start + 100000]])
+            rows = np.arange(chunk.shape[0])
+            # Topic closeness on the stem features alone (character pairs make every two
+            # sentences alike), kept sparse: most sentences share words with few examples.
+            cos = (chunk[:, cut:] @ examples_words).tocoo()
             if self.classifier is not None:
                 classes = np.array(self.classifier.classes_, dtype=object)
                 is_barrier = np.array([c not in (NEUTRAL, OTHER) for c in classes])
@@ -263,13 +271,24 @@ class ExampleModel:
                 best = barrier_proba[rows, top]
                 none = proba[:, rest_cols].max(axis=1) if len(rest_cols) else np.zeros(len(rows))
             else:
-                nearest_any = np.where(~np.isin(labels, [NEUTRAL, OTHER])[None, :], cos, -1.0).argmax(axis=1)
+                dense = np.full((len(rows), len(labels)), -1.0)
+                dense[cos.row, cos.col] = cos.data
+                dense[:, np.isin(labels, [NEUTRAL, OTHER])] = -1.0
+                nearest_any = dense.argmax(axis=1)
                 chosen = labels[nearest_any]
-                best = cos[rows, nearest_any]
+                best = np.maximum(dense[rows, nearest_any], 0.0)
                 none = np.zeros(len(rows))
-            own = np.where(labels[None, :] == chosen[:, None], cos, -1.0)
-            example = own.argmax(axis=1)
-            for target, values in zip(out, (chosen, best, none, example, own[rows, example])):
+            # The nearest example of the chosen barrier: the best cosine among its examples.
+            chosen_ids = np.array([label_ids[c] for c in chosen], dtype=np.int64)
+            mine = example_label[cos.col] == chosen_ids[cos.row]
+            order = np.lexsort((-cos.data[mine], cos.row[mine]))
+            r, c, v = cos.row[mine][order], cos.col[mine][order], cos.data[mine][order]
+            first = np.r_[True, r[1:] != r[:-1]] if len(r) else np.zeros(0, dtype=bool)
+            example = np.full(len(rows), -1, dtype=np.int64)
+            similarity = np.zeros(len(rows))
+            example[r[first]] = c[first]
+            similarity[r[first]] = v[first]
+            for target, values in zip(out, (chosen, best, none, example, similarity)):
                 target.extend(values.tolist())
         return out
 
@@ -284,15 +303,86 @@ def _fitted(labels: tuple[str, ...], texts: tuple[str, ...], latin: str = "en") 
 
     norms = [_plain(normalize_one(t)) for t in texts]
     features = make_union(
-        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, dtype=_float32()),
+        TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, sublinear_tf=True, dtype=_float32()),
         TfidfVectorizer(analyzer=_StemAnalyzer(latin), sublinear_tf=True, dtype=_float32()),
     )
     matrix = features.fit_transform(norms)
     classifier = None
     if len(set(labels)) >= 2:
-        classifier = LogisticRegression(C=10.0, max_iter=5000, class_weight="balanced").fit(matrix, list(labels))
+        # tol 1e-3: the probabilities settle long before the default tolerance (fit 1.3 s, not 3.2 s).
+        classifier = LogisticRegression(C=10.0, max_iter=1000, tol=1e-3, class_weight="balanced").fit(matrix, list(labels))
     words = len(features.transformer_list[1][1].vocabulary_)
     return ExampleModel(features, classifier, matrix, list(labels), list(texts), words, latin)
+
+
+def _transform(features, sentences: list[str]):
+    """``features.transform(sentences)`` (the union of the character n-gram and the word-stem
+    TF-IDF vectorizers of :func:`_fitted`), computed word by word: both kinds of features stay
+    within a word or a pair of adjacent words, so each distinct word is analysed once and the
+    sentences' counts are a sparse product. scikit-learn analyses every sentence in Python;
+    this is several times faster on a quarter's sentences and gives the same matrix
+    (tests/test_matching.py checks it)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import scipy.sparse as sp
+    from sklearn.preprocessing import normalize as l2
+
+    char, stems = (vectorizer for _, vectorizer in features.transformer_list)
+    n = len(sentences)
+    tokens = pc.utf8_split_whitespace(pa.array(sentences, type=pa.large_string()))
+    parent = pc.list_parent_indices(tokens).to_numpy()
+    flat = pc.list_flatten(tokens)
+    words = pc.unique(flat)
+    word_id = pc.index_in(flat, value_set=words).to_numpy()
+    vocabulary = words.to_pylist()
+    occurrences = sp.csr_matrix((np.ones(len(word_id), dtype=np.float32), (parent, word_id)), shape=(n, len(vocabulary)))
+
+    # Character n-grams: each distinct word's counts once, then sentences = occurrences x words.
+    analyze, columns = char.build_analyzer(), char.vocabulary_
+    rows, cols, vals = [], [], []
+    for i, word in enumerate(vocabulary):
+        counts: dict[int, int] = {}
+        for gram in analyze(word):
+            j = columns.get(gram)
+            if j is not None:
+                counts[j] = counts.get(j, 0) + 1
+        rows.extend([i] * len(counts))
+        cols.extend(counts)
+        vals.extend(counts.values())
+    by_word = sp.csr_matrix((np.array(vals, dtype=np.float32), (rows, cols)), shape=(len(vocabulary), len(columns)))
+    char_block = _tfidf(occurrences @ by_word, char.idf_, l2)
+
+    # Word stems and pairs of adjacent kept words (stop words and numbers are not kept).
+    analyzer, columns = stems.analyzer, stems.vocabulary_
+    keep = np.array([w not in STOPWORDS and not w.isdigit() for w in vocabulary], dtype=bool)
+    stem_col = np.array([columns.get(stem_word(w, analyzer.latin), -1) if k else -1 for w, k in zip(vocabulary, keep)], dtype=np.int64)
+    stem_of = {w: stem_word(w, analyzer.latin) for w, k in zip(vocabulary, keep) if k}
+    kept = keep[word_id]
+    k_parent, k_word = parent[kept], word_id[kept]
+    unigram = stem_col[k_word]
+    pairs_same = k_parent[1:] == k_parent[:-1]
+    first, second = k_word[:-1][pairs_same], k_word[1:][pairs_same]
+    pair_cols = np.array([columns.get(stem_of[vocabulary[a]] + " " + stem_of[vocabulary[b]], -1) for a, b in zip(first.tolist(), second.tolist())],
+                         dtype=np.int64)
+    r = np.concatenate([k_parent[unigram >= 0], k_parent[:-1][pairs_same][pair_cols >= 0]])
+    c = np.concatenate([unigram[unigram >= 0], pair_cols[pair_cols >= 0]])
+    counts = sp.csr_matrix((np.ones(len(r), dtype=np.float32), (r, c)), shape=(n, len(columns)))
+    stem_block = _tfidf(counts, stems.idf_, l2)
+    return sp.hstack([char_block, stem_block], format="csr", dtype=np.float32)
+
+
+def _tfidf(counts, idf, l2):
+    """What ``TfidfTransformer(sublinear_tf=True)`` does to raw counts: 1 + log(tf), times idf,
+    rows scaled to unit length."""
+    import numpy as np
+
+    counts = counts.tocsr().astype(np.float32)
+    counts.sum_duplicates()
+    np.log(counts.data, out=counts.data)
+    counts.data += 1
+    counts = counts.multiply(idf.astype(np.float32)[None, :]).tocsr()
+    return l2(counts, norm="l2", copy=False)
 
 
 class _StemAnalyzer:
@@ -384,6 +474,9 @@ class _Scanner:
             flat.extend(entries)
             self.first[i + 1] = len(flat)
         self.entries = np.array(flat, dtype=np.int64)
+        self.kw_array = np.array(self.kw, dtype=np.int64)
+        self.part_array = np.array(self.part, dtype=np.int64)
+        self.verified = np.array([v is not None for v in self.verify], dtype=bool)
         self.empty = not anchors
         if not self.empty:
             self.automaton.make_automaton()
@@ -400,16 +493,19 @@ class _Scanner:
             return empty, empty, empty, empty, empty
         end, anchor = found[:, 0], found[:, 1]
         counts = self.first[anchor + 1] - self.first[anchor]
-        end, anchor = np.repeat(end, counts), np.repeat(anchor, counts)
-        # The n-th entry of each anchor: position within the repeated block.
-        block = np.repeat(np.cumsum(counts) - counts, counts)
-        entry = self.entries[self.first[anchor] + (np.arange(len(anchor)) - block)]
+        if counts.max() == 1:
+            entry = self.entries[self.first[anchor]]
+        else:
+            end, anchor = np.repeat(end, counts), np.repeat(anchor, counts)
+            # The n-th entry of each anchor: position within the repeated block.
+            block = np.repeat(np.cumsum(counts) - counts, counts)
+            entry = self.entries[self.first[anchor] + (np.arange(len(anchor)) - block)]
         start = end - self.anchor_length[anchor] + 1
         stop = end + 1
         keep = np.ones(len(entry), dtype=bool)
-        kw = np.array(self.kw, dtype=np.int64)[entry]
-        part = np.array(self.part, dtype=np.int64)[entry]
-        checked = [i for i, e in enumerate(entry.tolist()) if self.verify[e] is not None]
+        kw = self.kw_array[entry]
+        part = self.part_array[entry]
+        checked = np.flatnonzero(self.verified[entry]).tolist()
         for i in checked:  # a keyword with a * inside a phrase: rare
             confirmed = self.verify[int(entry[i])].match(joined, int(start[i]))
             if confirmed:
@@ -422,7 +518,31 @@ class _Scanner:
         return row, start - offset, stop - offset, kw, part
 
 
+def _part_pattern(variants: Sequence[str]) -> re.Pattern[str]:
+    """A regular expression finding any variant of a keyword part (words, a trailing ``*``) in a
+    normalised text, starting at the space before its first word."""
+    alternatives = []
+    for variant in sorted(set(variants), key=len, reverse=True):
+        words = variant.split()
+        body = " ".join(re.escape(w[:-1]) + r"\w*" if w.endswith("*") else re.escape(w) for w in words)
+        alternatives.append(body + ("" if words[-1].endswith("*") else "(?= )"))
+    return re.compile(" (?:" + "|".join(alternatives) + ")")
+
+
 _TAIL = re.compile(r"\w*")
+
+
+def _distinct(values, counts: bool = False):
+    """Sorted distinct values of an int64 array (and how often each occurs): ``np.unique`` by a
+    sort, which numpy 2's hash-based unique is several times slower than on millions of ints."""
+    import numpy as np
+
+    ordered = np.sort(values, kind="stable")
+    first = np.r_[True, ordered[1:] != ordered[:-1]] if len(ordered) else np.zeros(0, dtype=bool)
+    distinct = ordered[first]
+    if not counts:
+        return distinct
+    return distinct, np.diff(np.r_[np.flatnonzero(first), len(ordered)])
 
 
 def _words_at(text: str, start: int, stop: int) -> str:
@@ -579,17 +699,50 @@ class CatalogMatcher:
         latin = next((lang for lang in languages if lang not in _CYRILLIC_LANGS and lang in SNOWBALL), "en")
         self.model = ExampleModel.build(examples, neutral, latin, other) if self.settings.similarity and examples else None
 
+    def _negation_pattern(self) -> str | None:
+        """An RE2 pattern finding any word the negation rules read (negations, hedges, the words
+        of negating phrases), in any language: a text without one needs no window check."""
+        whole: set[str] = set()
+        prefixes: set[str] = set()
+        for negations in self._negations.values():
+            for words in (negations, negations.hedges):
+                whole |= set(words.whole)
+                prefixes |= set(words.prefixes)
+            whole |= {w for phrase in negations.after for w in phrase}
+        if not whole and not prefixes:
+            return None
+        alternatives = [re.escape(w) for w in sorted(whole)] + [re.escape(p) + r"[^\s]*" for p in sorted(prefixes)]
+        return r"(?:^|\s)(?:" + "|".join(alternatives) + r")(?:\s|$)"
+
     def _has_negation(self, keyword: Keyword) -> bool:
         negations = self._negations.get(keyword.language)
         return negations is not None and any(negations.is_before(w) for part in keyword.parts for w, _ in part)
 
     # -- keyword pass -------------------------------------------------------------------
 
-    def _scanner(self, vocabulary: set[str] | None) -> _Scanner:
-        """One automaton for every part of every keyword (all its word forms)."""
+    def _scanner(self, vocabulary: set[str] | None, frequency: Mapping[str, int], texts: int
+                 ) -> tuple[_Scanner, dict[tuple[int, int], re.Pattern[str]]]:
+        """One automaton for the parts of every keyword (all their word forms), and regular
+        expressions for the parts left out of it.
+
+        A part of a gapped keyword whose words occur more often than once in a hundred texts
+        ("only", "заказ", "not") is left out when the keyword has a rare part (ten times rarer):
+        scanning for common words returns millions of hits to discard. It is looked for
+        afterwards, only in the texts where every scanned part of its keyword occurs."""
         forms = WordForms(vocabulary) if vocabulary is not None else None
-        return _Scanner([(variant, n, i) for n, keyword in enumerate(self.keywords) for i, part in enumerate(keyword.parts)
-                         for variant in _phrase_variants(part, keyword.language, forms)])
+        limit = max(1.0, 0.01 * texts)
+        variants: list[tuple[str, int, int]] = []
+        deferred: dict[tuple[int, int], re.Pattern[str]] = {}
+        for n, keyword in enumerate(self.keywords):
+            parts = [_phrase_variants(part, keyword.language, forms) for part in keyword.parts]
+            cost = [float("inf") if any("*" in v for v in vs) else sum(frequency.get(v.split()[0], 0) for v in vs) for vs in parts]
+            rarest = min(range(len(parts)), key=lambda i: (cost[i], i))
+            for i, vs in enumerate(parts):
+                if len(parts) > 1 and i != rarest and limit < cost[i] < float("inf") and cost[rarest] * 10 <= limit:
+                    deferred[(n, i)] = _part_pattern(vs)
+                else:
+                    variants.extend((v, n, i) for v in vs)
+        return _Scanner(variants), deferred
 
     def keyword_matches(self, norm: pd.Series) -> pd.DataFrame:
         """Keyword hits (columns as :meth:`match`, ``via`` keyword, and ``start``: the offset of
@@ -600,30 +753,42 @@ class CatalogMatcher:
         if not self.keywords or len(norm) == 0:
             return _empty(start=True)
         values = norm.to_numpy(dtype=object).tolist()
-        vocabulary = None
-        if self.settings.word_forms:
-            vocabulary = set(" ".join(pd.unique(norm)).split())
-        scanner = self._scanner(vocabulary)
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arrow = pa.array(values, type=pa.large_string())
+        counted = pc.value_counts(pc.list_flatten(pc.utf8_split_whitespace(arrow)))
+        frequency = dict(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist()))
+        vocabulary = set(frequency) if self.settings.word_forms else None
+        # Texts holding no negation, hedge or negating phrase of any language need no window check.
+        pattern = self._negation_pattern()
+        negatable = pc.match_substring_regex(arrow, pattern).to_numpy(zero_copy_only=False) if pattern else np.zeros(len(values), bool)
+        scanner, deferred = self._scanner(vocabulary, frequency, len(values))
         lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
         starts = np.concatenate(([0], np.cumsum(lengths + 1)[:-1]))
         joined = "\n".join(values)
         row, start, stop, kw, part = scanner.scan(joined, starts)
         if len(row) == 0:
             return _empty(start=True)
-        # A gapped keyword is assembled only in texts where every one of its parts occurs.
         n_parts = np.array([len(k.parts) for k in self.keywords], dtype=np.int64)
-        hits = pd.DataFrame({"row": row, "kw": kw, "part": part, "start": start, "end": stop})
+        scanned = n_parts - np.bincount([k for k, _ in deferred], minlength=len(self.keywords))
         gapped = n_parts[kw] > 1
+        # A gapped keyword is assembled only in texts where every scanned part of it occurs: the
+        # distinct (text, keyword, part) triples counted per (text, keyword), in numpy.
+        key = row[gapped] * len(self.keywords) + kw[gapped]
+        triples = _distinct(key * (MAX_PARTS + 1) + part[gapped])
+        keys, parts_found = _distinct(triples // (MAX_PARTS + 1), counts=True)
+        complete = np.zeros(len(row), dtype=bool)
+        complete[np.flatnonzero(gapped)] = parts_found[np.searchsorted(keys, key)] == scanned[kw[gapped]]
+        hits = pd.DataFrame({"row": row, "kw": kw, "part": part, "start": start, "end": stop})
         single = hits[~gapped]
-        multi = hits[gapped]
-        if len(multi):
-            complete = multi.groupby(["row", "kw"])["part"].transform("nunique").to_numpy() == n_parts[multi["kw"].to_numpy()]
-            multi = multi[complete].sort_values(["row", "kw", "part", "start"], kind="stable")
+        multi = hits[complete].sort_values(["row", "kw", "part", "start"], kind="stable")
         rows: list[tuple[int, str, str, int, int, bool, str]] = []
         for r, k, st, en in zip(single["row"].tolist(), single["kw"].tolist(), single["start"].tolist(), single["end"].tolist()):
             keyword = self.keywords[k]
             text = values[r]
-            if keyword.excluded or self._negation_ok(keyword, text, st, en):
+            ok = (not keyword.negated) if not negatable[r] else self._negation_ok(keyword, text, st, en)
+            if keyword.excluded or ok:
                 rows.append((r, keyword.label, keyword.text, st, en, keyword.excluded, _words_at(text, st, en)))
         pending: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
         for r, k, p, st, en in zip(multi["row"].tolist(), multi["kw"].tolist(), multi["part"].tolist(),
@@ -631,6 +796,14 @@ class CatalogMatcher:
             pending.setdefault((r, k), []).append((p, st, en))
         for (r, k), spans in pending.items():
             keyword = self.keywords[k]
+            text = values[r]
+            for i in range(len(keyword.parts)):
+                pattern = deferred.get((k, i))
+                if pattern is not None:
+                    # Reported as the automaton reports a part: its stop is past the following space.
+                    spans.extend((i, m.start(), m.end() + (text[m.end():m.end() + 1] == " ")) for m in pattern.finditer(text))
+            if len(spans) > 1:
+                spans.sort()
             for st, en, found in self._assemble(keyword, spans, values[r]):
                 rows.append((r, keyword.label, keyword.text, st, en, keyword.excluded, found))
         if not rows:
@@ -736,7 +909,7 @@ class CatalogMatcher:
         if not found.empty:
             known = pd.MultiIndex.from_frame(found[["row", "label"]])
             hits = hits[~pd.MultiIndex.from_frame(hits[["row", "label"]]).isin(known)]
-        texts_of = np.array(model.texts, dtype=object)
+        texts_of = np.array([*model.texts, ""], dtype=object)  # index -1: no example shares a word
         return pd.DataFrame({
             "row": hits["row"].astype("int64"), "label": hits["label"], "keyword": texts_of[hits["example"].to_numpy(dtype="int64")],
             "found": hits["sentence"], "via": "similarity", "score": hits["score"].round(4),

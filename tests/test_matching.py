@@ -151,3 +151,15 @@ def test_fears_and_expectations_are_not_experiences_and_fillers_do_not_widen_a_n
     texts = ["I was afraid it would arrive late, but it came early", "I was afraid of nothing but it did arrive late",
              "Боялся, что доставка опоздает", "Ordered without a single error", "An error, then another"]
     assert found(m, texts) == [set(), {"late"}, set(), set(), {"errors"}]
+
+
+def test_the_word_by_word_features_equal_scikit_learns():
+    from cjm_tasks.matching import _fitted, _transform
+
+    model = _fitted(("cash", "cash", "queue", ""), ("They only take cash, my card was useless", "Наличка только, терминал сломан",
+                                                   "Стояли в очереди час", "Paid by card, quick and easy"))
+    sentences = ["they take banknotes only my card was no use here", "очередь очередь огромная у кассы 2 часа", "",
+                 "the the the and", "наличными только", "paid by card quick and easy as always"]
+    fast = _transform(model.features, sentences).toarray()
+    slow = model.features.transform(sentences).toarray()
+    assert fast.shape == slow.shape and abs(fast - slow).max() < 1e-5
