@@ -175,3 +175,17 @@ def test_reviews_without_customer_ids_are_shares_of_the_quarters_texts():
     hard = next(b for s in doc["stages"] for b in s["barriers"] if b["id"] == "hard_to_find")
     assert (hard["evidence"]["customers"], hard["evidence"]["denominator"], hard["evidence"]["unit"]) == (7, 121, "texts")
     assert hard["evidence"]["prevalence"] == round(7 / 121, 5)
+
+
+def test_a_barrier_found_by_keyword_and_by_similarity_counts_both_and_quotes_both():
+    # Keyword texts say "queue"; the others say it without any queue keyword.
+    paraphrase = "Half an hour at the checkout behind twenty people"
+    doc = quarter("2025Q1", 1500, reviews=[(c, QUEUE, 1) for c in range(20)] + [(c, paraphrase, 1) for c in range(20, 40)]
+                  + [(c, NEUTRAL, 5) for c in range(100, 400)])
+    queues = next(b for s in doc["stages"] for b in s["barriers"] if b["id"] == "queues")
+    assert queues["evidence"]["via"] == {"keyword": 20, "similarity": 20} and queues["evidence"]["customers"] == 40
+    assert set(queues["evidence"]["examples"]) <= {e for b in CONFIG.barriers.catalog if b.id == "queues" for es in b.examples.values() for e in es}
+    kinds = [q["via"] for q in queues["quotes"]]
+    assert "keyword" in kinds and "similarity" in kinds
+    similar = next(q for q in queues["quotes"] if q["via"] == "similarity")
+    assert similar["text"] == paraphrase and similar["match"] is None

@@ -180,7 +180,7 @@ def injected(stored, tmp_path_factory):
 
 CRAFTED_QUOTES = [
     {"text": "I paid <b>hidden fees</b> & more", "match": [7, 25], "via": "keyword", "source": "site", "date": "2025-12-01", "language": "en"},
-    {"text": "No match was located in this one", "match": None, "via": "keyword", "source": "site", "date": "2025-12-02", "language": "en"},
+    {"text": "No match was located in this one", "match": None, "via": "similarity", "source": "site", "date": "2025-12-02", "language": "en"},
     {"text": "Offsets past the end", "match": [5, 999], "via": "keyword", "source": "site", "date": "2025-12-03", "language": "en"},
 ]
 
@@ -415,7 +415,7 @@ def test_labels_exist_in_both_languages_and_every_used_label_is_defined():
         "status": ("new", "returned", "worsened", "improved", "resolved", "unchanged", "too_few"),
         "kind": ("catalog", "metric", "emerging"),
         "mood": ("positive", "mixed", "negative"),
-        "via": ("keyword", "phrase"),
+        "via": ("keyword", "similarity", "phrase"),
         "unit": ("customers", "texts"),
         "mentioned": ("customers", "texts"),
         "prevalence_note": ("customers", "texts"),
@@ -547,6 +547,7 @@ def test_quotes_mark_the_matched_words_with_each_piece_escaped(crafted, crafted_
     assert "We <mark>waited forever</mark>." in html
     footers = re.findall(r"<footer>(.*?)</footer>", html)
     assert any("keyword match" in f for f in footers) and any("theme phrase" in f for f in footers)
+    assert any("similar to a catalog example" in f for f in footers)
     assert html.count("<mark>") == sum(bool(q["match"]) and q["match"][1] <= len(q["text"])
                                        for b in all_barriers(crafted[2]["families"][1]) for q in b["quotes"][:3])
 
