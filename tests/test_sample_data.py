@@ -6,7 +6,6 @@ import hashlib
 import json
 import re
 from collections import Counter
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -49,9 +48,27 @@ ORDER_EVENTS = {"order_placed", "repeat_order"}
 KEYWORD_MATCHER = catalog_matcher(load_config(CONFIG / "cjm.yaml"), similarity=False)
 
 
-@lru_cache(maxsize=None)  # generated texts repeat: each is matched once
+_MENTIONED: dict[str, frozenset[str]] = {}
+_FOUND: dict[str, str] = {}  # the words that matched, first match of each text
+
+
+def read_all(texts) -> None:
+    """Match every text not matched yet in one call (the matcher reads a batch in one pass;
+    one call per text would rebuild its word forms each time)."""
+    todo = pd.Series(sorted({t for t in texts if t not in _MENTIONED}), dtype="object")
+    if len(todo):
+        matches = KEYWORD_MATCHER.match(todo)
+        hits = matches.groupby("row")["label"].agg(frozenset)
+        found = matches.drop_duplicates("row").set_index("row")["found"]
+        for i, text in enumerate(todo):
+            _MENTIONED[text] = hits.get(i, frozenset())
+            _FOUND[text] = found.get(i, "")
+
+
 def mentioned(text: str) -> frozenset[str]:
-    return frozenset(KEYWORD_MATCHER.match(pd.Series([text]))["label"])
+    if text not in _MENTIONED:
+        read_all([text])
+    return _MENTIONED[text]
 
 
 # --- persona rules of personas.yaml, evaluated as data ------------------------------------------
@@ -329,6 +346,7 @@ def test_one_quarter_has_no_changes(tmp_path: Path) -> None:
 # --- planted barriers show in the data ----------------------------------------------------------
 def test_texts_follow_the_keyword_rule() -> None:
     texts = sample_texts()
+    read_all(t for group in texts.values() for t in group)
     assert {k.split(":", 1)[1] for k in texts if k.startswith("complaint:")} == {b["id"] for b in BARRIERS["catalog"]}
     for key, group in texts.items():
         kind, name = key.split(":", 1)
@@ -338,12 +356,12 @@ def test_texts_follow_the_keyword_rule() -> None:
             assert "/" not in text
             if kind == "complaint":
                 # A sentence around the keyword, never the bare keyword.
-                found = KEYWORD_MATCHER.match(pd.Series([text]))["found"].iloc[0]
-                assert len(re.findall(r"\w+", text)) - len(found.replace("...", " ").split()) >= 2, (key, text)
+                assert len(re.findall(r"\w+", text)) - len(_FOUND[text].replace("...", " ").split()) >= 2, (key, text)
 
 
 def test_planted_catalog_barriers_are_mentioned(data: dict) -> None:
     truth = data["truth"]
+    read_all(t for frames in data["periods"].values() for t in [*frames["surveys"].comment, *frames["reviews"].text] if t)
     for period, frames in data["periods"].items():
         surveys, reviews = frames["surveys"], frames["reviews"]
         for persona in truth["personas"]:
@@ -360,6 +378,7 @@ def test_planted_catalog_barriers_are_mentioned(data: dict) -> None:
 
 def test_survey_comment_share_matches_intensity(data: dict) -> None:
     truth = data["truth"]
+    read_all(t for frames in data["periods"].values() for t in frames["surveys"].comment if t)
     shares = []
     for period, frames in data["periods"].items():
         surveys = frames["surveys"]
