@@ -152,3 +152,20 @@ def test_config_hash_ignores_locations_but_not_rules(cfg_dir: Path):
     assert load_config(moved).sha256() == before
     changed = _edit(cfg_dir, "barriers.yaml", lambda d: d["metric_rules"][0].__setitem__("threshold", 0.2))
     assert load_config(changed).sha256() != before
+
+
+def test_an_examples_file_adds_to_the_catalog_and_names_an_unknown_barrier(cfg_dir: Path):
+    config = load_config(cfg_dir / "cjm.yaml")
+    queues = next(b for b in config.barriers.catalog if b.id == "queues")
+    inline = yaml.safe_load((cfg_dir / "barriers.yaml").read_text(encoding="utf-8"))
+    own = next(b for b in inline["catalog"] if b["id"] == "queues")["examples"]["en"]
+    extra = yaml.safe_load((cfg_dir / "barrier_examples.yaml").read_text(encoding="utf-8"))["examples"]["queues"]["en"]
+    assert queues.examples["en"] == own + extra
+    assert config.barriers.matching.similarity.other["en"]
+
+    def edit(d):
+        d["examples"]["queue"] = d["examples"].pop("queues")
+
+    err = _error(_edit(cfg_dir, "barrier_examples.yaml", edit))
+    assert err.file.endswith("barrier_examples.yaml") and err.key == "examples.queue"
+    assert "'queue' is not a catalog barrier" in str(err) and "queues" in str(err)
