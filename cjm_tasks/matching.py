@@ -888,21 +888,31 @@ class CatalogMatcher:
 
         if self.model is None or len(norm) == 0:
             return _empty()
-        positions = pd.Series(np.arange(len(norm)), index=norm.index)
-        texts = norm if eligible is None else norm[eligible.to_numpy(dtype=bool)]
-        if texts.empty:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        read = np.arange(len(norm)) if eligible is None else np.flatnonzero(eligible.to_numpy(dtype=bool))
+        if len(read) == 0:
             return _empty()
-        sentences = texts.str.split(BOUNDARY).explode().str.strip()
-        sentences = sentences[sentences.str.count(" ") + 1 >= self.settings.min_words]
-        if sentences.empty:
+        # The sentences of the texts read (pyarrow: one C pass, not pandas' per-string methods).
+        parts = pc.split_pattern(pa.array(norm.to_numpy(dtype=object)[read], type=pa.large_string()), BOUNDARY)
+        owner = read[pc.list_parent_indices(parts).to_numpy()]
+        flat = pc.utf8_trim_whitespace(pc.list_flatten(parts))
+        words = pc.add(pc.count_substring(flat, " "), 1)
+        keep = pc.and_(pc.greater(pc.utf8_length(flat), 0), pc.greater_equal(words, self.settings.min_words))
+        flat, owner = flat.filter(keep), owner[keep.to_numpy(zero_copy_only=False)]
+        if len(flat) == 0:
             return _empty()
-        unique = pd.unique(sentences)
+        distinct = pc.unique(flat)
+        which = pc.index_in(flat, value_set=distinct).to_numpy()
+        unique = np.array(distinct.to_pylist(), dtype=object)
         model = self.model
-        label, score, neutral, example, cosine = model.nearest(list(unique))
-        verdict = pd.DataFrame({"sentence": unique, "label": label, "score": score, "neutral": neutral, "example": example, "cosine": cosine})
-        hits = pd.DataFrame({"row": positions.loc[sentences.index].to_numpy(), "sentence": sentences.to_numpy()}).merge(verdict, on="sentence")
-        hits = hits[(hits["score"] >= self.settings.threshold) & (hits["score"] >= hits["neutral"] + self.settings.margin)
-                    & (hits["cosine"] >= self.settings.min_cosine)]
+        label, score, neutral, example, cosine = (np.asarray(v) for v in model.nearest(list(unique)))
+        passes = (score >= self.settings.threshold) & (score >= neutral + self.settings.margin) & (cosine >= self.settings.min_cosine)
+        chosen = passes[which]
+        owner, which = owner[chosen], which[chosen]
+        hits = pd.DataFrame({"row": owner, "sentence": unique[which], "label": label[which], "score": score[which],
+                             "example": example[which]})
         if hits.empty:
             return _empty()
         hits = hits.sort_values(["row", "score"], ascending=[True, False], kind="stable").drop_duplicates(["row", "label"])
