@@ -23,15 +23,17 @@ cash"); the parts are found in the same pass and joined afterwards, within one s
 Any other keyword that holds no negation itself does not count after a negation at most
 ``negation_window`` words before it ("no queue at all", "не было очереди", "não atrasou").
 
-**Similarity.** Each sentence of a text that is not praise (score below ``max_score``) is
-compared with the catalog's example sentences by the cosine of character 3-5-gram TF-IDF vectors
-(scikit-learn, fitted on the examples alone, so the model is built from the configuration and is
-the same every quarter). A sentence matches the barrier of its nearest example when that cosine is
-at least ``threshold``, the barrier is the sentence's best, and the sentence is closer to it by
-``margin`` than to any ``neutral`` sentence (catalog words used without complaining: "paid by
-card, no queue"). A (text, barrier) pair found by a keyword is not looked for by similarity.
+**Similarity.** Each sentence of a text that is not praise (a score above ``max_score``) is
+classified by a small model built from the configuration alone, the same every quarter (nothing
+is downloaded): logistic regression (scikit-learn) over character 3-4-gram and word-stem TF-IDF
+features, trained on the catalog's example sentences, on ``neutral`` sentences (catalog words
+used without complaining: "paid by card, no queue") and on ``other`` complaints (what the catalog
+does not list) as two classes of their own. A sentence matches its most likely barrier when that
+probability is at least ``threshold``, beats neutral and other by ``margin``, and the sentence
+shares a word stem with one of the barrier's examples (``min_cosine``). A (text, barrier) pair
+found by a keyword is not looked for by similarity.
 
-Every match records ``via``: ``keyword`` or ``similarity`` (with its ``score``, the cosine).
+Every match records ``via``: ``keyword`` or ``similarity`` (with its ``score``, the probability).
 """
 
 from __future__ import annotations
@@ -213,7 +215,7 @@ def _phrase_variants(words: tuple[tuple[str, str], ...], language: str, forms: W
 @dataclass
 class ExampleModel:
     """A small classifier of sentences into the catalog's barriers, or none, built from the
-    configuration alone: logistic regression (scikit-learn) over character 2-5-gram and word
+    configuration alone: logistic regression (scikit-learn) over character 3-4-gram and word
     1-2-gram TF-IDF features, trained on every barrier's example sentences and on the neutral
     sentences (catalog words used without complaining) as the class "none"."""
 
