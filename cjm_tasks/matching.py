@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from cjm_tasks.text import BOUNDARY, CLAUSE, STOPWORDS, normalize, normalize_one
+from cjm_tasks.text import BOUNDARY, CLAUSE, STOPWORDS, matched_words, normalize, normalize_one
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -214,10 +214,10 @@ def _phrase_variants(words: tuple[tuple[str, str], ...], language: str, forms: W
 
 @dataclass
 class ExampleModel:
-    """A small classifier of sentences into the catalog's barriers, or none, built from the
-    configuration alone: logistic regression (scikit-learn) over character 3-4-gram and word
-    1-2-gram TF-IDF features, trained on every barrier's example sentences and on the neutral
-    sentences (catalog words used without complaining) as the class "none"."""
+    """A small classifier of sentences into the catalog's barriers, built from the configuration
+    alone: logistic regression (scikit-learn) over character 3-4-gram and word-stem TF-IDF
+    features, trained on every barrier's example sentences, with the neutral sentences (catalog
+    words used without complaining) and the other complaints as two classes of their own."""
 
     features: Any
     classifier: Any
@@ -299,14 +299,15 @@ class ExampleModel:
 def _fitted(labels: tuple[str, ...], texts: tuple[str, ...], latin: str = "en") -> ExampleModel:
     """The model of one configuration's sentences (cached: a refresh, the suggestions and the
     benchmarks build the matcher several times from the same catalog)."""
+    import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_union
 
     norms = [_plain(normalize_one(t)) for t in texts]
     features = make_union(
-        TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, sublinear_tf=True, dtype=_float32()),
-        TfidfVectorizer(analyzer=_StemAnalyzer(latin), sublinear_tf=True, dtype=_float32()),
+        TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, sublinear_tf=True, dtype=np.float32),
+        TfidfVectorizer(analyzer=_StemAnalyzer(latin), sublinear_tf=True, dtype=np.float32),
     )
     matrix = features.fit_transform(norms)
     classifier = None
@@ -398,12 +399,6 @@ class _StemAnalyzer:
     def __call__(self, text: str) -> list[str]:
         stems = [stem_word(w, self.latin) for w in text.split() if w not in STOPWORDS and not w.isdigit()]
         return stems + [a + " " + b for a, b in zip(stems, stems[1:])]
-
-
-def _float32():
-    import numpy as np
-
-    return np.float32
 
 
 def _plain(norm: str) -> str:
@@ -531,9 +526,6 @@ def _part_pattern(variants: Sequence[str]) -> re.Pattern[str]:
     return re.compile(" (?:" + "|".join(alternatives) + ")")
 
 
-_TAIL = re.compile(r"\w*")
-
-
 def _distinct(values, counts: bool = False):
     """Sorted distinct values of an int64 array (and how often each occurs): ``np.unique`` by a
     sort, which numpy 2's hash-based unique is several times slower than on millions of ints."""
@@ -545,12 +537,6 @@ def _distinct(values, counts: bool = False):
     if not counts:
         return distinct
     return distinct, np.diff(np.r_[np.flatnonzero(first), len(ordered)])
-
-
-def _words_at(text: str, start: int, stop: int) -> str:
-    """The matched words of ``text[start:stop]``, a trailing stem completed to its word."""
-    tail = stop if stop > 0 and text[stop - 1] == " " else _TAIL.match(text, stop).end()
-    return text[start:tail].strip()
 
 
 def _clause_before(text: str, start: int) -> list[str]:
@@ -690,6 +676,7 @@ class CatalogMatcher:
         self._negations = {lang: _Negations.parse(words, st.negations_after.get(lang, ()), st.negation_idioms.get(lang, ()),
                                                   st.hedges.get(lang, ()), st.contrasts.get(lang, ()), st.fillers.get(lang, ()))
                            for lang, words in st.negations.items()}
+        self._negation_regex = self._negation_pattern()
         examples: dict[str, list[str]] = {}
         for barrier in catalog:
             sentences = [s for ss in barrier.examples.values() for s in ss]
@@ -763,7 +750,7 @@ class CatalogMatcher:
         frequency = dict(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist()))
         vocabulary = set(frequency) if self.settings.word_forms else None
         # Texts holding no negation, hedge or negating phrase of any language need no window check.
-        pattern = self._negation_pattern()
+        pattern = self._negation_regex
         negatable = pc.match_substring_regex(arrow, pattern).to_numpy(zero_copy_only=False) if pattern else np.zeros(len(values), bool)
         scanner, deferred = self._scanner(vocabulary, frequency, len(values))
         lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
@@ -791,7 +778,7 @@ class CatalogMatcher:
             text = values[r]
             ok = (not keyword.negated) if not negatable[r] else self._negation_ok(keyword, text, st, en)
             if keyword.excluded or ok:
-                rows.append((r, keyword.label, keyword.text, st, en, keyword.excluded, _words_at(text, st, en)))
+                rows.append((r, keyword.label, keyword.text, st, en, keyword.excluded, matched_words(text, st, en)))
         pending: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
         for r, k, p, st, en in zip(multi["row"].tolist(), multi["kw"].tolist(), multi["part"].tolist(),
                                    multi["start"].tolist(), multi["end"].tolist()):
@@ -825,7 +812,7 @@ class CatalogMatcher:
         Every chain is tried ("comprei dois pares dos dois modelos e recebi um": the second "dois")."""
         by_part: dict[int, list[tuple[int, int, str]]] = {}
         for part, start, end in spans:
-            by_part.setdefault(part, []).append((start, end, _words_at(text, start, end)))
+            by_part.setdefault(part, []).append((start, end, matched_words(text, start, end)))
         chains = [[hit] for hit in by_part.get(0, [])]
         for part in range(1, len(keyword.parts)):
             grown = []

@@ -205,7 +205,6 @@ class KeywordMatcher:
         hit_keyword: list[str] = []
         hit_excluded: list[bool] = []
         hit_found: list[str] = []
-        tail_of = _WORD_TAIL.match
         for end, (length, entries) in self._automaton.iter(joined):
             start = end - length + 1
             for entry, excluded in entries:
@@ -216,15 +215,12 @@ class KeywordMatcher:
                     if not confirmed:
                         continue
                     stop = confirmed.end()
-                # The words as written (normalised), a trailing stem completed to its word: quotes
-                # show them. A whole-word keyword already ends at its padding space.
-                tail = stop if joined[stop - 1] == " " else tail_of(joined, stop).end()
                 hit_start.append(start)
                 hit_end.append(stop)
                 hit_label.append(entry.label)
                 hit_keyword.append(entry.keyword)
                 hit_excluded.append(excluded)
-                hit_found.append(joined[start:tail].strip())
+                hit_found.append(matched_words(joined, start, stop))
         if not hit_start:
             return empty
         start_arr = np.array(hit_start, dtype=np.int64)
@@ -247,6 +243,14 @@ class KeywordMatcher:
             kept = kept.drop(index=inside["index"].unique())
         kept = kept.sort_values(["row", "start"], kind="stable")
         return kept.drop_duplicates(["row", "label"], keep="first")[["row", "label", "keyword", "found"]].reset_index(drop=True)
+
+
+def matched_words(text: str, start: int, stop: int) -> str:
+    """The words a match spans in a normalised ``text``, as quotes show them: ``text[start:stop]``
+    with a trailing stem completed to its word (a whole-word match already ends at its padding
+    space)."""
+    tail = stop if stop > 0 and text[stop - 1] == " " else _WORD_TAIL.match(text, stop).end()
+    return text[start:tail].strip()
 
 
 def drop_nested(hits: pd.DataFrame) -> pd.DataFrame:
