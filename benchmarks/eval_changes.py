@@ -38,7 +38,7 @@ TARGETS = {"precision": 0.9, "recall": 0.9, "noise": 0.05}
 
 def code_identity() -> dict[str, Any]:
     """The commit, whether the library differs from it, and a hash of the files that decide the
-    result (``cjm_tasks/*.py`` but this evaluation's module, ``configs/barriers.yaml``)."""
+    result (``cjm_tasks/*.py`` but this evaluation's module, the default catalog and its examples)."""
     def git(*args: str) -> str:
         try:
             # Not stripped: a porcelain status line starts with a space that matters.
@@ -47,12 +47,28 @@ def code_identity() -> dict[str, Any]:
             return ""
 
     digest = hashlib.sha256()
-    files = sorted(p for p in (REPO / "cjm_tasks").glob("*.py") if p.name != "evaluation_data.py") + [REPO / "configs" / "barriers.yaml"]
+    catalog = ["configs/barriers.yaml", "configs/barrier_examples.yaml"]
+    files = sorted(p for p in (REPO / "cjm_tasks").glob("*.py") if p.name != "evaluation_data.py") + [REPO / c for c in catalog]
     for path in files:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    dirty = [line[3:] for line in git("status", "--porcelain", "--", "cjm_tasks", "configs/barriers.yaml").splitlines()
+    dirty = [line[3:] for line in git("status", "--porcelain", "--", "cjm_tasks", *catalog).splitlines()
              if not line[3:].endswith("evaluation_data.py")]
     return {"commit": git("rev-parse", "--short", "HEAD").strip() or "unknown", "uncommitted": dirty, "fingerprint": digest.hexdigest()[:12]}
+
+
+def describe_code(identity: dict[str, Any]) -> str:
+    """"<commit>" or "<commit> + uncommitted changes to N file(s)", for a report's header."""
+    dirty = identity["uncommitted"]
+    return identity["commit"] + (f" + uncommitted changes to {len(dirty)} file(s)" if dirty else "")
+
+
+def seed_arguments(parser: argparse.ArgumentParser, first_seed: int, first_seed_help: str) -> None:
+    """--seeds, --first-seed, --scale, --json and --workdir: the evaluation benchmarks' options."""
+    parser.add_argument("--seeds", type=int, default=5, help="how many seeds (default 5)")
+    parser.add_argument("--first-seed", type=int, default=first_seed, help=first_seed_help)
+    parser.add_argument("--scale", type=float, default=1.0, help="customers per persona relative to ~1500-2300 (default 1)")
+    parser.add_argument("--json", type=Path, help="also write every figure here")
+    parser.add_argument("--workdir", type=Path, help="keep the generated data here (default: a temporary folder)")
 
 
 def _fmt(rate: dict[str, Any]) -> str:
@@ -64,9 +80,8 @@ def _fmt(rate: dict[str, Any]) -> str:
 def print_report(summary: dict[str, Any], coverage: dict[str, dict[str, float]], identity: dict[str, Any], scale: float,
                  seeds: list[int], seconds: float) -> None:
     """The tables, for a terminal."""
-    code = f"{identity['commit']}" + (f" + uncommitted changes to {len(identity['uncommitted'])} file(s)" if identity["uncommitted"] else "")
     print(f"\nChange detection on independent data: seeds {seeds}, scale {scale} ({seconds:.0f} s)")
-    print(f"code: {code}; fingerprint {identity['fingerprint']}\n")
+    print(f"code: {describe_code(identity)}; fingerprint {identity['fingerprint']}\n")
     header = f"{'':38}{'true':>5}{'flags':>6}  {'recall, direction':<24}{'recall, exact type':<24}{'precision, direction':<24}{'precision, exact type':<24}"
     print(header)
     rows = [("overall", summary["overall"]),
@@ -127,11 +142,7 @@ def pool_coverage(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=5, help="how many seeds (default 5)")
-    parser.add_argument("--first-seed", type=int, default=0, help="the first seed (default 0)")
-    parser.add_argument("--scale", type=float, default=1.0, help="customers per persona relative to ~1500-2300 (default 1)")
-    parser.add_argument("--json", type=Path, help="also write every figure, unit and coverage here")
-    parser.add_argument("--workdir", type=Path, help="keep the generated data and stores here (default: a temporary folder)")
+    seed_arguments(parser, 0, "the first seed (default 0)")
     args = parser.parse_args(argv)
 
     identity = code_identity()

@@ -295,14 +295,10 @@ def print_report(pooled: Mapping[str, Mapping[str, Any]], seeds: list[int], scal
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=5, help="how many seeds (default 5)")
-    parser.add_argument("--first-seed", type=int, default=5, help="the first seed (default 5: the held-out seeds 5-9)")
-    parser.add_argument("--scale", type=float, default=1.0, help="customers per persona relative to ~1500-2300 (default 1)")
-    parser.add_argument("--json", type=Path, help="also write every count and rate here")
-    parser.add_argument("--workdir", type=Path, help="keep the generated data here (default: a temporary folder)")
-    args = parser.parse_args(argv)
+    from benchmarks.eval_changes import code_identity, describe_code, seed_arguments
 
-    from benchmarks.eval_changes import code_identity
+    seed_arguments(parser, 5, "the first seed (default 5: the held-out seeds 5-9)")
+    args = parser.parse_args(argv)
 
     identity = code_identity()
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
@@ -321,9 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     pooled = {name: {**counts, "by_barrier": {b: counts["by_barrier"][b] for b in results[0]["counts"][name]["by_barrier"]}}
               for name, counts in pooled.items()}
     seconds = time.perf_counter() - start
-    code = identity["commit"] + (f" + uncommitted changes to {len(identity['uncommitted'])} file(s)" if identity["uncommitted"] else "")
     print_report(pooled, seeds, args.scale, seconds)
-    print(f"\ncode: {code}; fingerprint {identity['fingerprint']}", flush=True)
+    print(f"\ncode: {describe_code(identity)}; fingerprint {identity['fingerprint']}", flush=True)
     if identity["fingerprint"] != code_identity()["fingerprint"]:
         print("warning: the library changed while the evaluation ran; the figures mix two versions", file=sys.stderr)
     if args.json:
