@@ -494,6 +494,20 @@ class CatalogBarrier(Strict):
             raise ValueError("at least one keyword is needed")
         return value
 
+    @model_validator(mode="after")
+    def _keywords_parse(self) -> CatalogBarrier:
+        """A keyword the matcher cannot read is refused when the file loads, with its key."""
+        from cjm_tasks.matching import parse_keyword
+
+        for section in ("keywords", "exclude"):
+            for language, words in getattr(self, section).items():
+                for i, word in enumerate(words):
+                    try:
+                        parse_keyword(self.id, word, language)
+                    except ValueError as exc:
+                        raise ValueError(f"{section}.{language}[{i}]: {exc}") from None
+        return self
+
 
 class MetricRule(Strict):
     id: Slug

@@ -169,3 +169,12 @@ def test_an_examples_file_adds_to_the_catalog_and_names_an_unknown_barrier(cfg_d
     err = _error(_edit(cfg_dir, "barrier_examples.yaml", edit))
     assert err.file.endswith("barrier_examples.yaml") and err.key == "examples.queue"
     assert "'queue' is not a catalog barrier" in str(err) and "queues" in str(err)
+
+
+def test_a_keyword_the_matcher_cannot_read_is_refused_with_its_key(cfg_dir: Path):
+    def edit(d):
+        d["catalog"][1]["keywords"]["en"].append("... !! ...")
+
+    err = _error(_edit(cfg_dir, "barriers.yaml", edit))
+    assert err.file.endswith("barriers.yaml") and err.key.startswith("catalog[1].keywords.en[")
+    assert "has no letters or digits" in str(err)
