@@ -167,10 +167,77 @@ class MeltConfig(Strict):
         return out
 
 
+TIMESTAMP_KEYWORDS = ("iso8601", "epoch_seconds", "epoch_milliseconds", "excel")
+
+
+def check_timestamp_format(value: str) -> str:
+    """A keyword of TIMESTAMP_KEYWORDS or a strftime format that reads back what it writes."""
+    if value in TIMESTAMP_KEYWORDS:
+        return value
+    if "%s" in value or "%Q" in value:
+        raise ValueError(f"{value!r}: epoch timestamps are read with timestamp_format: epoch_seconds (or epoch_milliseconds)")
+    if "%" not in value:
+        raise ValueError(f"{value!r} is neither one of {', '.join(TIMESTAMP_KEYWORDS)} nor a strftime format such as '%d.%m.%Y %H:%M'")
+    sample = datetime(2025, 3, 4, 2, 41, 5)
+    try:
+        text = sample.strftime(value)
+        datetime.strptime(text, value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a usable strftime format ({exc}); e.g. '%d.%m.%Y %H:%M' for 04.03.2025 02:41") from None
+    return value
+
+
+class SqlOptions(Strict):
+    """``format: sql``: a query run with the period's bounds bound to ``:start`` and ``:end``."""
+
+    url: str | None = None          # a SQLAlchemy URL, normally ${ENV_VAR}
+    connection: str | None = None   # or an Airflow connection id
+    query: str = Field(min_length=1)
+    chunk_rows: int = Field(50_000, ge=1)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> SqlOptions:
+        if (self.url is None) == (self.connection is None):
+            raise ValueError("give url (a SQLAlchemy URL, e.g. ${SURVEYS_DB_URL}) or connection (an Airflow connection id), not both or neither")
+        return self
+
+    def display(self) -> str:
+        """Where the rows come from, without credentials."""
+        if self.connection:
+            return f"sql:connection {self.connection}"
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.url or "")
+        host = parts.hostname or ""
+        return f"sql:{parts.scheme}://{host}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+
+
+class ScaleBy(Strict):
+    """A scale per row: the value of ``column`` names the scale of that row's rating."""
+
+    column: str
+    scales: dict[str, tuple[float, float]] = Field(min_length=1)
+
+
+def _check_scale(name: str, bounds: tuple[float, float]) -> None:
+    low, high = bounds
+    if low >= high:
+        raise ValueError(f"scale of {name!r} must be [low, high] with low < high, got [{low}, {high}]")
+
+
 class SourceConfig(Strict):
-    location: str
-    format: Literal["csv", "parquet", "jsonl"]
+    location: str | None = None
+    format: Literal["csv", "parquet", "jsonl", "xlsx", "sql"]
     csv: CsvOptions = CsvOptions()
+    sheet: Union[str, int, None] = None   # xlsx: a sheet name or 0-based index (default: the first)
+    sql: SqlOptions | None = None
+    # surveys: wide (one row per answer, or per response with `melt`) or long (one row per answer,
+    # the response id repeated; uniqueness is then checked on response and question)
+    layout: Literal["wide", "long"] = "wide"
+    # surveys: question ids whose value is free text, not a score: the text becomes the comment
+    # of the response (placed by comment_stage)
+    text_questions: list[str] = []
+    row_id: Literal["column", "hash"] = "column"
     columns: dict[str, Union[str, list[str]]] = {}
     values: dict[str, dict[str, str]] = {}
     constants: dict[str, SCALAR] = {}
@@ -178,7 +245,12 @@ class SourceConfig(Strict):
     timestamp_format: str | None = None
     timezone: str | None = None
     period_rows: Literal["filter", "require"] = "filter"
+    # Customer attributes this source carries (any source); on the customers source, which
+    # columns to read (default: the fields the persona rules use).
     attributes: list[str] | None = None
+    # reviews: the rating scale (default [1, 5]); ratings are read onto 1-5 for the maps
+    scales: dict[str, tuple[float, float]] = {}
+    scale_by: ScaleBy | None = None
     # surveys only: the stage a response's free-text comment belongs to ("general": no stage;
     # default: the stage of the question it was given with, or general when a wide export
     # repeats it on every question's row)
@@ -188,6 +260,52 @@ class SourceConfig(Strict):
     @classmethod
     def _known_timezone(cls, value: str | None) -> str | None:
         return ProjectConfig._known_timezone(value) if value else value
+
+    @field_validator("timestamp_format")
+    @classmethod
+    def _usable_format(cls, value: str | None) -> str | None:
+        return check_timestamp_format(value) if value else value
+
+    @field_validator("scales")
+    @classmethod
+    def _ordered(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for name, bounds in value.items():
+            if name != "rating":
+                raise ValueError(f"{name!r}: a source's scales name only 'rating' (review ratings); survey metrics take their scale from metrics.scales")
+            _check_scale(name, bounds)
+        return value
+
+    @field_validator("scale_by")
+    @classmethod
+    def _ordered_by(cls, value: ScaleBy | None) -> ScaleBy | None:
+        for name, bounds in (value.scales.items() if value else ()):
+            _check_scale(name, bounds)
+        return value
+
+    @model_validator(mode="after")
+    def _where_from(self) -> SourceConfig:
+        if self.format == "sql":
+            if self.sql is None:
+                raise ValueError("sql: format 'sql' needs an sql section (url or connection, and query)")
+            if self.location is not None:
+                raise ValueError("location: format 'sql' reads from sql.query, not from a location")
+        else:
+            if self.location is None:
+                raise ValueError(f"location: required key is missing (format {self.format!r} reads files)")
+            if self.sql is not None:
+                raise ValueError(f"sql: only for format 'sql' (this source is {self.format!r})")
+        if self.sheet is not None and self.format != "xlsx":
+            raise ValueError("sheet: only for format 'xlsx'")
+        return self
+
+    @property
+    def where(self) -> str:
+        """The location, or the SQL source without credentials."""
+        return self.location if self.location is not None else self.sql.display()  # type: ignore[union-attr]
+
+    @property
+    def rating_scale(self) -> tuple[float, float]:
+        return self.scales.get("rating", (1.0, 5.0))
 
 
 class StorageConfig(Strict):
@@ -214,15 +332,19 @@ BUILT_IN_BETTER: dict[str, str] = {"csat": "higher", "nps": "higher", "ces": "lo
 
 
 class MetricsConfig(Strict):
+    """Survey metrics and their scales (review ratings take theirs from ``sources.reviews.scales``)."""
+
     scales: dict[str, tuple[float, float]] = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}
     better: dict[str, Better] = {}
 
     @field_validator("scales")
     @classmethod
     def _ordered(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
-        for name, (low, high) in value.items():
-            if low >= high:
-                raise ValueError(f"scale of {name!r} must be [low, high] with low < high, got [{low}, {high}]")
+        for name, bounds in value.items():
+            if name in ("rating", "sentiment", "emotion", "conversion_to_next", "reached_share"):
+                hint = (" (review ratings: sources.reviews.scales: {rating: [low, high]})" if name == "rating" else "")
+                raise ValueError(f"{name!r} is a built-in map metric, not a survey metric{hint}")
+            _check_scale(name, bounds)
         return value
 
 
@@ -276,7 +398,8 @@ class NotifyConfig(Strict):
 class FilesConfig(Strict):
     stages: str = "stages.yaml"
     personas: str = "personas.yaml"
-    barriers: str = "barriers.yaml"
+    # One catalog, or several combined in order (e.g. a domain catalog and your own additions).
+    barriers: Union[str, list[str]] = "barriers.yaml"
     expectations: str = "expectations.yaml"
     # More example sentences per catalog barrier, and neutral ones, kept apart from the catalog.
     examples: str | None = None
@@ -324,8 +447,20 @@ class StageConfig(Strict):
         return localize(self.names, language)
 
 
+class OrdersConfig(Strict):
+    """Which sales events are orders, for the derived persona features (order_count,
+    total_order_value, avg_order_value); their value is the sales source's ``amount`` column."""
+
+    events: list[str] = Field(min_length=1)
+    value: Literal["amount"] = "amount"
+
+
+DEFAULT_ORDER_EVENTS = ("order_placed", "repeat_order")
+
+
 class StagesFile(Strict):
     stages: list[StageConfig] = Field(min_length=1)
+    orders: OrdersConfig | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> StagesFile:
@@ -696,6 +831,16 @@ class CjmConfig(Strict):
     barriers: BarriersFile
     expectations: ExpectationsFile
     files: dict[str, Path]
+    orders: OrdersConfig | None = None
+    barrier_files: list[Path] = []
+
+    @property
+    def order_events(self) -> list[str]:
+        """Sales events that are orders: ``orders.events`` of stages.yaml, else order_placed and
+        repeat_order when a stage lists them (empty: no order features)."""
+        if self.orders is not None:
+            return list(self.orders.events)
+        return [e for e in DEFAULT_ORDER_EVENTS if e in self.event_stage]
 
     @property
     def stage_ids(self) -> list[str]:
@@ -742,9 +887,11 @@ class CjmConfig(Strict):
         Moving the inputs or the store does not change it; changing a stage, persona rule,
         barrier keyword, threshold or column mapping does.
         """
-        doc = self.model_dump(mode="json", exclude={"path", "files", "storage", "s3", "diff", "notify"})
+        doc = self.model_dump(mode="json", exclude={"path", "files", "storage", "s3", "diff", "notify", "barrier_files"}, exclude_none=True)
         for src in doc["sources"].values():
             src.pop("location", None)
+            if isinstance(src.get("sql"), dict):
+                src["sql"] = {"query": src["sql"].get("query")}
         return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -767,17 +914,23 @@ def load_config(path: str | os.PathLike | None = None) -> CjmConfig:
     main_path = config_path(path).resolve()
     main = _load_model(main_path, MainFile)
     base = main_path.parent
+    catalogs = main.files.barriers if isinstance(main.files.barriers, list) else [main.files.barriers]
+    if not catalogs:
+        raise ConfigError(_display(main_path), "files.barriers", "give at least one barriers file")
+    barrier_files = [Path(resolve_path(c, base)) for c in catalogs]
     files = {name: resolve_path(getattr(main.files, name), base) for name in FilesConfig.model_fields
-             if getattr(main.files, name) is not None}
-    stages = _load_model(Path(files["stages"]), StagesFile)
+             if getattr(main.files, name) is not None and name != "barriers"}
+    files["barriers"] = str(barrier_files[0])
+    stages_file = _load_model(Path(files["stages"]), StagesFile)
+    stages = stages_file
     personas = _load_model(Path(files["personas"]), PersonasFile)
-    barriers = _load_model(Path(files["barriers"]), BarriersFile)
+    barriers = _combine_catalogs([(_display(f), _load_model(f, BarriersFile)) for f in barrier_files])
     if "examples" in files:
         barriers = _with_examples(barriers, _load_model(Path(files["examples"]), ExamplesFile), _display(Path(files["examples"])))
     expectations = _load_model(Path(files["expectations"]), ExpectationsFile)
 
     sources = {
-        name: src.model_copy(update={"location": resolve_path(src.location, base)})
+        name: src.model_copy(update={"location": resolve_path(src.location, base)}) if src.location is not None else src
         for name, src in main.sources.items()
     }
     storage = StorageConfig(**{k: resolve_path(v, base) for k, v in main.storage.model_dump().items()})
@@ -795,9 +948,29 @@ def load_config(path: str | os.PathLike | None = None) -> CjmConfig:
         barriers=barriers,
         expectations=expectations,
         files={k: Path(v) for k, v in files.items()},
+        orders=stages_file.orders,
+        barrier_files=barrier_files,
     )
     _check_references(config)
     return config
+
+
+def _combine_catalogs(loaded: list[tuple[str, BarriersFile]]) -> BarriersFile:
+    """Several barriers files as one: catalogs and metric rules in file order; detection,
+    sentiment and matching settings from the first file. An id declared in two files is an error."""
+    first = loaded[0][1]
+    if len(loaded) == 1:
+        return first
+    catalog, rules, seen = [], [], {}
+    for file, part in loaded:
+        for section, items, out in (("catalog", part.catalog, catalog), ("metric_rules", part.metric_rules, rules)):
+            for i, item in enumerate(items):
+                key = (section, item.id)
+                if key in seen:
+                    raise ConfigError(file, f"{section}[{i}].id", f"barrier {item.id!r} is already declared in {seen[key]}")
+                seen[key] = file
+                out.append(item)
+    return first.model_copy(update={"catalog": catalog, "metric_rules": rules})
 
 
 def resolve_path(value: str, base: Path) -> str:
@@ -862,7 +1035,7 @@ def _load_model(path: Path, model: type[BaseModel]) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise _config_error(_display(path), exc) from None
+        raise _config_error(_display(path), exc, model) from None
 
 
 _KEY_IN_MESSAGE = re.compile(r"^(?P<key>[A-Za-z_][\w.\[\]]*): (?P<rest>.*)$", re.S)
@@ -879,8 +1052,57 @@ def _located(error: dict[str, Any]) -> tuple[str, str]:
     return key, message
 
 
-def _config_error(file: str, exc: ValidationError) -> ConfigError:
+def _valid_keys(model: Any, loc: tuple[Any, ...]) -> list[str] | None:
+    """The keys a mapping at ``loc`` (inside ``model``) accepts, or None when it cannot be told."""
+    import typing
+
+    def models_of(tp: Any) -> list[Any]:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            return models_of(typing.get_args(tp)[0])
+        if origin in (Union, getattr(__import__("types"), "UnionType", Union)):
+            return [m for a in typing.get_args(tp) for m in models_of(a)]
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            return [tp]
+        return [tp]
+
+    current: list[Any] = [model]
+    for part in loc:
+        nxt: list[Any] = []
+        for tp in current:
+            for t in models_of(tp):
+                origin = typing.get_origin(t)
+                if isinstance(part, str) and part.startswith("rule:"):
+                    tag = {"rule:all": AllRule, "rule:any": AnyRule, "rule:not": NotRule, "rule:condition": Condition}.get(part)
+                    if tag is not None and t in (AllRule, AnyRule, NotRule, Condition) or (tag is not None and typing.get_origin(t) is Union):
+                        nxt.append(tag)
+                    continue
+                if isinstance(t, type) and issubclass(t, BaseModel):
+                    for name, info in t.model_fields.items():
+                        if part in (name, info.alias):
+                            nxt.append(info.annotation)
+                elif origin in (list, tuple) and isinstance(part, int):
+                    nxt.append(typing.get_args(t)[0])
+                elif origin is dict and isinstance(part, str):
+                    nxt.append(typing.get_args(t)[1])
+        current = nxt
+        if not current:
+            return None
+    keys: list[str] = []
+    for tp in current:
+        for t in models_of(tp):
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                keys += [info.alias or name for name, info in t.model_fields.items()]
+    return list(dict.fromkeys(keys)) or None
+
+
+def _config_error(file: str, exc: ValidationError, model: Any = None) -> ConfigError:
     errors = exc.errors(include_url=False)
+    for e in errors:
+        if e["type"] == "extra_forbidden" and model is not None:
+            keys = _valid_keys(model, tuple(e["loc"][:-1]))
+            if keys:
+                e["valid_keys"] = keys
     lines = [_located(e) for e in errors]
     first_key, first_msg = lines[0]
     if len(lines) > 1:
@@ -907,7 +1129,9 @@ def _message(error: dict[str, Any]) -> str:
     if kind == "missing":
         return "required key is missing"
     if kind == "extra_forbidden":
-        return f"unknown key (value {given!r})"
+        # The value is not echoed: it may be a secret read from the environment.
+        keys = error.get("valid_keys")
+        return f"unknown key (expected one of {', '.join(keys)})" if keys else "unknown key"
     if kind == "literal_error":
         expected = re.findall(r"'([^']*)'", error["ctx"]["expected"])
         return f"{given!r} is not one of {', '.join(expected)}"
@@ -921,44 +1145,148 @@ def _message(error: dict[str, Any]) -> str:
     return f"{msg[0].lower()}{msg[1:]} (got {'null' if given is None else repr(given)})"
 
 
-def _check_references(config: CjmConfig) -> None:
-    """Cross-file checks: every stage, event and metric a file names must exist."""
+SALES_FEATURES = ("first_seen", "last_seen", "main_channel", "event_count")
+ORDER_FEATURES = ("order_count", "total_order_value", "avg_order_value")
+
+
+def available_fields(config: CjmConfig) -> tuple[list[str], bool]:
+    """(fields persona rules can use, whether a customers source may add more).
+
+    Derived features need a sales source (the order features also order events); attributes
+    come from ``attributes:`` of any source; a customers source without ``attributes:`` reads
+    whatever the rules name, which only its file can confirm."""
+    fields: list[str] = []
+    if "sales" in config.sources:
+        fields += SALES_FEATURES
+        if config.order_events:
+            fields += ORDER_FEATURES
+    for source in config.sources.values():
+        fields += source.attributes or []
+    open_ended = "customers" in config.sources and config.sources["customers"].attributes is None
+    return list(dict.fromkeys(fields)), open_ended
+
+
+def rule_fields(rule: Any, where: str) -> list[tuple[str, str]]:
+    """(field, key path) of every condition of a persona rule."""
+    if isinstance(rule, Condition):
+        return [(rule.field, f"{where}.field")]
+    if isinstance(rule, AllRule):
+        return [f for i, r in enumerate(rule.all) for f in rule_fields(r, f"{where}.all[{i}]")]
+    if isinstance(rule, AnyRule):
+        return [f for i, r in enumerate(rule.any) for f in rule_fields(r, f"{where}.any[{i}]")]
+    if isinstance(rule, NotRule):
+        return rule_fields(rule.not_, f"{where}.not")
+    return []
+
+
+def reference_problems(config: CjmConfig) -> list[ConfigError]:
+    """Every cross-file reference that does not resolve (stages, events, questions, metrics,
+    persona fields), all at once: fixing a removed stage should not take one run per entry."""
+    problems: list[ConfigError] = []
+
+    def problem(file: str, key: str, message: str) -> None:
+        problems.append(ConfigError(file, key, message))
+
     stage_ids = config.stage_ids
     barriers_file = _display(config.files["barriers"])
     stages_file = _display(config.files["stages"])
+    personas_file = _display(config.files["personas"])
+    main_file = _display(config.path)
     all_events = set(config.event_stage)
     scales = config.metrics.scales
+    questions = config.question_stage_metric
     for i, stage in enumerate(config.stages):
         for q, metric in stage.questions.items():
             if metric not in scales:
-                raise ConfigError(stages_file, f"stages[{i}].questions.{q}",
-                                  f"metric {metric!r} has no scale (expected one of {', '.join(scales)}, or declare it under metrics.scales)")
+                problem(stages_file, f"stages[{i}].questions.{q}",
+                        f"metric {metric!r} has no scale (expected one of {', '.join(scales)}, or declare it under metrics.scales)")
         for rate, spec in stage.rates.items():
             for side in ("numerator", "denominator"):
                 event = getattr(spec, side)
                 if event not in all_events:
-                    raise ConfigError(stages_file, f"stages[{i}].rates.{rate}.{side}",
-                                      f"{event!r} is not an event type of any stage")
-    main_file = _display(config.path)
+                    problem(stages_file, f"stages[{i}].rates.{rate}.{side}", f"{event!r} is not an event type of any stage")
+    if config.orders is not None:
+        for j, event in enumerate(config.orders.events):
+            if event not in all_events:
+                problem(stages_file, f"orders.events[{j}]", f"{event!r} is not an event type of any stage (expected one of {', '.join(sorted(all_events)) or 'none: no stage lists events'})")
+    used_metrics = {m for _, m in questions.values()}
+    for metric in scales:
+        if metric not in METRICS and metric not in used_metrics:
+            problem(main_file, f"metrics.scales.{metric}", f"{metric!r} is not the metric of any question in stages.yaml (questions: {{question_id: {metric}}} under a stage)")
     for metric in config.metrics.better:
         if metric not in scales:
-            raise ConfigError(main_file, f"metrics.better.{metric}", f"{metric!r} has no scale (expected one of {', '.join(scales)})")
+            problem(main_file, f"metrics.better.{metric}", f"{metric!r} has no scale (expected one of {', '.join(scales)})")
     for name, source in config.sources.items():
-        if source.comment_stage is None:
-            continue
+        key = f"sources.{name}"
+        if source.comment_stage is not None:
+            if name != "surveys":
+                problem(main_file, f"{key}.comment_stage", "comment_stage applies to the surveys source only")
+            elif source.comment_stage != "general" and source.comment_stage not in stage_ids:
+                problem(main_file, f"{key}.comment_stage",
+                        f"{source.comment_stage!r} is not a stage id or 'general' (expected one of {', '.join(stage_ids)}, general)")
         if name != "surveys":
-            raise ConfigError(main_file, f"sources.{name}.comment_stage", "comment_stage applies to the surveys source only")
-        if source.comment_stage != "general" and source.comment_stage not in stage_ids:
-            raise ConfigError(main_file, f"sources.{name}.comment_stage",
-                              f"{source.comment_stage!r} is not a stage id or 'general' (expected one of {', '.join(stage_ids)}, general)")
+            if source.layout != "wide":
+                problem(main_file, f"{key}.layout", "layout applies to the surveys source only")
+            if source.text_questions:
+                problem(main_file, f"{key}.text_questions", "text_questions applies to the surveys source only")
+        if name != "reviews" and (source.scales or source.scale_by):
+            problem(main_file, f"{key}.{'scales' if source.scales else 'scale_by'}",
+                    "a source's rating scale applies to reviews only (survey metrics: metrics.scales)")
+        if name == "customers" and source.row_id == "hash":
+            problem(main_file, f"{key}.row_id", "customers are identified by customer_id; a hashed id would make every row a new customer")
+        if name == "surveys":
+            for j, q in enumerate(source.text_questions):
+                if q in questions:
+                    problem(main_file, f"{key}.text_questions[{j}]", f"{q!r} is a scored question of stage {questions[q][0]!r}; a text item cannot also be scored")
+            if source.melt is not None and source.melt.variable == "question":
+                for rule in source.melt.all_rules():
+                    if rule.label not in questions and rule.label not in source.text_questions:
+                        problem(main_file, f"{key}.melt", f"question {rule.label!r} (from column {rule.column!r}) is listed under no stage in stages.yaml "
+                                f"(add it to a stage's questions, e.g. {{{rule.label}: csat}}, or to text_questions)")
+            if "question" in source.constants and str(source.constants["question"]) not in questions:
+                problem(main_file, f"{key}.constants.question", f"{source.constants['question']!r} is listed under no stage in stages.yaml")
+        if name == "sales" and source.melt is not None and source.melt.variable == "event_type":
+            for rule in source.melt.all_rules():
+                if rule.label not in all_events:
+                    problem(main_file, f"{key}.melt", f"event {rule.label!r} (from column {rule.column!r}) is listed under no stage in stages.yaml")
+        if "stage" in source.constants and str(source.constants["stage"]) not in stage_ids:
+            problem(main_file, f"{key}.constants.stage", f"{source.constants['stage']!r} is not a stage id (expected one of {', '.join(stage_ids)})")
     for i, barrier in enumerate(config.barriers.catalog):
         if barrier.stage not in stage_ids:
-            raise ConfigError(barriers_file, f"catalog[{i}].stage", f"{barrier.stage!r} is not a stage id (expected one of {', '.join(stage_ids)})")
+            problem(barriers_file, f"catalog[{i}].stage", f"{barrier.stage!r} is not a stage id (barrier {barrier.id!r}; expected one of {', '.join(stage_ids)})")
     for i, rule in enumerate(config.barriers.metric_rules):
         if rule.stage != "*" and rule.stage not in stage_ids:
-            raise ConfigError(barriers_file, f"metric_rules[{i}].stage", f"{rule.stage!r} is not a stage id or '*' (expected one of {', '.join(stage_ids)})")
+            problem(barriers_file, f"metric_rules[{i}].stage", f"{rule.stage!r} is not a stage id or '*' (rule {rule.id!r}; expected one of {', '.join(stage_ids)})")
+            continue
         stages = config.stages if rule.stage == "*" else [config.stage(rule.stage)]
         known = set(STAGE_METRICS) | set(scales) | {r for s in stages for r in s.rates}
         if rule.metric not in known:
-            raise ConfigError(barriers_file, f"metric_rules[{i}].metric",
-                              f"{rule.metric!r} is not a metric of stage {rule.stage!r} (expected one of {', '.join(sorted(known))})")
+            problem(barriers_file, f"metric_rules[{i}].metric",
+                    f"{rule.metric!r} is not a metric of stage {rule.stage!r} (expected one of {', '.join(sorted(known))})")
+    fields, open_ended = available_fields(config)
+    for i, persona in enumerate(config.personas.personas):
+        for field, key in rule_fields(persona.rule, f"personas[{i}].rule"):
+            if field in fields or open_ended:
+                continue
+            if field in ORDER_FEATURES and "sales" in config.sources:
+                why = "order features need the sales events that are orders: declare `orders: {events: [...]}` in stages.yaml"
+            elif field in SALES_FEATURES + ORDER_FEATURES:
+                why = "derived features need a sales source"
+            else:
+                why = "no source declares it: list it under `attributes:` of the source that carries it, or add a customers source"
+            problem(personas_file, key, f"persona {persona.id!r}: {field!r} is not a customer attribute or derived feature; {why} "
+                    f"(available: {', '.join(fields) or 'none'})")
+    return problems
+
+
+def _check_references(config: CjmConfig) -> None:
+    """Raise one :class:`ConfigError` listing every reference that does not resolve."""
+    problems = reference_problems(config)
+    if not problems:
+        return
+    first = problems[0]
+    if len(problems) > 1:
+        rest = "\n".join(f"  also: {f'{p.key}: {p.detail}' if p.file == first.file else p}" for p in problems[1:20])
+        more = f"\n  (and {len(problems) - 20} more)" if len(problems) > 20 else ""
+        raise ConfigError(first.file, first.key, f"{first.detail}\n{rest}{more}")
+    raise first

@@ -5,9 +5,15 @@ conditions ``{field, op, value}`` with eq, ne, in, not_in, lt, le, gt, ge, betwe
 is_null. They are evaluated column-wise over a table of customers (one row per customer), never
 as code. A condition on a missing value is false, except ``is_null``.
 
-Fields are customer attributes (the customers source) or features derived from the period's
-sales: ``order_count``, ``total_order_value``, ``avg_order_value``, ``first_seen``, ``last_seen``,
-``main_channel`` and ``event_count``.
+Fields are customer attributes or features derived from the period's sales: ``order_count``,
+``total_order_value``, ``avg_order_value`` (over the events stages.yaml declares as orders),
+``first_seen``, ``last_seen``, ``main_channel`` and ``event_count``.
+
+Attributes come from the customers source (one row per customer) and from ``attributes:`` on
+any other source (a segment repeated on every order row, a traveller type on every review). When
+sources disagree, the customers source wins (it is the master record); otherwise the value on the
+customer's latest dated row of the period wins (ties: sales, then surveys, then reviews). Empty
+values never override a filled one.
 """
 
 from __future__ import annotations
@@ -44,12 +50,60 @@ class Membership:
         return self.members.groupby("persona", sort=False).size().to_dict()
 
 
-def derive_features(sales: pd.DataFrame | None, customers: pd.DataFrame | None) -> pd.DataFrame:
+ATTRIBUTE_SOURCES = (("sales", "occurred_at"), ("surveys", "answered_at"), ("reviews", "published_at"))
+
+
+def customer_attributes(inputs: Any, config: Any) -> pd.DataFrame | None:
+    """One row per customer with the attributes of every source (module docstring: conflicts)."""
+    import pandas as pd
+
+    parts = []
+    for rank, (name, ts) in enumerate(ATTRIBUTE_SOURCES):
+        frame = getattr(inputs, name, None)
+        source = config.sources.get(name)
+        attrs = [a for a in (source.attributes or []) if frame is not None and a in frame.columns] if source else []
+        if not attrs or "customer_id" not in frame.columns:
+            continue
+        part = frame.loc[frame["customer_id"].notna(), ["customer_id", *attrs]].copy()
+        part["_at"] = frame.loc[part.index, ts] if ts in frame.columns else pd.NaT
+        part["_rank"] = -rank
+        parts.append(part.melt(id_vars=["customer_id", "_at", "_rank"], value_vars=attrs, var_name="_attr", value_name="_value"))
+    customers = inputs.customers
+    if not parts:
+        return customers
+    if customers is not None and len(customers):
+        customers = customers.drop_duplicates("customer_id").set_index("customer_id")
+    long = pd.concat(parts, ignore_index=True)
+    long = long[long["_value"].notna() & (long["_value"].astype("str").str.strip() != "")]
+    # Latest dated value first; among equal times the earlier source of ATTRIBUTE_SOURCES.
+    long = long.sort_values(["customer_id", "_attr", "_at", "_rank"], ascending=[True, True, False, False], kind="stable", na_position="last")
+    latest = long.drop_duplicates(["customer_id", "_attr"]).pivot(index="customer_id", columns="_attr", values="_value")
+    latest.columns.name = None
+    latest = latest.apply(_typed)
+    if customers is None or not len(customers):
+        return latest.rename_axis("customer_id").reset_index()
+    # The customers source is the master record: its filled values win.
+    merged = customers.combine_first(latest) if len(latest) else customers
+    return merged.rename_axis("customer_id").reset_index()
+
+
+def _typed(values: pd.Series) -> pd.Series:
+    """Attribute values read as text become numbers when every one of them is a number."""
+    import pandas as pd
+
+    numbers = pd.to_numeric(values, errors="coerce")
+    if values.notna().any() and numbers.notna().sum() == values.notna().sum():
+        return numbers
+    return values
+
+
+def derive_features(sales: pd.DataFrame | None, customers: pd.DataFrame | None,
+                    order_events: list[str] | tuple[str, ...] = ORDER_EVENTS) -> pd.DataFrame:
     """One row per customer (index ``customer_id``): attributes joined with sales features.
 
     Customers appear when they have sales in the period or a row in ``customers``. Order
-    features count ``order_placed`` and ``repeat_order`` events; ``main_channel`` is the channel
-    of most events (ties broken by name, so the result is deterministic).
+    features count ``order_events`` (stages.yaml ``orders.events``; none: no order features);
+    ``main_channel`` is the channel of most events (ties broken by name, so the result is deterministic).
     """
     import pandas as pd
 
@@ -62,12 +116,13 @@ def derive_features(sales: pd.DataFrame | None, customers: pd.DataFrame | None) 
             "first_seen": grouped["occurred_at"].min(),
             "last_seen": grouped["occurred_at"].max(),
         })
-        orders = s[s["event_type"].isin(ORDER_EVENTS)]
-        by_order = orders.groupby("customer_id", sort=True)
-        feats["order_count"] = by_order.size().reindex(feats.index, fill_value=0).astype("int64")
-        amount = orders["amount"] if "amount" in orders.columns else pd.Series(0.0, index=orders.index)
-        feats["total_order_value"] = amount.groupby(orders["customer_id"]).sum().reindex(feats.index, fill_value=0.0)
-        feats["avg_order_value"] = (feats["total_order_value"] / feats["order_count"]).where(feats["order_count"] > 0)
+        if order_events:
+            orders = s[s["event_type"].isin(list(order_events))]
+            by_order = orders.groupby("customer_id", sort=True)
+            feats["order_count"] = by_order.size().reindex(feats.index, fill_value=0).astype("int64")
+            amount = orders["amount"] if "amount" in orders.columns else pd.Series(0.0, index=orders.index)
+            feats["total_order_value"] = amount.groupby(orders["customer_id"]).sum().reindex(feats.index, fill_value=0.0)
+            feats["avg_order_value"] = (feats["total_order_value"] / feats["order_count"]).where(feats["order_count"] > 0)
         if "channel" in s.columns:
             per_channel = s.groupby(["customer_id", "channel"], sort=True).size().rename("n").reset_index()
             per_channel = per_channel.sort_values(["customer_id", "n", "channel"], ascending=[True, False, True], kind="stable")
@@ -81,6 +136,7 @@ def derive_features(sales: pd.DataFrame | None, customers: pd.DataFrame | None) 
     table.index.name = "customer_id"
     if sales is not None and "event_count" in table.columns:
         table["event_count"] = table["event_count"].fillna(0).astype("int64")
+    if sales is not None and "order_count" in table.columns:
         table["order_count"] = table["order_count"].fillna(0).astype("int64")
     return table
 
@@ -110,7 +166,10 @@ def evaluate(rule: Any, table: pd.DataFrame, where: str = "rule") -> pd.Series:
         raise RuleError(where, f"not a rule: {rule!r}")
     if rule.field not in table.columns:
         available = ", ".join(sorted(map(str, table.columns)))
-        raise RuleError(f"{where}.field", f"{rule.field!r} is not a customer attribute or derived feature (available: {available})")
+        why = ("" if available else "; this quarter's data gives customers no attributes or features: add `attributes:` to a source "
+               "or a customers source, or a sales source for derived features")
+        raise RuleError(f"{where}.field", f"{rule.field!r} is not a customer attribute or derived feature "
+                        f"(available: {available or 'none'}){why}")
     column = table[rule.field]
     present = column.notna()
     op, value = rule.op, rule.value

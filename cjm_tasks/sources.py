@@ -84,9 +84,13 @@ DERIVED = {"surveys": {"stage": "question", "metric": "question"}, "sales": {"st
 
 @dataclass(frozen=True)
 class InputFile:
+    """One file read (or one SQL query run): where, how many rows, and a hash of its bytes
+    (of the rows read, for a query)."""
+
     location: str
     rows: int
     sha256: str
+    query: str | None = None
 
 
 @dataclass
@@ -114,6 +118,10 @@ class SourceData:
     rows_read: int
     rows_outside_period: int = 0
     issues: list[ConversionIssue] = field(default_factory=list)
+    # A melted or long export: how many of its own rows (responses, orders) the period holds;
+    # ``min_rows`` counts these rather than the rows they became.
+    records: int | None = None
+    pending: list = field(default_factory=list, repr=False)
 
     def locate(self, index: int) -> str:
         """``file, data row N`` for a positional row index of the concatenated input."""
@@ -137,7 +145,7 @@ def location_for(source: SourceConfig, period: Period | None) -> str:
     return source.location.replace("{period}", str(period)) if period else source.location
 
 
-def read_source(name: str, config: CjmConfig, period: Period | None) -> SourceData:
+def read_source(name: str, config: CjmConfig, period: Period | None, only: set[str] | None = None) -> SourceData:
     """Read source ``name`` of ``config`` for ``period`` into its canonical table.
 
     Rows outside [period start, period end) are dropped when the source's ``period_rows`` is
@@ -148,28 +156,53 @@ def read_source(name: str, config: CjmConfig, period: Period | None) -> SourceDa
     import pandas as pd
 
     source = config.sources[name]
-    location = location_for(source, period)
-    files = expand_location(location, config.s3)
-    if not files:
-        raise DataError(name, location, "no file matches this location")
     wanted = _wanted_columns(name, source, config)
+    if only is not None:
+        # A dry run reads the columns it reports on (never the texts), with the timestamp for the cut.
+        keep = only | {TIMESTAMP_COLUMN.get(name, ""), ID_COLUMN[name]} | set(source.attributes or [])
+        keep |= {origin for derived, origin in DERIVED.get(name, {}).items() if derived in keep}
+        wanted = {c: req for c, req in wanted.items() if c in keep}
     frames, inputs = [], []
-    for display, storage, key in files:
-        raw = storage.read_bytes(key)
-        table = _parse(name, source, display, raw, wanted)
-        inputs.append(InputFile(display, table.num_rows, hashlib.sha256(raw).hexdigest()))
-        frames.append(table.to_pandas(types_mapper=_string_mapper()))
+    if source.format == "sql":
+        from cjm_tasks.sql_source import read_query
+
+        table, input_file = read_query(name, source, period, config.project.timezone, _file_columns_for(source, wanted))
+        frames.append(_finish_table(name, source, input_file.location, table, wanted).to_pandas(types_mapper=_string_mapper()))
+        inputs.append(input_file)
+    else:
+        location = location_for(source, period)
+        files = expand_location(location, config.s3)
+        if not files:
+            raise DataError(name, location, "no file matches this location")
+        for display, storage, key in files:
+            raw = storage.read_bytes(key)
+            table = _parse(name, source, display, raw, wanted)
+            inputs.append(InputFile(display, table.num_rows, hashlib.sha256(raw).hexdigest()))
+            frames.append(table.to_pandas(types_mapper=_string_mapper()))
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     data = SourceData(name=name, frame=frame, files=inputs, rows_read=len(frame))
     data.frame = _to_canonical(data, source, config)
+    inside = None
     if period is not None and name in TIMESTAMP_COLUMN and source.period_rows == "filter":
         ts = data.frame[TIMESTAMP_COLUMN[name]]
         tz = source.timezone or config.project.timezone
         inside = ((ts >= period.start(tz)) & (ts < period.end(tz))) | ts.isna()
         data.rows_outside_period = int((~inside).sum())
         data.frame = data.frame[inside]
+    # Values that could not be converted are reported for the rows the gate checks: the period's.
+    for column, expected, raw_values, bad in data.pending:
+        _record(data, column, expected, raw_values, bad if inside is None else bad & inside.to_numpy())
+    data.pending = []
+    if UNIT in data.frame.columns:
+        data.records = int(data.frame[UNIT].nunique())
+        data.frame = data.frame.drop(columns=[UNIT])
     log.info("read %s: %d rows from %d file(s), %d outside %s", name, data.rows_read, len(inputs), data.rows_outside_period, period)
     return data
+
+
+# A hidden column that keeps the export's own row (a response, an order) through a melt or a
+# long layout, to count them; dropped before the table leaves the reader.
+UNIT = "__unit"
 
 
 def _string_mapper():
@@ -193,6 +226,10 @@ def _wanted_columns(name: str, source: SourceConfig, config: CjmConfig) -> dict[
             wanted[attr] = False
         return wanted
     wanted = {c: spec.required for c, spec in schema.items() if c not in source.constants}
+    if source.row_id == "hash":
+        wanted.pop(ID_COLUMN[name], None)
+    for attr in source.attributes or []:
+        wanted.setdefault(attr, True)
     for derived, origin in DERIVED.get(name, {}).items():
         if derived in wanted:
             wanted[derived] = False
@@ -260,15 +297,45 @@ def _parse(name: str, source: SourceConfig, display: str, raw: bytes, wanted: di
                 hint = f"; the header has a single column {header[0][:80]!r}: is the delimiter {other!r} rather than {source.csv.delimiter!r}? (set csv.delimiter)"
         raise DataError(name, display, f"missing required column(s) {', '.join(dict.fromkeys(missing))}; found {', '.join(map(repr, header[:20]))}{hint}")
     read_cols = list(dict.fromkeys([fc for fc, _, _ in mapping if fc in header] + melt_cols))
+    if source.row_id == "hash":
+        read_cols = list(dict.fromkeys(header))  # the id is a hash of the whole row
     table = _read_table(name, source, display, raw, read_cols)
+    return _finish_table(name, source, display, table, wanted)
+
+
+def _finish_table(name: str, source: SourceConfig, display: str, table, wanted: dict[str, bool]):
+    """Rename the file's columns to canonical names, add a hashed id where asked, melt."""
+    import pyarrow as pa
+
+    mapping = _file_columns_for(source, wanted)
+    melt_cols = source.melt.file_columns() if source.melt else []
+    if table.num_rows == 0:
+        raise DataError(name, display, "file has a header but no data rows")
+    missing = [f"{fc!r}" + (f" (canonical {c!r})" if c != fc else "") for fc, c, req in mapping if req and fc not in table.column_names]
+    missing += [repr(c) for c in melt_cols if c not in table.column_names]
+    if missing:
+        raise DataError(name, display, f"missing required column(s) {', '.join(dict.fromkeys(missing))}; found {', '.join(map(repr, table.column_names[:20]))}")
+    row_hash = _row_hash(table) if source.row_id == "hash" else None
     present = [(fc, c) for fc, c, _ in mapping if fc in table.column_names]
     mapped = {fc for fc, _ in present}
     columns = [table[fc] for fc, _ in present] + [table[c] for c in melt_cols if c not in mapped]
     names = [c for _, c in present] + [c for c in melt_cols if c not in mapped]
+    if row_hash is not None:
+        columns.append(row_hash)
+        names.append(ID_COLUMN[name])
     table = pa.table(columns, names=names)
-    if table.num_rows == 0:
-        raise DataError(name, display, "file has a header but no data rows")
     return table if not source.melt else _melt(name, source, table, display)
+
+
+def _row_hash(table):
+    """A stable id per row: 16 hex digits of a hash over every value of the row (identical rows,
+    duplicates of the export, get the same id and fail the gate's unique check)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    frame = table.to_pandas(types_mapper=_string_mapper()).astype("str")
+    hashed = pd.util.hash_pandas_object(frame, index=False, hash_key="cjm-row-id-0001").to_numpy()
+    return pa.array([f"{h:016x}" for h in hashed.tolist()], type=pa.string())
 
 
 def _header(name: str, source: SourceConfig, display: str, raw: bytes) -> list[str]:
@@ -288,7 +355,54 @@ def _header(name: str, source: SourceConfig, display: str, raw: bytes) -> list[s
             return pq.read_schema(pa.BufferReader(raw)).names
         except pa.ArrowException as exc:
             raise DataError(name, display, f"not a readable Parquet file ({exc})") from None
+    if source.format == "xlsx":
+        return [str(c) for c in _read_xlsx(name, source, display, raw, header_only=True).columns]
     return _jsonl_keys(name, display, raw)
+
+
+def _read_xlsx(name: str, source: SourceConfig, display: str, raw: bytes, header_only: bool = False, columns: list[str] | None = None):
+    """One sheet of an Excel workbook (openpyxl, read-only) as a DataFrame of text and dates."""
+    import pandas as pd
+
+    try:
+        import openpyxl
+    except ImportError:  # pragma: no cover - a dependency of the package
+        raise DataError(name, display, "reading xlsx needs openpyxl (pip install openpyxl)") from None
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
+    except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException ...
+        raise DataError(name, display, f"not a readable xlsx workbook ({type(exc).__name__}: {exc})") from None
+    try:
+        sheet_names = book.sheetnames
+        wanted = source.sheet if source.sheet is not None else 0
+        if isinstance(wanted, int):
+            if not 0 <= wanted < len(sheet_names):
+                raise DataError(name, display, f"sheet index {wanted} does not exist (the workbook has {len(sheet_names)}: {', '.join(sheet_names)})")
+            sheet = book[sheet_names[wanted]]
+        elif wanted in sheet_names:
+            sheet = book[wanted]
+        else:
+            raise DataError(name, display, f"no sheet named {wanted!r} (sheets: {', '.join(sheet_names)})")
+        rows = sheet.iter_rows(values_only=True)
+        header = next(rows, None)
+        if header is None:
+            raise DataError(name, display, "the sheet is empty")
+        names = ["" if h is None else str(h).strip() for h in header]
+        while names and names[-1] == "":
+            names.pop()
+        if header_only:
+            return pd.DataFrame(columns=names)
+        keep = [i for i, n in enumerate(names) if n and (columns is None or n in columns)]
+        data = [[row[i] if i < len(row) else None for i in keep] for row in rows if row and any(v is not None for v in row)]
+    finally:
+        book.close()
+    frame = pd.DataFrame(data, columns=[names[i] for i in keep], dtype="object")
+    for col in frame.columns:
+        values = frame[col]
+        if values.map(lambda v: hasattr(v, "isoformat")).any():
+            # Cells formatted as dates: openpyxl gives datetimes; keep them as ISO text for the reader.
+            frame[col] = values.map(lambda v: v.isoformat() if hasattr(v, "isoformat") else v)
+    return frame.astype("str").where(frame.notna(), None)
 
 
 def _jsonl_keys(name: str, display: str, raw: bytes) -> list[str]:
@@ -331,6 +445,8 @@ def _read_table(name: str, source: SourceConfig, display: str, raw: bytes, colum
             import pyarrow.parquet as pq
 
             return pq.read_table(pa.BufferReader(raw), columns=columns)
+        if source.format == "xlsx":
+            return pa.Table.from_pandas(_read_xlsx(name, source, display, raw, columns=columns), preserve_index=False)
         return _read_jsonl(raw, columns)
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise DataError(name, *_explain_parse_error(source, display, raw, exc)) from None
@@ -404,8 +520,11 @@ def _melt(name: str, source: SourceConfig, table, display: str):
     long = pd.concat(parts, ignore_index=True).sort_values(["_row", "_order"], kind="stable")
     id_col = ID_COLUMN[name]
     if id_col in long.columns:
+        long[UNIT] = long[id_col].astype("str")
         # One wide row becomes several rows: suffix the id so each row keeps a unique id.
         long[id_col] = long[id_col].astype("str") + ":" + long[melt.variable].astype("str")
+    else:
+        long[UNIT] = display + "#" + long["_row"].astype("str")
     return pa.Table.from_pandas(long.drop(columns=["_row", "_order"]), preserve_index=False)
 
 
@@ -439,7 +558,8 @@ def _condition(frame: pd.DataFrame, when) -> pd.Series:
 
 
 def _to_canonical(data: SourceData, source: SourceConfig, config: CjmConfig) -> pd.DataFrame:
-    """Apply value mappings and constants, derive stage/metric, convert types."""
+    """Apply value mappings and constants, derive stage/metric, convert types, rescale ratings."""
+    import pandas as pd
 
     frame = data.frame
     for column, value in source.constants.items():
@@ -447,6 +567,8 @@ def _to_canonical(data: SourceData, source: SourceConfig, config: CjmConfig) -> 
     for column, mapping in source.values.items():
         if column in frame.columns:
             frame[column] = frame[column].replace(mapping)
+    if data.name == "surveys":
+        frame = _survey_layout(frame, source)
     if data.name == "surveys" and "question" in frame.columns:
         lookup = config.question_stage_metric
         if "stage" not in frame.columns:
@@ -465,6 +587,57 @@ def _to_canonical(data: SourceData, source: SourceConfig, config: CjmConfig) -> 
             frame[column] = _as_number(data, column, frame[column])
         elif kind == "ts":
             frame[column] = _as_timestamp(data, column, frame[column], tz, source.timestamp_format)
+    if data.name == "reviews" and "rating" in frame.columns and (source.scales or source.scale_by):
+        frame = _rescale_ratings(frame, source)
+    return frame.reset_index(drop=True) if not isinstance(frame.index, pd.RangeIndex) else frame
+
+
+def _survey_layout(frame: pd.DataFrame, source: SourceConfig) -> pd.DataFrame:
+    """Text items become their response's comment; a long export gets ids unique per answer."""
+    import pandas as pd
+
+    long = source.layout == "long" and "question" in frame.columns
+    if UNIT not in frame.columns and long and "response_id" in frame.columns:
+        frame[UNIT] = frame["response_id"].astype("str")
+    key = UNIT if UNIT in frame.columns else "response_id"
+    if source.text_questions and "question" in frame.columns and "score" in frame.columns and key in frame.columns:
+        is_text = frame["question"].isin(source.text_questions)
+        texts = frame.loc[is_text & frame["score"].notna(), [key, "score"]]
+        texts = texts[texts["score"].astype("str").str.strip() != ""]
+        joined = texts.groupby(key, sort=False)["score"].agg(lambda v: "\n".join(map(str, v)))
+        frame = frame.loc[~is_text].copy()
+        found = frame[key].map(joined)
+        if "comment" in frame.columns:
+            both = frame["comment"].notna() & found.notna()
+            frame["comment"] = frame["comment"].where(~both, frame["comment"].astype("str") + "\n" + found.astype("str")).fillna(found)
+        else:
+            frame["comment"] = found
+        orphans = len(joined) - int(joined.index.isin(frame[key]).sum())
+        if orphans:
+            log.warning("surveys: %d response(s) have text items but no scored answer; their text is not read", orphans)
+    if long and "response_id" in frame.columns:
+        # One row per answer: the answer is identified by response and question.
+        frame["response_id"] = frame["response_id"].astype("str") + ":" + frame["question"].astype("str")
+    return frame
+
+
+def _rescale_ratings(frame: pd.DataFrame, source: SourceConfig) -> pd.DataFrame:
+    """Keep the rating as given (``rating_raw``) with its scale, and read it onto 1-5 for the maps."""
+    import numpy as np
+    import pandas as pd
+
+    low = pd.Series(source.rating_scale[0], index=frame.index, dtype="float64")
+    high = pd.Series(source.rating_scale[1], index=frame.index, dtype="float64")
+    if source.scale_by is not None:
+        column = source.scale_by.column
+        if column not in frame.columns:
+            raise DataError("reviews", source.where, f"scale_by.column {column!r} is not a column of the reviews (map it under columns or attributes)")
+        names = frame[column].astype("str")
+        for value, (lo, hi) in source.scale_by.scales.items():
+            low = low.mask(names == value, lo)
+            high = high.mask(names == value, hi)
+    frame["rating_raw"], frame["rating_low"], frame["rating_high"] = frame["rating"], low, high
+    frame["rating"] = np.clip(1 + 4 * (frame["rating"] - low) / (high - low), 1, 5).where(frame["rating"].notna())
     return frame
 
 
@@ -481,6 +654,9 @@ def _as_text(series: pd.Series) -> pd.Series:
 
 
 def _record(data: SourceData, column: str, expected: str, raw: pd.Series, bad) -> None:
+    import numpy as np
+
+    bad = np.asarray(bad, dtype=bool)
     count = int(bad.sum())
     if not count:
         return
@@ -490,10 +666,16 @@ def _record(data: SourceData, column: str, expected: str, raw: pd.Series, bad) -
             column=column,
             expected=expected,
             count=count,
-            samples=[str(v) for v in raw[bad].head(5)],
+            samples=[clip(v) for v in raw[bad].head(5)],
             rows=[data.locate(int(p)) for p in positions],
         )
     )
+
+
+def clip(value: object, limit: int = 80) -> str:
+    """A value as short readable text for a message (a review pasted into an id column is long)."""
+    text = str(value).replace("\n", " ")
+    return text if len(text) <= limit else f"{text[:limit - 1]}… ({len(text)} chars)"
 
 
 def _as_number(data: SourceData, column: str, series: pd.Series) -> pd.Series:
@@ -503,30 +685,56 @@ def _as_number(data: SourceData, column: str, series: pd.Series) -> pd.Series:
         return series.astype("float64")
     text = series.astype("str").str.strip().where(series.notna())
     numbers = pd.to_numeric(text, errors="coerce")
-    _record(data, column, "a number", series, numbers.isna() & text.notna() & (text != ""))
+    data.pending.append((column, "a number", series, (numbers.isna() & text.notna() & (text != "")).to_numpy()))
     return numbers.astype("float64")
 
 
-def _as_timestamp(data: SourceData, column: str, series: pd.Series, tz: str, fmt: str | None) -> pd.Series:
+TIMESTAMP_EXAMPLES = {"iso8601": "ISO 8601, e.g. 2025-07-01T12:00:00Z", "epoch_seconds": "seconds since 1970-01-01, e.g. 1751371200",
+                      "epoch_milliseconds": "milliseconds since 1970-01-01, e.g. 1751371200000",
+                      "excel": "an Excel serial date, e.g. 45839.5"}
+
+
+def parse_timestamps(text: pd.Series, fmt: str | None) -> pd.Series:
+    """Text (or numbers) to timestamps in ``fmt`` (see SourceConfig.timestamp_format); NaT where
+    a value does not parse."""
     import pandas as pd
 
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+    fmt = fmt or "iso8601"
+    if fmt in ("epoch_seconds", "epoch_milliseconds", "excel"):
+        numbers = pd.to_numeric(text, errors="coerce")
+        if fmt == "excel":
+            # Excel counts days from 1899-12-30 (its 1900 leap-year bug included).
+            return pd.to_datetime(numbers, unit="D", origin="1899-12-30", errors="coerce").dt.round("s")
+        return pd.to_datetime(numbers, unit="s" if fmt == "epoch_seconds" else "ms", errors="coerce", utc=True)
+    pandas_format = "ISO8601" if fmt == "iso8601" else fmt
+    try:
+        return pd.to_datetime(text, format=pandas_format, errors="coerce")
+    except ValueError:
+        # Some values carry an offset and some do not: read all as UTC rather than guess.
+        return pd.to_datetime(text, format=pandas_format, errors="coerce", utc=True)
+
+
+def _as_timestamp(data: SourceData, column: str, series: pd.Series, tz: str, fmt: str | None) -> pd.Series:
+    if _is_datetime(series):
         parsed = series
     else:
         text = series.astype("str").str.strip().where(series.notna())
-        try:
-            parsed = pd.to_datetime(text, format=fmt or "ISO8601", errors="coerce")
-        except ValueError:
-            # Some values carry an offset and some do not: read all as UTC rather than guess.
-            parsed = pd.to_datetime(text, format=fmt or "ISO8601", errors="coerce", utc=True)
-        _record(data, column, f"a timestamp ({fmt or 'ISO 8601, e.g. 2025-07-01T12:00:00Z'})", series, parsed.isna() & text.notna() & (text != ""))
+        parsed = parse_timestamps(text, fmt)
+        data.pending.append((column, f"a timestamp ({TIMESTAMP_EXAMPLES.get(fmt or 'iso8601', fmt)}; set timestamp_format)", series,
+                             (parsed.isna() & text.notna() & (text != "")).to_numpy()))
     if getattr(parsed.dt, "tz", None) is None:
         localized = parsed.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
         # A local time inside a daylight-saving fall-back hour happened twice: say so, do not guess.
-        _record(data, column, f"an unambiguous local time in {tz} (this one falls in a daylight-saving change)",
-                series, localized.isna() & parsed.notna())
+        data.pending.append((column, f"an unambiguous local time in {tz} (this one falls in a daylight-saving change)",
+                             series, (localized.isna() & parsed.notna()).to_numpy()))
         parsed = localized
     return parsed.dt.tz_convert("UTC")
+
+
+def _is_datetime(series: pd.Series) -> bool:
+    import pandas as pd
+
+    return pd.api.types.is_datetime64_any_dtype(series.dtype)
 
 
 def read_sources(config: CjmConfig, period: Period | None, names: list[str] | None = None) -> dict[str, SourceData]:

@@ -77,7 +77,7 @@ def read_source(config_path: str | None, period: str, run_id: str, source: str) 
         buffer = io.BytesIO()
         pq.write_table(pa.Table.from_pandas(data.frame, preserve_index=True), buffer)
         ws.write_bytes(f"inputs/{source}.parquet", buffer.getvalue())
-        meta.update(rows_read=data.rows_read, rows_outside_period=data.rows_outside_period,
+        meta.update(rows_read=data.rows_read, rows_outside_period=data.rows_outside_period, records=data.records,
                     files=[vars(f) for f in data.files], issues=[vars(i) for i in data.issues])
     ws.write_bytes(f"inputs/{source}.json", jsonio.dumps(meta))
     return f"inputs/{source}.json"
@@ -99,7 +99,8 @@ def _load_sources(ws: Storage, keys: list[str]):
             continue
         frame = pq.read_table(pa.BufferReader(ws.read_bytes(key.replace(".json", ".parquet")))).to_pandas()
         data[name] = SourceData(name=name, frame=frame, files=[InputFile(**f) for f in meta["files"]], rows_read=meta["rows_read"],
-                                rows_outside_period=meta["rows_outside_period"], issues=[ConversionIssue(**i) for i in meta["issues"]])
+                                rows_outside_period=meta["rows_outside_period"], issues=[ConversionIssue(**i) for i in meta["issues"]],
+                                records=meta.get("records"))
     return data, unreadable
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from cjm_tasks.errors import ConfigError, ValidationFailed
 from cjm_tasks.periods import Period
-from cjm_tasks.sources import ID_COLUMN, SCHEMAS, TIMESTAMP_COLUMN, SourceData
+from cjm_tasks.sources import ID_COLUMN, SCHEMAS, TIMESTAMP_COLUMN, SourceData, clip
 
 if TYPE_CHECKING:
     from cjm_tasks.config import CjmConfig, SourceExpectations
@@ -61,7 +61,7 @@ class Check:
         elif self.observed is not None:
             parts.append(f"observed {self.observed}")
         if self.sample_values:
-            parts.append("e.g. " + ", ".join(repr(v) for v in self.sample_values[:5]))
+            parts.append("e.g. " + ", ".join(repr(clip(v)) if isinstance(v, str) else repr(v) for v in self.sample_values[:5]))
         if self.sample_rows:
             parts.append("at " + "; ".join(self.sample_rows[:3]))
         return " - ".join(parts)
@@ -135,7 +135,8 @@ def build_suite(name: str, data: SourceData, config: CjmConfig, period: Period |
         out.append((kind, column, description, expectation))
 
     bounds = f"at least {expect.min_rows}" + (f" and at most {expect.max_rows}" if expect.max_rows else "")
-    add("row_count", None, f"expected {bounds} rows", gxe.ExpectTableRowCountToBeBetween(min_value=expect.min_rows, max_value=expect.max_rows))
+    if data.records is None:
+        add("row_count", None, f"expected {bounds} rows", gxe.ExpectTableRowCountToBeBetween(min_value=expect.min_rows, max_value=expect.max_rows))
     for column, spec in schema.items():
         if spec.required and column in columns:
             add("not_null", column, "expected no empty values", gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=_mostly(expect, "not_null")))
@@ -164,8 +165,9 @@ def build_suite(name: str, data: SourceData, config: CjmConfig, period: Period |
             add("in_set", "question", "expected a question listed under a stage in stages.yaml",
                 gxe.ExpectColumnValuesToBeInSet(column="question", value_set=sorted(config.question_stage_metric), mostly=set_mostly))
     elif name == "reviews":
-        add("range", "rating", "expected ratings between 1 and 5",
-            gxe.ExpectColumnValuesToBeBetween(column="rating", min_value=1, max_value=5, mostly=range_mostly))
+        if "rating_raw" not in columns:
+            add("range", "rating", "expected ratings between 1 and 5 (set sources.reviews.scales.rating for another scale)",
+                gxe.ExpectColumnValuesToBeBetween(column="rating", min_value=1, max_value=5, mostly=range_mostly))
         if "stage" in columns:
             add("in_set", "stage", f"expected a stage of stages.yaml ({', '.join(stage_ids)})",
                 gxe.ExpectColumnValuesToBeInSet(column="stage", value_set=stage_ids, mostly=set_mostly))
@@ -228,7 +230,11 @@ def validate_sources(data: dict[str, SourceData], config: CjmConfig, period: Per
         )
         by_tag = {r.expectation_config.meta["cjm_check"]: r for r in outcome.results}
         checks = [_check(name, item, by_tag[n], source) for n, item in enumerate(suite_items)]
+        if source.records is not None:
+            checks.insert(0, _record_count_check(name, source, config))
         checks[1:1] = _conversion_checks(name, source, config)
+        if name == "reviews" and "rating_raw" in source.frame.columns:
+            checks.append(_rating_scale_check(source, config))
         if name == "sales":
             checks += _rate_checks(source, config)
         results[name] = SourceResult(
@@ -274,15 +280,46 @@ def _check(name: str, item: tuple[str, str | None, str, Any], result: Any, sourc
         unexpected_count=res.get("unexpected_count"),
         unexpected_percent=res.get("unexpected_percent"),
         observed=_plain(res.get("observed_value")),
-        sample_values=[_plain(v) for v in (res.get("partial_unexpected_list") or [])[:5]],
+        sample_values=[_short(_plain(v)) for v in (res.get("partial_unexpected_list") or [])[:5]],
         sample_rows=rows,
         error=error,
     )
 
 
+def _record_count_check(name: str, source: SourceData, config: CjmConfig) -> Check:
+    """``min_rows`` of a melted or long export counts its own rows (responses, orders), not the
+    rows they became: 20 responses of 5 questions are 20, not 100."""
+    expect = getattr(config.expectations, name)
+    found = int(source.records or 0)
+    ok = found >= expect.min_rows and (expect.max_rows is None or found <= expect.max_rows)
+    unit = "responses" if name == "surveys" else "rows of the export"
+    bounds = f"at least {expect.min_rows}" + (f" and at most {expect.max_rows}" if expect.max_rows else "")
+    return Check(source=name, kind="row_count", column=None,
+                 description=f"expected {bounds} {unit} (min_rows counts the export's rows before they become one row per "
+                             f"{'answer' if name == 'surveys' else 'event'}: {len(source.frame)})",
+                 success=ok, expectation="cjm_records_between", observed=found)
+
+
+def _rating_scale_check(source: SourceData, config: CjmConfig) -> Check:
+    """Ratings inside the scale the configuration gives each row."""
+    frame = source.frame
+    raw, low, high = frame["rating_raw"], frame["rating_low"], frame["rating_high"]
+    bad = raw.notna() & ((raw < low) | (raw > high))
+    mostly = config.expectations.reviews.mostly.get("range", 1.0)
+    n, count = int(raw.notna().sum()), int(bad.sum())
+    scales = sorted({(float(lo), float(hi)) for lo, hi in zip(low, high)})
+    described = ", ".join(f"{lo:g}-{hi:g}" for lo, hi in scales)
+    positions = list(frame.index[bad.to_numpy()][:5])
+    return Check(source="reviews", kind="range", column="rating", description=f"expected ratings on their scale ({described})",
+                 success=(count / max(n, 1)) <= 1 - mostly, expectation="cjm_rating_within_scale", mostly=mostly,
+                 element_count=n, unexpected_count=count, unexpected_percent=100 * count / max(n, 1),
+                 sample_values=[clip(v) for v in raw[bad].head(5)], sample_rows=[source.locate(int(p)) for p in positions])
+
+
 def _conversion_checks(name: str, source: SourceData, config: CjmConfig) -> list[Check]:
     mostly = getattr(config.expectations, name).mostly.get("types", 1.0)
-    rows = max(source.rows_read, 1)
+    # Counted over the rows the gate checks (the period's, when a longer export is cut).
+    rows = max(len(source.frame), 1)
     return [
         Check(
             source=name,
@@ -292,7 +329,7 @@ def _conversion_checks(name: str, source: SourceData, config: CjmConfig) -> list
             success=issue.count / rows <= 1 - mostly,
             expectation="cjm_values_convertible",
             mostly=mostly,
-            element_count=source.rows_read,
+            element_count=len(source.frame),
             unexpected_count=issue.count,
             unexpected_percent=100 * issue.count / rows,
             sample_values=issue.samples,
@@ -327,6 +364,11 @@ def _rate_checks(source: SourceData, config: CjmConfig) -> list[Check]:
                 observed={"numerator": num, "denominator": den},
                 sample_rows=[] if ok else [where]))
     return checks
+
+
+def _short(value: Any) -> Any:
+    """Long texts (a review pasted into an id column) cut to a readable length."""
+    return clip(value) if isinstance(value, str) else value
 
 
 def _plain(value: Any) -> Any:

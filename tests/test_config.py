@@ -87,7 +87,7 @@ def test_unknown_operator_names_file_key_and_choices(cfg_dir: Path):
         ("barriers.yaml", lambda d: d["metric_rules"][0].__setitem__("threshold", "high"), "metric_rules[0].threshold", "valid number"),
         ("expectations.yaml", lambda d: d["surveys"].__setitem__("mostly", {"not_null": 1.5}), "surveys.mostly.not_null", "less than or equal to 1"),
         ("expectations.yaml", lambda d: d["sales"].__setitem__("mostly", {"sometimes": 0.5}), "sales.mostly.sometimes", "is not one of not_null, unique"),
-        ("cjm.yaml", lambda d: d["sources"]["surveys"].__setitem__("format", "xlsx"), "sources.surveys.format", "'xlsx' is not one of csv, parquet, jsonl"),
+        ("cjm.yaml", lambda d: d["sources"]["surveys"].__setitem__("format", "xls"), "sources.surveys.format", "'xls' is not one of csv, parquet, jsonl, xlsx, sql"),
         ("cjm.yaml", lambda d: d["sources"].__setitem__("tickets", {"location": "x", "format": "csv"}), "sources.tickets", "is not one of surveys, reviews, sales, customers"),
         ("cjm.yaml", lambda d: d["sources"]["surveys"].__setitem__("csv", {"encoding": "utf-99"}), "sources.surveys.csv.encoding", "unknown encoding"),
         ("cjm.yaml", lambda d: d["sources"]["surveys"].__setitem__("csv", {"delimiter": ";;"}), "sources.surveys.csv.delimiter", "at most 1 character"),

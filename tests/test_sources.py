@@ -249,11 +249,11 @@ def test_melt_rules_make_events_from_order_fields(tmp_path: Path):
             {"column": "delivered", "label": "delivery_late", "when": {"column": "delivered", "op": "gt", "other": "promised"}},
             {"column": "placed", "label": "order_cancelled", "when": {"column": "status", "op": "eq", "value": "canceled"}},
         ]},
-    }, customers=None)
+    })
     with pytest.raises(DataError, match="customer_id"):
         read_source("sales", config, Q3)
     config = _config(tmp_path, sales={**config.sources["sales"].model_dump(exclude_none=True), "location": str(path),
-                                      "columns": {"order": ["event_id", "customer_id", "order_id"]}}, customers=None)
+                                      "columns": {"order": ["event_id", "customer_id", "order_id"]}})
     frame = read_source("sales", config, Q3).frame
     assert list(frame["event_id"]) == ["1:order_placed", "1:checkout_started", "1:order_delivered", "1:delivery_late",
                                        "2:order_placed", "2:order_cancelled", "3:order_placed", "3:checkout_started", "3:order_delivered"]
@@ -276,7 +276,7 @@ def test_melt_condition_can_compare_calendar_days(tmp_path: Path):
             "melt": {"variable": "event_type", "value": "occurred_at", "rules": [
                 {"column": "delivered", "label": "delivery_late",
                  "when": {"column": "delivered", "op": "gt", "other": "promised", "compare": compare}}]},
-        }, customers=None)
+        })
         return list(read_source("sales", config, Q3).frame["event_id"])
 
     assert late("value") == ["1:delivery_late", "2:delivery_late"]
