@@ -14,12 +14,12 @@ DEMO_START ?= 2025Q1
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
 
-# The stamp makes repeated runs instant while the lock is unchanged.
-$(VENV)/.installed: pyproject.toml uv.lock | uv
-	$(UV) sync --frozen --all-extras --compile-bytecode --quiet
-	@touch $@
-
-install: $(VENV)/.installed
+# What is installed is checked, not a stamp: a venv that lost its extras (a plain `uv sync`
+# removes Airflow) is repaired. The check takes a fraction of a second when nothing changed.
+install: uv
+	@$(UV) sync --frozen --all-extras --check --quiet >/dev/null 2>&1 || \
+		{ echo "installing the locked environment into $(VENV) (uv sync --all-extras)"; \
+		  $(UV) sync --frozen --all-extras --compile-bytecode --quiet; }
 
 # Airflow runs from a project-local home with a SQLite metadata DB; the DAGs read configs/cjm.yaml.
 AIRFLOW_HOME ?= $(CURDIR)/build/airflow-home

@@ -334,7 +334,7 @@ def _row_hash(table):
     import pyarrow as pa
 
     frame = table.to_pandas(types_mapper=_string_mapper()).astype("str")
-    hashed = pd.util.hash_pandas_object(frame, index=False, hash_key="cjm-row-id-0001").to_numpy()
+    hashed = pd.util.hash_pandas_object(frame, index=False, hash_key="cjm-row-id-00001").to_numpy()
     return pa.array([f"{h:016x}" for h in hashed.tolist()], type=pa.string())
 
 

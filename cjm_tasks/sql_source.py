@@ -89,9 +89,12 @@ def read_query(name: str, source: SourceConfig, period: Period | None, project_t
                         chunk[column] = chunk[column].map(lambda v: v if v is None or isinstance(v, str) else str(v))
                 digest.update(pd.util.hash_pandas_object(chunk.astype("str"), index=False).to_numpy().tobytes())
                 frames.append(chunk)
-    except sa.exc.SQLAlchemyError as exc:
-        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
-        raise DataError(name, display, f"query failed: {type(exc).__name__}: {detail}") from None
+    except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
+        # pandas wraps the driver's error; its first line says what the database said.
+        cause = exc.__cause__ if isinstance(exc, pd.errors.DatabaseError) and exc.__cause__ is not None else exc
+        orig = getattr(cause, "orig", None) or cause
+        detail = str(orig).strip().splitlines()[0][:300] if str(orig).strip() else type(orig).__name__
+        raise DataError(name, display, f"query failed: {type(orig).__name__}: {detail}") from None
     finally:
         engine.dispose()
     if not frames:
