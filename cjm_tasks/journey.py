@@ -14,6 +14,10 @@ Emotion (in [-1, 1]) is the sample-weighted mean of the stage's signals, each sc
 CSAT and rating as ``2 * (mean - low) / (high - low) - 1``, CES the same but inverted (less effort
 is better), NPS as ``NPS / 100``, and text sentiment as it is. Each signal weighs ``n / (n + 10)``
 for its sample size n, so a stage with three answers does not swing the curve.
+
+A map says which kinds of input its persona had rows of (``data``: sales, surveys, reviews). A
+persona without sales rows has no reach share (null, not 0%): nothing was measured, which is not
+the same as nobody having been reached.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from cjm_tasks.barriers import UNPLACED, detect_catalog, detect_emerging, detect_metric, measure_population, wilson, with_keys
 from cjm_tasks.config import CjmConfig, localize
 from cjm_tasks.periods import Period
-from cjm_tasks.personas import ALL_PERSONA, assign_personas, derive_features
+from cjm_tasks.personas import ALL_PERSONA, assign_personas, customer_attributes, derive_features
 from cjm_tasks.text import count_phrases, normalize, pick_varied, sentiment, text_bigrams
 
 if TYPE_CHECKING:
@@ -231,7 +235,7 @@ def prepare(inputs: Inputs, config: CjmConfig) -> Prepared:
     for frame in (inputs.sales, inputs.surveys, inputs.reviews):
         if frame is not None and "customer_id" in frame.columns:
             active |= set(frame["customer_id"].dropna().unique())
-    features = derive_features(sales, inputs.customers)
+    features = derive_features(sales, customer_attributes(inputs, config), config.order_events)
     features = features[features.index.isin(active)]
     membership = assign_personas(features, config.personas, str(config.files.get("personas", "personas.yaml")))
 
@@ -294,9 +298,16 @@ def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: di
         unplaced = sorted(by_stage.get(UNPLACED, []), key=lambda b: (-b["severity"], b["id"]))
         measures = {**population.as_dict(), "catalog": catalog_measures, "themes": theme_measures,
                     "theme_floor": config.barriers.detection.theme_floor, "severity_half": config.barriers.detection.severity_half}
+        data = {"sales": _has_rows(prepared.sales, persona_id), "surveys": _has_rows(prepared.surveys, persona_id),
+                "reviews": bool((persona_texts["kind"] == "review").any())}
         maps[persona_id] = _document(persona_id, persona_cfg, stages, unplaced, measures, counts.get(persona_id, 0), prepared.unassigned,
-                                     config, period, lineage)
+                                     data, config, period, lineage)
     return maps
+
+
+def _has_rows(tagged: pd.DataFrame | None, persona: str) -> bool:
+    """Whether a tagged table (None: its source is not configured) has rows of ``persona``."""
+    return tagged is not None and bool((tagged["persona"] == persona).any())
 
 
 def build_maps(inputs: Inputs, config: CjmConfig, period: Period, lineage: dict[str, Any] | None = None,
@@ -399,7 +410,9 @@ def _stage_metrics(sales, surveys, texts, counts: dict[str, int], config: CjmCon
 
     reach = pd.Series(dtype="int64")
     reach_matrix = None
+    with_sales: set[str] = set()
     if sales is not None and len(sales):
+        with_sales = set(sales["persona"].unique())
         reached = sales[["persona", "customer_id", "stage"]].dropna().drop_duplicates()
         reach = reached.groupby(["persona", "stage"]).size()
         reach_matrix = reached.assign(v=True).pivot_table(index=["persona", "customer_id"], columns="stage", values="v", aggfunc="any", fill_value=False)
@@ -434,9 +447,11 @@ def _stage_metrics(sales, surveys, texts, counts: dict[str, int], config: CjmCon
                     at = block[stage.id]
                     both = at & block[nxt] if nxt in block.columns else at & False
                     conversion = float(both.sum() / at.sum()) if at.sum() else None
-            metrics: dict[str, Any] = {"customers": reached_n, "reached_share": _round(reached_n / customers if customers else None),
+            # Without sales rows reach is unmeasured, not 0%.
+            measured = customers if persona in with_sales else 0
+            metrics: dict[str, Any] = {"customers": reached_n, "reached_share": _round(reached_n / measured if measured else None),
                                        "conversion_to_next": _round(conversion), "rates": {}, "intervals": {}, "low_share": {}, "samples": {}}
-            metrics["samples"]["reached_share"] = customers
+            metrics["samples"]["reached_share"] = measured
             metrics["samples"]["conversion_to_next"] = reached_n if nxt else 0
             signals = []
             # csat, nps and ces are always present (null when not measured) so every map has one shape.
@@ -500,7 +515,8 @@ def _stage_metrics(sales, surveys, texts, counts: dict[str, int], config: CjmCon
 
 
 def _document(persona_id: str, persona_cfg, stages: list[dict[str, Any]], unplaced: list[dict[str, Any]], measures: dict[str, Any],
-              customers: int, unassigned: int, config: CjmConfig, period: Period, lineage: dict[str, Any] | None) -> dict[str, Any]:
+              customers: int, unassigned: int, data: dict[str, bool], config: CjmConfig, period: Period,
+              lineage: dict[str, Any] | None) -> dict[str, Any]:
     lang = config.project.language
     tz = config.project.timezone
     barriers = [dict(b, stage=s["id"]) for s in stages for b in s["barriers"]] + [dict(b, stage=UNPLACED) for b in unplaced]
@@ -524,6 +540,7 @@ def _document(persona_id: str, persona_cfg, stages: list[dict[str, Any]], unplac
         "unplaced": unplaced,
         "measures": measures,
         "directions": config.directions(),
+        "data": data,
         "summary": {
             "customers": customers,
             "unassigned_customers": unassigned,
@@ -560,7 +577,8 @@ def code_version() -> str:
 def lineage_of(data: dict[str, Any], config: CjmConfig) -> dict[str, Any]:
     """Lineage block of a map: every input's rows, sha256 and location; config hash; code version."""
     return {
-        "inputs": {name: {"rows": len(src.frame), "sha256": src.sha256, "location": ", ".join(f.location for f in src.files)}
+        "inputs": {name: {"rows": len(src.frame), "sha256": src.sha256, "location": ", ".join(f.location for f in src.files),
+                          **({"query": next(f.query for f in src.files if f.query)} if any(f.query for f in src.files) else {})}
                    for name, src in data.items()},
         "config_sha256": config.sha256(),
         "code_version": code_version(),

@@ -120,7 +120,8 @@ def derive_features(sales: pd.DataFrame | None, customers: pd.DataFrame | None,
             orders = s[s["event_type"].isin(list(order_events))]
             by_order = orders.groupby("customer_id", sort=True)
             feats["order_count"] = by_order.size().reindex(feats.index, fill_value=0).astype("int64")
-            amount = orders["amount"] if "amount" in orders.columns else pd.Series(0.0, index=orders.index)
+            amount = (pd.to_numeric(orders["amount"], errors="coerce").astype("float64") if "amount" in orders.columns
+                      else pd.Series(0.0, index=orders.index))
             feats["total_order_value"] = amount.groupby(orders["customer_id"]).sum().reindex(feats.index, fill_value=0.0)
             feats["avg_order_value"] = (feats["total_order_value"] / feats["order_count"]).where(feats["order_count"] > 0)
         if "channel" in s.columns:

@@ -21,6 +21,10 @@ HTML only through Jinja2 autoescaping; the SVG built here escapes every text it 
 wrapped in ``<mark>`` by :func:`marked`, which escapes the text before, inside and after them
 one by one. Interface labels come from ``templates/labels.yaml`` in ``project.language``.
 
+A lane whose input the map did not have (its ``data``: no sales, no surveys, no reviews for the
+persona that quarter) says so instead of looking empty or failed; a map stored before maps
+recorded this is read as having had every input and shows as it did then.
+
 Nothing here infers meaning from a metric's name: which way a metric is better comes from the
 map's ``directions`` and the diff's ``better``/``change``; which metrics are proportions from
 the configured rates. Prevalences are shown as "N of M customers (x%)" with M the map's
@@ -575,6 +579,20 @@ def _too_few(site: Site, doc: dict[str, Any]) -> dict[str, str] | None:
                                                        unit=t[f"unit_{measures.get('unit') or 'customers'}"])}
 
 
+def _gaps(site: Site, doc: dict[str, Any]) -> dict[str, Any]:
+    """What the pages say about the inputs ``doc`` had no rows of: a sentence each for the
+    notice (``notes``), short labels (``labels``), and the label of the sales lanes (``sales``)
+    and of the lanes fed by surveys or reviews (``feedback``), None where the data was there."""
+    t, data = site.t, doc.get("data") or {}
+    has = {kind: bool(data.get(kind, True)) for kind in ("sales", "surveys", "reviews")}
+    notes = {"sales": t["no_sales_data"], "surveys": t["no_survey_data"], "reviews": t["no_review_data"]}
+    labels = {"sales": t["nodata_sales"], "surveys": t["nodata_surveys"], "reviews": t["nodata_reviews"]}
+    missing = [kind for kind, present in has.items() if not present]
+    return {"notes": [notes[k] for k in missing], "labels": [labels[k] for k in missing],
+            "sales": None if has["sales"] else labels["sales"],
+            "feedback": None if has["surveys"] or has["reviews"] else t["nodata_feedback"]}
+
+
 def _quality(site: Site, period: str) -> dict[str, Any] | None:
     """The data-quality summary of a period from its validation.json, None when there is none."""
     result = site.validations.get(period)
@@ -642,6 +660,7 @@ def render_period(site: Site, period: str) -> str:
         cards.append({
             "name": doc["persona"]["name"], "description": doc["persona"]["description"], "href": f"{root}{version.page}",
             "id": version.id, "customers": fmt.count(doc["persona"]["customers"]), "too_few": _too_few(site, doc),
+            "missing": _gaps(site, doc)["labels"],
             "barriers": doc["summary"]["barriers"]["total"],
             "emotion_svg": sparkline_svg(curve, -1, 1, f"{t['emotion']}: " + ", ".join(f"{names[s['id']]} {fmt.signed(v)}" for s, v in zip(doc["stages"], curve)),
                                          zero=True, width=180, height=40),
@@ -691,6 +710,7 @@ def render_persona(site: Site, version: Version, history: dict[str, dict[str, An
     if lowest:
         kpis.append((t["lowest_stage"], names.get(lowest, lowest)))
     statuses = _statuses(version.diff)
+    gaps = _gaps(site, doc)
     unplaced = {"barriers": [_barrier_view(site, b, names, statuses.get(b["id"], "unchanged")) for b in doc.get("unplaced", [])],
                 "resolved": _resolved(site, version.diff, UNPLACED)}
     return render_template(
@@ -700,6 +720,8 @@ def render_persona(site: Site, version: Version, history: dict[str, dict[str, An
         persona=doc["persona"], version=version.id, period=version.period, revision=t["revision_of"].format(n=version.revision),
         dates=t["period_dates"].format(start=doc["period_start"][:10], end=_last_day(doc["period_end"])),
         kpis=[{"label": k, "value": v} for k, v in kpis], too_few=_too_few(site, doc), prevalence_note=_prevalence_note(site, measures),
+        no_data={"title": t["no_data_title"], "notes": gaps["notes"]} if gaps["notes"] else None,
+        no_sales=gaps["sales"], no_feedback=gaps["feedback"],
         counts=_change_counts(site, version.diff),
         emotion_svg=emotion_curve_svg(emotion, fmt, curve_label),
         emotion_narrow_svg=emotion_column_svg(emotion, fmt, curve_label),
@@ -736,6 +758,7 @@ def _stage_views(site: Site, version: Version) -> list[dict[str, Any]]:
     t, fmt, doc, diff = site.t, site.fmt, version.doc, version.diff
     names = site.stage_names(doc)
     statuses = _statuses(diff)
+    gaps = _gaps(site, doc)
     emotions = [s["metrics"].get("emotion") for s in doc["stages"]]
     views = []
     for i, stage in enumerate(doc["stages"]):
@@ -753,6 +776,7 @@ def _stage_views(site: Site, version: Version) -> list[dict[str, Any]]:
             "actions": [{"name": a["event_type"].replace("_", " "),
                          "detail": t["action_counts"].format(events=fmt.count(a["events"]), customers=fmt.count(a["customers"]))}
                         for a in stage["actions"]],
+            "no_sales": gaps["sales"], "no_feedback": gaps["feedback"], "gaps": gaps["labels"],
             "emotion": {"value": fmt.signed(value), "mood": mood, "mood_label": t[f"mood_{mood}"] if value is not None else "",
                         "svg": emotion_segment_svg(emotions[i - 1] if i else None, value, emotions[i + 1] if i + 1 < len(emotions) else None,
                                                    f"{t['emotion']} {fmt.signed(value)}")},
@@ -760,7 +784,8 @@ def _stage_views(site: Site, version: Version) -> list[dict[str, Any]]:
             "barriers": [_barrier_view(site, b, names, statuses.get(b["id"], "unchanged")) for b in stage["barriers"]],
             "resolved": _resolved(site, diff, stage["id"]),
             # Nothing found where few answered means nothing is known, not that all is well.
-            "empty": t["too_few_answers"] if stage.get("too_few") else t["no_barriers"],
+            # Without any survey or review no text barrier could have been found either.
+            "empty": gaps["feedback"] or (t["too_few_answers"] if stage.get("too_few") else t["no_barriers"]),
             "expect": [{"phrase": th["phrase"], "texts": th["texts"]} for th in stage["themes"]["positive"]],
             "fear": [{"phrase": th["phrase"], "texts": th["texts"]} for th in stage["themes"]["negative"]],
             "opportunities": [{"title": o["title"], "action": o["action"], "priority": t["opportunity_priority"].format(n=o["priority"])}
