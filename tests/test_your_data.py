@@ -501,3 +501,53 @@ def test_a_sql_query_is_a_source_bound_to_the_period_and_recorded_in_lineage(tmp
     bad = _edit_source(main, "surveys", sql={"url": "${ANSWERS_DB}", "query": "SELECT * FROM nowhere WHERE x >= :start"})
     with pytest.raises(Exception, match="query failed: UndefinedTable: relation \"nowhere\" does not exist"):
         read_source("surveys", bad, Q1)
+
+
+# --------------------------------------------------------------------------- the reviews-only example
+
+
+def test_the_reviews_only_example_refreshes_and_publishes_saying_which_lanes_have_no_data(tmp_path: Path):
+    """Must show: configs/examples/reviews_only (no sales, no surveys, one stage) refreshes two
+    quarters and publishes; the pages name the lanes without data and never say "0% reached"."""
+    import shutil
+
+    example = tmp_path / "reviews_only"
+    shutil.copytree(ROOT / "configs" / "examples" / "reviews_only", example)
+    doc = yaml.safe_load((example / "cjm.yaml").read_text(encoding="utf-8"))
+    doc["storage"] = {k: str(tmp_path / "out" / k) for k in ("work", "versions", "site")}
+    (example / "cjm.yaml").write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    main = example / "cjm.yaml"
+    assert cjm("config", "check", "--period", "2025Q1", config=main).returncode == 0
+    for period in ("2025Q1", "2025Q2"):
+        result = cjm("refresh", "--period", period, config=main)
+        assert result.returncode == 0, result.stderr
+    site = tmp_path / "out" / "site"
+    pages = [p for p in site.rglob("*.html")]
+    assert (site / "index.html").is_file() and len(pages) >= 4
+    persona_pages = [p for p in pages if "/personas/" in str(p) or p.parent.name != "site"]
+    text = "\n".join(p.read_text(encoding="utf-8") for p in persona_pages)
+    assert "No sales data" in text and "No survey data" in text
+    assert not re.search(r"\b0% reached", text)
+    assert "Improve search and category navigation" not in text
+    stored = json.loads(next((tmp_path / "out" / "versions" / "maps" / "all" / "2025Q2").rglob("map.json")).read_text())
+    assert stored["data"] == {"sales": False, "surveys": False, "reviews": True}
+    assert any(b["id"] == "overcrowded" for s in stored["stages"] for b in s["barriers"])
+
+
+def test_several_catalogs_combine_and_a_repeated_id_names_both_files(tmp_path: Path):
+    domain = ROOT / "configs" / "examples" / "domains" / "travel_hospitality"
+    stages = yaml.safe_load((domain / "stages.yaml").read_text(encoding="utf-8"))
+    personas = {"personas": [{"id": "p", "name": "P", "rule": {"field": "segment", "op": "eq", "value": "x"}}]}
+    main = _config(tmp_path, {"reviews": {"location": "r.csv", "format": "csv", "attributes": ["segment"]}}, stages=stages, personas=personas)
+    doc = yaml.safe_load(main.read_text(encoding="utf-8"))
+    own = _write(tmp_path / "cfg" / "own.yaml", yaml.safe_dump({"catalog": [
+        {"id": "no_prayer_room", "stage": stages["stages"][0]["id"], "title": "No prayer room", "recommendation": "Open one.",
+         "keywords": {"en": ["prayer room"]}}]}))
+    doc["files"]["barriers"] = [str(domain / "barriers.yaml"), str(own)]
+    main.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    config = load_config(main)
+    domain_ids = [b["id"] for b in yaml.safe_load((domain / "barriers.yaml").read_text(encoding="utf-8"))["catalog"]]
+    assert [b.id for b in config.barriers.catalog] == [*domain_ids, "no_prayer_room"]
+    doc["files"]["barriers"] = [str(domain / "barriers.yaml"), str(domain / "barriers.yaml")]
+    main.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    assert "is already declared in" in _error(main)
