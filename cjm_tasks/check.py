@@ -163,7 +163,9 @@ def dry_run(config: CjmConfig, period: Period) -> DryRun:
     if surveys is not None and "question" in surveys.columns:
         lookup = config.question_stage_metric
         counts = surveys["question"].value_counts(dropna=False)
-        report.questions = [(str(q), int(n), *(lookup.get(str(q)) or (None, None))) for q, n in counts.items()]
+        text_items = set(config.sources["surveys"].text_questions)
+        report.questions = [(str(q), int(n), *(lookup.get(str(q)) or (("(comment)", "text") if str(q) in text_items else (None, None))))
+                            for q, n in counts.items()]
         unknown = [q for q, _, s, _ in report.questions if s is None]
         if unknown:
             report.problems.append(f"surveys: question id(s) listed under no stage in stages.yaml: {', '.join(map(repr, unknown[:15]))}")

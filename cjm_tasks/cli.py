@@ -317,17 +317,73 @@ def history(
 
 
 @config_app.command("check")
-def config_check() -> None:
-    """Validate every configuration file and summarise what it configures."""
+def config_check(
+    period: Annotated[Optional[str], typer.Option("--period", "-p", help="Also a dry run against this quarter's files (exit 1 on a problem).")] = None,
+) -> None:
+    """Validate every configuration file; with --period, check it against the real files before any gate or build."""
+    from cjm_tasks.check import config_warnings, dry_run
+
     config = _load()
     out.print(f"[green]✔[/green] {config.path} is valid (config sha256 {config.sha256()[:12]})")
     for name, src in config.sources.items():
-        out.print(f"  source {name}: {src.format} at {src.location}")
+        out.print(f"  source {name}: {src.format} at {src.where}", highlight=False, markup=False)
     out.print(f"  {len(config.stages)} stages: {', '.join(config.stage_ids)}")
     out.print(f"  {len(config.personas.personas)} personas ({config.personas.membership} match): "
               f"{', '.join(p.id for p in config.personas.personas)}")
     out.print(f"  {len(config.barriers.catalog)} catalog barriers, {len(config.barriers.metric_rules)} metric rules")
     out.print(f"  storage: work {config.storage.work}, versions {config.storage.versions}, site {config.storage.site}")
+    if period is None:
+        for note in config_warnings(config):
+            out.print(f"  [yellow]note:[/yellow] {escape(note)}", highlight=False)
+        return
+    p = _period(period)
+    with step(f"reading what {p} needs (no gate, no build)"):
+        report = dry_run(config, p)
+    _print_dry_run(report)
+    if report.problems:
+        err.print(f"[red]{len(report.problems)} problem(s) for {p}:[/red]")
+        for problem in report.problems:
+            err.print(f"  ✘ {problem}", highlight=False, markup=False)
+        raise typer.Exit(1)
+    out.print(f"[green]✔ {p}: every column, event, question and persona field resolves[/green]")
+
+
+def _print_dry_run(report) -> None:
+    from rich.table import Table
+
+    for rep in report.sources.values():
+        title = f"{rep.name}: {rep.format} at {rep.where}"
+        if rep.error is None:
+            extra = f"; {rep.records:,} export rows" if rep.records is not None else ""
+            title += f" · {rep.rows:,} rows in {report.period}{extra}, {rep.rows_outside_period:,} outside, {rep.files} file(s)"
+        if not rep.columns:
+            out.print(f"{escape(title)}: [red]not read[/red]", highlight=False)
+            continue
+        table = Table("column", "from", "status", title=escape(title), title_justify="left", highlight=False)
+        for c in rep.columns:
+            status = {True: "[green]found[/green]", False: "[red]missing[/red]" if c.required else "[dim]absent (optional)[/dim]",
+                      None: f"[dim]{c.note or 'read at query time'}[/dim]"}[c.found]
+            table.add_row(c.canonical + ("" if not c.required else " *"), escape(c.file_column), status)
+        out.print(table)
+    if report.events:
+        share = report.mapped_event_share
+        table = Table("event", "rows", "stage", title=f"sales events: {share:.0%} of rows map to a stage", title_justify="left")
+        for event, n, stage in report.events:
+            table.add_row(escape(event), f"{n:,}", stage or "[red]— listed under no stage[/red]")
+        out.print(table)
+    if report.questions:
+        table = Table("question", "answers", "stage", "metric", title="survey questions", title_justify="left")
+        for q, n, stage, metric in report.questions:
+            table.add_row(escape(q), f"{n:,}", stage or "[red]— listed under no stage[/red]", metric or "")
+        out.print(table)
+    if report.personas:
+        table = Table("persona", "customers", title=f"personas: {report.customers:,} active customers", title_justify="left")
+        for pid, n in report.personas:
+            table.add_row(pid, f"{n:,}")
+        table.add_row("[dim](no persona)[/dim]", f"{report.unassigned:,}")
+        out.print(table)
+    for note in report.warnings:
+        out.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
 
 
 @catalog_app.command("suggest")
@@ -370,6 +426,38 @@ def catalog_suggest(
     err.print(f"{summary}; written to {out_file}", highlight=False, markup=False)
 
 
+@app.command()
+def init(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write cjm.yaml and the files it names into.")],
+    surveys: Annotated[Optional[Path], typer.Option("--surveys", help="A survey export (CSV, JSON Lines, Parquet or xlsx).")] = None,
+    reviews: Annotated[Optional[Path], typer.Option("--reviews", help="A reviews export.")] = None,
+    sales: Annotated[Optional[Path], typer.Option("--sales", help="A sales events export (a file, or a folder of part files).")] = None,
+    customers: Annotated[Optional[Path], typer.Option("--customers", help="A customers table (one row per customer).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the files in a folder that is not empty.")] = False,
+) -> None:
+    """Write a first, commented configuration from samples of your files (guesses and TODOs)."""
+    from rich.table import Table
+
+    from cjm_tasks.init import init_project
+
+    if not (surveys or reviews or sales):
+        raise typer.BadParameter("give at least one of --surveys, --reviews, --sales", param_hint="--surveys/--reviews/--sales")
+    with step(f"sampling your files and writing {out_dir}"):
+        result = init_project(surveys=surveys, reviews=reviews, sales=sales, customers=customers, out=out_dir, force=force)
+    out.print(f"wrote {len(result.files)} files into [bold]{escape(str(result.out))}[/bold]: {', '.join(p.name for p in result.files)}", highlight=False)
+    table = Table("source", "guess", "value", "evidence")
+    for g in result.guesses:
+        table.add_row(g.source, g.key, escape(g.value), escape(g.evidence))
+    out.print(table)
+    if result.todos:
+        out.print(f"[yellow]{len(result.todos)} TODO(s)[/yellow] (marked `# TODO:` in the files):")
+        for t in result.todos:
+            out.print(f"  {t.file} {t.key}: {t.message}", highlight=False, markup=False)
+    else:
+        out.print("[green]no TODO: every guess is commented; check them[/green]")
+    out.print(f"next: cjm --config {result.out / 'cjm.yaml'} config check --period {result.first_period or '<quarter>'}", highlight=False, markup=False)
+
+
 def main() -> None:
     """Console-script entry point: turn user errors into messages and exit codes."""
     try:
@@ -377,7 +465,10 @@ def main() -> None:
         code = app(standalone_mode=False)
     except CjmError as exc:
         if state.debug:
-            raise
+            # The traceback for whoever debugs, the same exit code for whatever scripts the run.
+            import traceback
+
+            traceback.print_exc()
         err.print(f"error: {exc}", style="red", highlight=False, markup=False)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:

@@ -551,3 +551,51 @@ def test_several_catalogs_combine_and_a_repeated_id_names_both_files(tmp_path: P
     doc["files"]["barriers"] = [str(domain / "barriers.yaml"), str(domain / "barriers.yaml")]
     main.write_text(yaml.safe_dump(doc), encoding="utf-8")
     assert "is already declared in" in _error(main)
+
+
+# --------------------------------------------------------------------------- Must show: three exports to a site
+
+
+def test_from_three_exports_to_a_published_site_with_edits_only_to_persona_rules(tmp_path: Path):
+    """cjm init -> config check --period -> refresh of two quarters, on exports shaped unlike the
+    sample data (tests/your_exports.py), editing nothing but the persona rules."""
+    from tests.your_exports import write_exports
+
+    files = write_exports(tmp_path / "exports")
+    out = tmp_path / "cfg"
+    init = cjm("init", "--surveys", str(files["surveys"]), "--reviews", str(files["reviews"]), "--sales", str(files["sales"]), "--out", str(out))
+    assert init.returncode == 0, init.stderr
+    main = out / "cjm.yaml"
+    written = yaml.safe_load(main.read_text(encoding="utf-8"))
+    surveys = written["sources"]["surveys"]
+    assert surveys["csv"]["delimiter"] == ";" and surveys["csv"]["encoding"] == "utf-8-sig"
+    assert surveys["timestamp_format"] == "%d.%m.%Y %H:%M" and len(surveys["melt"]["columns"]) == 3
+    assert written["sources"]["sales"]["attributes"] == ["segment"]
+    assert "stage" not in written["sources"]["reviews"].get("columns", {}).values()
+    # The analyst's only edit: persona rules of their own, over the segment on the order rows
+    # and the order features that follow the order events init declared.
+    personas = {"membership": "first", "personas": [
+        {"id": "business", "name": "Business accounts", "rule": {"field": "segment", "op": "eq", "value": "Business"}},
+        {"id": "big_baskets", "name": "Big baskets", "rule": {"field": "avg_order_value", "op": "ge", "value": 150}},
+        {"id": "private", "name": "Private buyers", "rule": {"field": "segment", "op": "eq", "value": "Private"}}]}
+    (out / "personas.yaml").write_text(yaml.safe_dump(personas, sort_keys=False), encoding="utf-8")
+    check = cjm("config", "check", "--period", "2025Q1", config=main)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "100% of rows map to a stage" in check.stdout and "big_baskets" in check.stdout
+    for period in ("2025Q1", "2025Q2"):
+        refresh = cjm("refresh", "--period", period, config=main)
+        assert refresh.returncode == 0, refresh.stderr
+    store = load_config(main).storage.versions
+    maps = {p: json.loads(next((Path(store) / "maps" / p / "2025Q2").rglob("map.json")).read_text()) for p in ("business", "big_baskets", "private", "all")}
+    assert all(m["persona"]["customers"] > 20 for m in maps.values())
+    assert maps["all"]["data"] == {"sales": True, "surveys": True, "reviews": True}
+    purchase = next(s for s in maps["all"]["stages"] if any(b["id"] == "late_delivery" for b in s["barriers"]))
+    assert purchase["metrics"]["reached_share"] > 0.5 and purchase["metrics"]["csat"] is not None
+    diff = json.loads(next((Path(store) / "maps" / "all" / "2025Q2").rglob("diff.json")).read_text())
+    late = next(b for b in diff["barriers"] if b["id"] == "late_delivery")
+    assert late["status"] in ("worsened", "appeared")  # the planted change: late parcels tripled
+    site = Path(load_config(main).storage.site)
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert "2025Q1" in index and "2025Q2" in index
+    pages = "\n".join(p.read_text(encoding="utf-8") for p in site.rglob("*.html"))
+    assert "Late delivery" in pages and "Big baskets" in pages and "No sales data" not in pages
