@@ -599,3 +599,36 @@ def test_from_three_exports_to_a_published_site_with_edits_only_to_persona_rules
     assert "2025Q1" in index and "2025Q2" in index
     pages = "\n".join(p.read_text(encoding="utf-8") for p in site.rglob("*.html"))
     assert "Late delivery" in pages and "Big baskets" in pages and "No sales data" not in pages
+
+
+# --------------------------------------------------------------------------- 12: make repairs the venv
+
+
+def test_make_install_repairs_a_venv_that_lost_its_extras(tmp_path: Path):
+    """A plain `uv sync` (out of habit) removes Airflow, an extra; `make install`, which `make demo`
+    and `make test` run first, checks what is installed and puts it back (no stamp trusted)."""
+    import os
+    import shutil
+
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("Makefile", "pyproject.toml", "uv.lock", "README.md"):
+        shutil.copy(ROOT / name, project / name)
+    shutil.copytree(ROOT / "cjm_tasks", project / "cjm_tasks", ignore=shutil.ignore_patterns("__pycache__"))
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "MAKEFLAGS", "MAKELEVEL")}
+    python = shutil.which("python3") or sys.executable
+
+    def run(*command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(list(command), cwd=project, env=env, capture_output=True, text=True, timeout=900)
+
+    first = run("make", "install", f"PYTHON={python}")
+    assert first.returncode == 0, first.stderr
+    assert (project / ".venv" / "bin" / "airflow").exists()
+    assert run(python, "-m", "uv", "sync", "--frozen", "--quiet").returncode == 0
+    assert not (project / ".venv" / "bin" / "airflow").exists()  # the stumble: Airflow gone
+    repaired = run("make", "install", f"PYTHON={python}")
+    assert repaired.returncode == 0, repaired.stderr
+    assert "installing the locked environment" in repaired.stdout
+    assert (project / ".venv" / "bin" / "airflow").exists()
+    again = run("make", "install", f"PYTHON={python}")
+    assert again.returncode == 0 and "installing" not in again.stdout  # nothing to do: nothing done
