@@ -655,6 +655,15 @@ def _word_is(token: str, pattern: str) -> bool:
     return token.startswith(pattern[:-1]) if pattern.endswith("*") else token == pattern
 
 
+def _between(text: str, end: int, start: int) -> str:
+    """The text between one part's hit and the next one's: a prefix part (`seat*`) may end inside
+    its word, whose rest is neither a gap word nor a negation ("seat" is not "sea" + "t")."""
+    between = text[end:start]
+    if end and text[end - 1] != " " and between[:1] not in ("", " "):
+        between = between.partition(" ")[2]
+    return between
+
+
 class CatalogMatcher:
     """Finds catalog barriers in texts: keywords (word forms, gaps, negation) and similarity.
 
@@ -819,7 +828,7 @@ class CatalogMatcher:
             for chain in chains:
                 last_end = chain[-1][1]
                 for hit in by_part.get(part, []):
-                    between = text[last_end:hit[0]]
+                    between = _between(text, last_end, hit[0])
                     # A whole-word part ends after its padding space, where the next part's starts.
                     words = [w for w in between.split() if w != CLAUSE]
                     if hit[0] >= last_end - 1 and BOUNDARY not in between and len(words) <= self.settings.gap_words:
@@ -834,7 +843,7 @@ class CatalogMatcher:
                 if keyword.excluded or not keyword.negated:
                     out.append((start, end, found))
                 continue
-            inside = " ".join(text[a[1] - 1:b[0] + 1] for a, b in zip(chain, chain[1:])).split()
+            inside = " ".join(_between(text, a[1], b[0]) for a, b in zip(chain, chain[1:])).split()
             negated_inside = negations.negates(inside, len(inside))
             if keyword.negated:
                 # "they did not accept my card", and also "they accept no card".

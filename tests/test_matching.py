@@ -52,6 +52,13 @@ def test_gaps_allow_a_few_words_inside_one_sentence_and_in_order():
     assert found(m, texts) == [{"cash"}, {"cash"}, set(), set(), set(), {"cash"}, {"cash"}]
 
 
+def test_a_prefix_part_allows_as_many_gap_words_as_a_whole_word():
+    # The rest of the word a `seat*` part ends in is not a gap word: "seats I paid for" has 3.
+    m = matcher(barrier("seats", {"en": ["seat* ... disappear*"]}), gap_words=3)
+    texts = ["the seats I paid for disappeared", "the seat I paid disappeared", "seats a b c d disappeared"]
+    assert found(m, texts) == [{"seats"}, {"seats"}, set()]
+
+
 def test_negated_keywords_need_a_negation_and_plain_keywords_do_not_count_after_one():
     m = matcher(barrier("cash", {"en": ["~accept ... card"], "ru": ["~принимать ... карта"]}),
                 barrier("queue", {"en": ["queue"], "ru": ["очередь"]}),
