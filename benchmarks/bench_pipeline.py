@@ -27,11 +27,11 @@ def main() -> None:
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from cjm_tasks.config import load_config
-    from cjm_tasks.journey import Inputs, lineage_of, maps_from, prepare
+    from cjm_tasks.maps.journey import Inputs, lineage_of, maps_from, prepare
     from cjm_tasks.periods import Period
-    from cjm_tasks.sample_data import generate_sample_data
-    from cjm_tasks.sources import read_source
-    from cjm_tasks.validate import validate_sources
+    from cjm_demo.sample_data import generate_sample_data
+    from cjm_tasks.ingest.sources import read_source
+    from cjm_tasks.ingest.gate import validate_sources
     from tests.conftest import write_sample_config
 
     timings: list[tuple[str, float, str]] = []

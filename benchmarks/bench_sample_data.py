@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cjm_tasks.sample_data import generate_sample_data
+from cjm_demo.sample_data import generate_sample_data
 
 
 def _peak_rss_mib() -> float:

@@ -6,9 +6,9 @@
 **The texts.** A pool of real-looking texts is read through the project's own readers
 (``read_source`` then ``journey.collect_texts``, so every text carries the ``score01`` the
 pipeline gives it): the survey comments and reviews of one quarter of the sample data
-(``cjm_tasks.sample_data.generate_sample_data``, scale ``--sample-scale``, 20 by default; read
+(``cjm_demo.sample_data.generate_sample_data``, scale ``--sample-scale``, 20 by default; read
 with ``configs/cjm.yaml``) and every quarter of one seed of the independent evaluation data
-(``cjm_tasks.evaluation_data.generate``, seed ``--eval-seed``, read with its example config).
+(``cjm_demo.evaluation_data.generate``, seed ``--eval-seed``, read with its example config).
 The pool texts are cut into sentences; each of the ``--texts`` benchmark texts joins one to three
 sentences (1: half the texts, 2: 30%, 3: 20%) drawn at random (with replacement, a fixed seed)
 from different pool texts, each passed through the evaluation generator's typo model
@@ -65,8 +65,8 @@ def peak_rss_mib() -> float:
 
 def _collected(config, period) -> Any:
     """``collect_texts`` over the surveys and reviews of ``period`` read by ``config``."""
-    from cjm_tasks.journey import Inputs, collect_texts
-    from cjm_tasks.sources import read_source
+    from cjm_tasks.maps.journey import Inputs, collect_texts
+    from cjm_tasks.ingest.sources import read_source
 
     inputs = Inputs(surveys=read_source("surveys", config, period).frame, reviews=read_source("reviews", config, period).frame)
     return collect_texts(inputs, config)[["text", "score01"]]
@@ -77,9 +77,9 @@ def text_pool(workdir: Path, sample_scale: float, eval_seed: int) -> tuple[Any, 
     import pandas as pd
 
     from cjm_tasks.config import load_config
-    from cjm_tasks.evaluation_data import generate, load_evaluation_config
+    from cjm_demo.evaluation_data import generate, load_evaluation_config
     from cjm_tasks.periods import Period
-    from cjm_tasks.sample_data import generate_sample_data
+    from cjm_demo.sample_data import generate_sample_data
 
     sample = generate_sample_data(workdir / "sample", quarters=1, scale=sample_scale)
     saved = os.environ.get("CJM_SAMPLE_DATA")
@@ -108,7 +108,7 @@ def build_texts(pool, count: int, seed: int = 0):
     import numpy as np
     import pandas as pd
 
-    from cjm_tasks.evaluation_data import Dice, add_typos
+    from cjm_demo.evaluation_data import Dice, add_typos
 
     sentences, owner = [], []
     for i, text in enumerate(pool["text"]):
@@ -134,8 +134,8 @@ def worker(mode: str, path: Path, repeat: int) -> dict[str, Any]:
     import pandas as pd
 
     from cjm_tasks.config import load_config
-    from cjm_tasks.journey import catalog_matcher, similarity_eligible
-    from cjm_tasks.text import normalize, sentiment
+    from cjm_tasks.maps.journey import catalog_matcher, similarity_eligible
+    from cjm_tasks.maps.text import normalize, sentiment
 
     texts = pd.read_parquet(path)
     config = load_config(CONFIG)
@@ -173,8 +173,8 @@ _BASELINE_WORKER = """
 import json, resource, sys, time
 import pandas as pd
 from cjm_tasks.config import load_config
-from cjm_tasks.journey import catalog_matcher
-from cjm_tasks.text import normalize, sentiment
+from cjm_tasks.maps.journey import catalog_matcher
+from cjm_tasks.maps.text import normalize, sentiment
 texts = pd.read_parquet(sys.argv[1])
 config = load_config("configs/cjm.yaml")
 runs = []

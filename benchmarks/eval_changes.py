@@ -3,7 +3,7 @@
     python benchmarks/eval_changes.py                       # 5 seeds, scale 1 (about 1 min per seed)
     python benchmarks/eval_changes.py --seeds 2 --scale 0.5 --json build/eval.json
 
-For each seed: generate a retailer's five quarters (``cjm_tasks.evaluation_data.generate``), run
+For each seed: generate a retailer's five quarters (``cjm_demo.evaluation_data.generate``), run
 the real pipeline over them in order (``build_period`` then ``store_maps``, into a store of the
 seed's own), score every stored diff against the planted truth, and measure how much of the
 written text the catalog's keywords read at all. Then print precision and recall with Wilson 95%
@@ -31,7 +31,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cjm_tasks.evaluation_data import MANY_TEXTS, TOPICS, run_seed, summarize  # noqa: E402
+from cjm_demo.evaluation_data import MANY_TEXTS, TOPICS, run_seed, summarize  # noqa: E402
 
 TARGETS = {"precision": 0.9, "recall": 0.9, "noise": 0.05}
 

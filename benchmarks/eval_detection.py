@@ -4,10 +4,10 @@
     python benchmarks/eval_detection.py --seeds 2 --scale 0.5 --json build/eval_detection.json
 
 For each seed: generate the retailer's five quarters exactly as ``benchmarks/eval_changes.py``
-does (``cjm_tasks.evaluation_data.generate`` into a temporary folder, read with the example config
+does (``cjm_demo.evaluation_data.generate`` into a temporary folder, read with the example config
 ``configs/examples/evaluation/`` for the seed's survey shape, ``load_evaluation_config``). Every
 quarter's texts are read the way the pipeline reads them: the ``surveys`` and ``reviews`` sources
-through ``cjm_tasks.sources.read_source`` and then ``cjm_tasks.journey.collect_texts`` (melted
+through ``cjm_tasks.ingest.sources.read_source`` and then ``cjm_tasks.maps.journey.collect_texts`` (melted
 wide export, long export, repeated comments kept once), so the scored texts are the texts the
 maps are built from. No raw file is read except ``<period>/text_labels.jsonl``, which the
 pipeline never reads.
@@ -28,7 +28,7 @@ neutral and vague remarks, and complaints about the uncatalogued topics: parking
 have no true mention; every barrier predicted on them is a false positive, and the *false-alarm
 rate* is the share of those texts given any barrier. Precision = true positives / predicted
 pairs, recall = true positives / true mentions, pooled over pairs (micro) and per barrier, with
-Wilson 95% intervals (``cjm_tasks.barriers.wilson``). The pooled figures add the counts of every
+Wilson 95% intervals (``cjm_tasks.maps.barriers.wilson``). The pooled figures add the counts of every
 seed.
 
 Two detectors are measured in the same run on the same texts: the keywords alone
@@ -59,12 +59,12 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cjm_tasks.barriers import wilson  # noqa: E402
-from cjm_tasks.evaluation_data import generate, load_evaluation_config  # noqa: E402
-from cjm_tasks.journey import Inputs, catalog_matcher, collect_texts, similarity_eligible  # noqa: E402
+from cjm_tasks.maps.barriers import wilson  # noqa: E402
+from cjm_demo.evaluation_data import generate, load_evaluation_config  # noqa: E402
+from cjm_tasks.maps.journey import Inputs, catalog_matcher, collect_texts, similarity_eligible  # noqa: E402
 from cjm_tasks.periods import Period  # noqa: E402
-from cjm_tasks.sources import read_source  # noqa: E402
-from cjm_tasks.text import normalize, sentiment  # noqa: E402
+from cjm_tasks.ingest.sources import read_source  # noqa: E402
+from cjm_tasks.maps.text import normalize, sentiment  # noqa: E402
 
 
 

@@ -16,7 +16,7 @@ are in-sample, and the test half is for one final run, not for tuning.
 Tables: every labelled row, and one row per distinct survey answer (the export repeats an answer
 on one row per seller of a multi-seller purchase), first for the full matcher as the pipeline
 calls it (keywords with their word forms, and similarity to the catalog's example sentences for
-the comments that are not praise: ``cjm_tasks.journey.similarity_eligible`` on the answer's
+the comments that are not praise: ``cjm_tasks.maps.journey.similarity_eligible`` on the answer's
 score), then for the keywords alone, as written (``catalog_matcher(config, similarity=False,
 word_forms=False)``; skipped with a note when the installed matcher does not take these
 arguments). After each, how many satisfied comments (``satisfeito``, ``antes_prazo``) were given
@@ -43,11 +43,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from cjm_tasks.barriers import wilson
+from cjm_tasks.maps.barriers import wilson
 from cjm_tasks.config import load_config
-from cjm_tasks.evaluation import score_detector
-from cjm_tasks.journey import catalog_matcher
-from cjm_tasks.sources import read_source
+from cjm_tasks.maps.evaluation import score_detector
+from cjm_tasks.maps.journey import catalog_matcher
+from cjm_tasks.ingest.sources import read_source
 from cjm_tasks.storage import expand_location
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,7 +91,7 @@ def keep_half(comments: pd.DataFrame, half: str, split_path: Path = SPLIT) -> pd
 
 class PipelineMatcher:
     """The catalog matcher as the pipeline calls it: similarity reads only the texts that are not
-    praise (``cjm_tasks.journey.similarity_eligible``: the answer's score scaled to 0..1 at most
+    praise (``cjm_tasks.maps.journey.similarity_eligible``: the answer's score scaled to 0..1 at most
     ``matching.similarity.max_score``). Texts are looked up by their wording; a comment given with
     several scores is read when any of them is low, as the pipeline keeps the lowest."""
 
@@ -110,8 +110,8 @@ class PipelineMatcher:
 
 def _eligible_by_text(comments: pd.DataFrame, config) -> dict[str, bool] | None:
     try:
-        from cjm_tasks.journey import scale01, similarity_eligible
-        from cjm_tasks.text import sentiment
+        from cjm_tasks.maps.journey import scale01, similarity_eligible
+        from cjm_tasks.maps.text import sentiment
     except ImportError:
         return None
     rows = comments[comments["comment"].notna()]

@@ -81,7 +81,7 @@ def sample_data(
     scale: Annotated[float, typer.Option(min=0.01, help="Size multiplier (1 = about 1,500 customers a quarter).")] = 1.0,
 ) -> None:
     """Generate deterministic surveys, reviews, sales and customers with planted barriers."""
-    from cjm_tasks.sample_data import generate_sample_data
+    from cjm_demo.sample_data import generate_sample_data
 
     _period(start)
     with step(f"generating {quarters} quarter(s) of sample data into {out_dir}") as status:
@@ -98,7 +98,7 @@ def validate(
     period: Annotated[str, typer.Option("--period", "-p", help="Quarter to validate, e.g. 2025Q3.")],
 ) -> None:
     """Read every source for a quarter and run the validation gate (exit 1 when it fails)."""
-    from cjm_tasks.pipeline import read_and_validate
+    from cjm_tasks.run.pipeline import read_and_validate
 
     config = _load()
     p = _period(period)
@@ -124,7 +124,7 @@ def build(
     persona: Annotated[Optional[list[str]], typer.Option("--persona", help="Only this persona (repeatable); default every persona and 'all'.")] = None,
 ) -> None:
     """Validate a quarter's inputs and write every persona's journey map as JSON."""
-    from cjm_tasks.pipeline import build_period, write_maps
+    from cjm_tasks.run.pipeline import build_period, write_maps
 
     config = _load()
     p = _period(period)
@@ -147,7 +147,7 @@ def refresh(
     period: Annotated[str, typer.Option("--period", "-p", help="Quarter to refresh, e.g. 2025Q3.")],
 ) -> None:
     """Read, validate, build and store every persona's map of a quarter with its diff, then publish the site."""
-    from cjm_tasks.pipeline import refresh as run_refresh
+    from cjm_tasks.run.pipeline import refresh as run_refresh
 
     config = _load()
     p = _period(period)
@@ -173,7 +173,7 @@ def publish(
     period: Annotated[Optional[str], typer.Option("--period", "-p", help="Check this quarter is stored before publishing.")] = None,
 ) -> None:
     """Re-render the site from the stored versions and publish it (pages first, the latest pointer last)."""
-    from cjm_tasks.pipeline import publish as run_publish
+    from cjm_tasks.run.pipeline import publish as run_publish
 
     config = _load()
     p = _period(period) if period else None
@@ -183,7 +183,7 @@ def publish(
 
 
 def _store(config):
-    from cjm_tasks.pipeline import open_version_store
+    from cjm_tasks.run.pipeline import open_version_store
 
     return open_version_store(config)
 
@@ -268,7 +268,7 @@ def diff(
     publish_page: Annotated[bool, typer.Option("--publish", help="Also publish the comparison page in the site.")] = False,
 ) -> None:
     """Compare any two versions of a persona's map."""
-    from cjm_tasks.diff import diff_maps, measure_text, stage_label, to_markdown
+    from cjm_tasks.versions.diff import diff_maps, measure_text, stage_label, to_markdown
 
     if fmt not in ("text", "json", "md"):
         raise typer.BadParameter(f"{fmt!r} is not one of text, json, md", param_hint="--format")
@@ -277,7 +277,7 @@ def diff(
     a, b = store.resolve(persona, from_version), store.resolve(persona, to_version)
     result = diff_maps(store.read_map(a), store.read_map(b), config.diff, str(a.version), str(b.version), store.last_seen(persona, a.version))
     if publish_page:
-        from cjm_tasks.pipeline import publish_comparison
+        from cjm_tasks.run.pipeline import publish_comparison
 
         err.print(f"comparison page: {publish_comparison(config, persona, str(a.version), str(b.version))['url']}", highlight=False)
     if fmt == "json":
@@ -321,7 +321,7 @@ def config_check(
     period: Annotated[Optional[str], typer.Option("--period", "-p", help="Also a dry run against this quarter's files (exit 1 on a problem).")] = None,
 ) -> None:
     """Validate every configuration file; with --period, check it against the real files before any gate or build."""
-    from cjm_tasks.check import config_warnings, dry_run
+    from cjm_tasks.ingest.dry_run import config_warnings, dry_run
 
     config = _load()
     out.print(f"[green]✔[/green] {config.path} is valid (config sha256 {config.sha256()[:12]})")
@@ -395,9 +395,9 @@ def catalog_suggest(
 ) -> None:
     """Propose catalog entries (YAML for barriers.yaml) from a quarter's negative texts that match no barrier."""
     from cjm_tasks.errors import DataError
-    from cjm_tasks.journey import Inputs, prepare
-    from cjm_tasks.sources import read_sources
-    from cjm_tasks.suggest import negative_unmatched, suggest, to_yaml
+    from cjm_tasks.maps.journey import Inputs, prepare
+    from cjm_tasks.ingest.sources import read_sources
+    from cjm_tasks.maps.suggest import negative_unmatched, suggest, to_yaml
 
     if config_file:
         state.config = config_file
@@ -438,7 +438,7 @@ def init(
     """Write a first, commented configuration from samples of your files (guesses and TODOs)."""
     from rich.table import Table
 
-    from cjm_tasks.init import init_project
+    from cjm_tasks.ingest.scaffold import init_project
 
     if not (surveys or reviews or sales):
         raise typer.BadParameter("give at least one of --surveys, --reviews, --sales", param_hint="--surveys/--reviews/--sales")

@@ -39,8 +39,9 @@ from pydantic import (
 
 from cjm_tasks.errors import ConfigError
 from cjm_tasks.periods import PeriodError, zone
+from cjm_tasks.resources import configs_dir
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "cjm.yaml"
+DEFAULT_CONFIG = configs_dir() / "cjm.yaml"
 CONFIG_ENV = "CJM_CONFIG"
 
 SOURCE_KINDS = ("surveys", "reviews", "sales", "customers")
@@ -349,7 +350,7 @@ class MetricsConfig(Strict):
 
 
 class DiffConfig(Strict):
-    """When a change between two versions is flagged (see cjm_tasks/diff.py)."""
+    """When a change between two versions is flagged (see cjm_tasks/versions/diff.py)."""
 
     alpha: float = Field(0.05, gt=0, lt=1)
     min_share_change: float = Field(0.03, ge=0, le=1)
@@ -632,7 +633,7 @@ class CatalogBarrier(Strict):
     @model_validator(mode="after")
     def _keywords_parse(self) -> CatalogBarrier:
         """A keyword the matcher cannot read is refused when the file loads, with its key."""
-        from cjm_tasks.matching import parse_keyword
+        from cjm_tasks.maps.matching import parse_keyword
 
         for section in ("keywords", "exclude"):
             for language, words in getattr(self, section).items():

@@ -31,7 +31,7 @@ def _steps():
         endpoint = conn.extra_dejson.get("endpoint_url")
         if endpoint:
             os.environ["CJM_S3_ENDPOINT_URL"] = endpoint
-    from cjm_tasks import steps
+    from cjm_tasks.run import steps
 
     return steps
 

@@ -16,7 +16,7 @@ just ended, and that quarter is refreshed. Triggered by hand, the run takes the 
 6. **render_site** → **publish_site** (last; updates the `cjm_published_site` asset) → **notify**.
 
 Tasks pass workspace keys, never data; mapped results are read with a slice (`keys[:]`), one
-request, rather than iterated (iteration probes one XCom past the end and logs an error). Each task calls the `cjm_tasks.steps` function of the same
+request, rather than iterated (iteration probes one XCom past the end and logs an error). Each task calls the `cjm_tasks.run.steps` function of the same
 name; reruns are idempotent. Configuration: `CJM_CONFIG` (default `configs/cjm.yaml`), or the
 `config` param. Schedule start and catch-up: `CJM_START_DATE` (default 2025-01-01) and
 `CJM_CATCHUP` (default false).
@@ -56,7 +56,7 @@ def _steps():
         endpoint = conn.extra_dejson.get("endpoint_url")
         if endpoint:
             os.environ["CJM_S3_ENDPOINT_URL"] = endpoint
-    from cjm_tasks import steps
+    from cjm_tasks.run import steps
 
     return steps
 

@@ -163,7 +163,7 @@ def bucket(s3_env: str, request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def sample_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Four generated quarters (2025Q1..2025Q4) at scale 1, shared by the pipeline tests."""
-    from cjm_tasks.sample_data import generate_sample_data
+    from cjm_demo.sample_data import generate_sample_data
 
     out = tmp_path_factory.mktemp("sample-data")
     generate_sample_data(out, quarters=4, start="2025Q1", seed=7, scale=1.0)
@@ -202,7 +202,7 @@ def sample_config(sample_data: Path, tmp_path_factory: pytest.TempPathFactory):
 def sample_maps(sample_config) -> dict:
     """{period: {persona: map}} for every generated quarter, built through the real pipeline."""
     from cjm_tasks.periods import Period
-    from cjm_tasks.pipeline import build_period
+    from cjm_tasks.run.pipeline import build_period
 
     periods = Period.parse("2025Q1").range(4)
     return {str(p): build_period(sample_config, p)[0] for p in periods}
@@ -220,7 +220,7 @@ def sample_keyword_config(sample_data: Path, tmp_path_factory: pytest.TempPathFa
 def sample_keyword_maps(sample_keyword_config) -> dict:
     """{period: {persona: map}} of every generated quarter, keyword path only."""
     from cjm_tasks.periods import Period
-    from cjm_tasks.pipeline import build_period
+    from cjm_tasks.run.pipeline import build_period
 
     return {str(p): build_period(sample_keyword_config, p)[0] for p in Period.parse("2025Q1").range(4)}
 

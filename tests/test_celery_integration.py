@@ -346,8 +346,8 @@ def _cjm_config(stack: Stack):
 
 
 def test_quarterly_refresh_on_celery_workers_with_s3(stack: Stack):
-    from cjm_tasks.pipeline import open_version_store
-    from cjm_tasks.steps import workspace
+    from cjm_tasks.run.pipeline import open_version_store
+    from cjm_tasks.run.steps import workspace
     from cjm_tasks.storage import open_storage
 
     assert stack.api("PATCH", f"dags/{DAG_ID}", {"is_paused": False})["is_paused"] is False

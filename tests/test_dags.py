@@ -53,12 +53,12 @@ def test_dag_rules(dagbag):
     from dateutil.relativedelta import relativedelta
 
     from airflow.timetables.trigger import CronTriggerTimetable
-    from cjm_tasks import steps
+    from cjm_tasks.run import steps
 
     for dag in dagbag.dags.values():
         assert "cjm" in dag.tags and dag.doc_md and dag.doc_md.strip().startswith("###")
         for t in dag.tasks:
-            assert callable(getattr(steps, t.task_id, None)), f"task {t.task_id} does not match a cjm_tasks.steps function"
+            assert callable(getattr(steps, t.task_id, None)), f"task {t.task_id} does not match a cjm_tasks.run.steps function"
     refresh = dagbag.dags["cjm_quarterly_refresh"]
     assert isinstance(refresh.timetable, CronTriggerTimetable)
     assert refresh.timetable._expression == "0 6 1 1,4,7,10 *" and refresh.timetable._interval == relativedelta(months=3)
@@ -99,7 +99,7 @@ def test_quarterly_timetable_covers_each_quarter_just_ended(dagbag):
     import pendulum
 
     from airflow.timetables.base import TimeRestriction
-    from cjm_tasks.steps import resolve_period
+    from cjm_tasks.run.steps import resolve_period
 
     timetable = dagbag.dags["cjm_quarterly_refresh"].timetable
     restriction = TimeRestriction(earliest=pendulum.datetime(2025, 3, 1, tz="UTC"), latest=None, catchup=True)
@@ -143,7 +143,7 @@ def _site_files(site: Path) -> dict[str, bytes]:
 
 def test_two_quarters_through_airflow_then_a_corrupt_one_stops_at_the_gate(airflow_home: Path, sample_data: Path, tmp_path: Path):
     from cjm_tasks.config import load_config
-    from cjm_tasks.pipeline import open_version_store
+    from cjm_tasks.run.pipeline import open_version_store
 
     data = tmp_path / "data"
     shutil.copytree(sample_data, data)

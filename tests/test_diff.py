@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from cjm_tasks.config import DiffConfig
-from cjm_tasks.diff import benjamini_hochberg, diff_maps, means_p, to_markdown, two_proportion_p
+from cjm_tasks.versions.diff import benjamini_hochberg, diff_maps, means_p, to_markdown, two_proportion_p
 
 CONFIG = DiffConfig()
 
@@ -60,7 +60,7 @@ def _planted(sample_data: Path):
 def test_flagged_changes_match_the_planted_ones_through_the_store(sample_keyword_maps, sample_keyword_config, sample_data: Path):
     """An integration check of the diff through the store, on the keyword path: the planted
     changes are changes in keyword-written complaints (conftest.sample_keyword_config)."""
-    from cjm_tasks.pipeline import open_version_store, store_maps
+    from cjm_tasks.run.pipeline import open_version_store, store_maps
 
     for period in sorted(sample_keyword_maps):
         store_maps(sample_keyword_config, sample_keyword_maps[period])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from benchmarks.eval_detection import add_counts, rates, run_seed, score_mentions
-from cjm_tasks.barriers import wilson
+from cjm_tasks.maps.barriers import wilson
 
 
 def test_counts_true_and_false_mentions_of_a_hand_built_case():

@@ -8,8 +8,8 @@ import pytest
 
 def test_score_detector_counts_each_class_against_the_rest():
     """Tiny explicit table: multi-label matches, left-out rows, a class the matcher never finds."""
-    from cjm_tasks.evaluation import score_detector
-    from cjm_tasks.text import KeywordMatcher
+    from cjm_tasks.maps.evaluation import score_detector
+    from cjm_tasks.maps.text import KeywordMatcher
 
     matcher = KeywordMatcher({"late_delivery": ["atras*", "nao chegou"], "partial_delivery": ["so veio um"]})
     texts = pd.Series(["Atrasou muito", "não chegou", "só veio um e atrasou", "ótimo", None, "   ", "atrasado", "veio errado"])

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cjm_tasks.evaluation_data import (
+from cjm_demo.evaluation_data import (
     CATALOG_TOPICS,
     DIRECTION,
     TOPICS,
@@ -26,9 +26,9 @@ from cjm_tasks.evaluation_data import (
     score,
     size_class,
 )
-from cjm_tasks.journey import catalog_matcher
+from cjm_tasks.maps.journey import catalog_matcher
 from cjm_tasks.periods import Period
-from cjm_tasks.pipeline import read_and_validate
+from cjm_tasks.run.pipeline import read_and_validate
 
 SCALE = 0.2
 

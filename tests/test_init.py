@@ -14,7 +14,7 @@ import yaml
 
 from cjm_tasks.config import load_config
 from cjm_tasks.errors import CjmError
-from cjm_tasks.init import init_project, profile, sniff_dialect, sniff_encoding
+from cjm_tasks.ingest.scaffold import init_project, profile, sniff_dialect, sniff_encoding
 
 WRITTEN = ["cjm.yaml", "stages.yaml", "personas.yaml", "expectations.yaml", "barriers.yaml", "barrier_examples.yaml"]
 COMPLAINTS = ["The courier was {n} hours late", "Курьер опоздал на {n} часа", "Package arrived damaged, box {n} crushed",

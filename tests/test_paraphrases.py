@@ -23,8 +23,8 @@ import pytest
 import yaml
 
 from cjm_tasks.config import load_config
-from cjm_tasks.journey import catalog_matcher, similarity_eligible
-from cjm_tasks.text import normalize, sentiment
+from cjm_tasks.maps.journey import catalog_matcher, similarity_eligible
+from cjm_tasks.maps.text import normalize, sentiment
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = yaml.safe_load((ROOT / "tests" / "data" / "paraphrases.yaml").read_text(encoding="utf-8"))["barriers"]

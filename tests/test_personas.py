@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from cjm_tasks.config import PersonasFile, load_config
-from cjm_tasks.personas import RuleError, assign_personas, derive_features, evaluate
+from cjm_tasks.maps.personas import RuleError, assign_personas, derive_features, evaluate
 
 T = pd.Timestamp
 

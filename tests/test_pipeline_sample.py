@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from cjm_tasks import jsonio
-from cjm_tasks.journey import check_map
+from cjm_tasks.maps.journey import check_map
 from cjm_tasks.periods import Period
-from cjm_tasks.pipeline import read_and_validate
+from cjm_tasks.run.pipeline import read_and_validate
 
 
 def test_gate_passes_on_every_sample_quarter_with_the_default_expectations(sample_config):
@@ -88,6 +88,6 @@ def test_emerging_ids_are_deterministic(sample_maps):
             for stage in doc["stages"]:
                 for barrier in stage["barriers"]:
                     if barrier["kind"] == "emerging":
-                        from cjm_tasks.text import stable_id
+                        from cjm_tasks.maps.text import stable_id
 
                         assert barrier["id"] == stable_id("emerging", barrier["evidence"]["phrase"])

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cjm_tasks.config import S3Config
-from cjm_tasks.publish import content_type, publish_site
+from cjm_tasks.site.publish import content_type, publish_site
 from cjm_tasks.storage import StorageError, open_storage
 
 PERSONAS = ["alpha", "beta", "gamma", "delta", "all"]
@@ -94,7 +94,7 @@ import json, sys
 sys.path.insert(0, {repo!r})
 from tests.test_publish import fake_site
 from cjm_tasks.config import S3Config
-from cjm_tasks.publish import publish_site
+from cjm_tasks.site.publish import publish_site
 from cjm_tasks.storage import open_storage
 s3 = S3Config(endpoint_url={endpoint!r}, region="us-east-1") if {endpoint!r} else None
 site = open_storage({location!r}, s3)

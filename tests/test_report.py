@@ -20,13 +20,13 @@ from urllib.parse import urlsplit
 import pytest
 from markupsafe import escape
 
-from cjm_tasks.diff import NOTES, STATUSES, diff_maps, measure_text, to_markdown
-from cjm_tasks.pipeline import store_maps
-from cjm_tasks.report import (
+from cjm_tasks.versions.diff import NOTES, STATUSES, diff_maps, measure_text, to_markdown
+from cjm_tasks.run.pipeline import store_maps
+from cjm_tasks.site.report import (
     CSV_COLUMNS, LANGUAGES, ReportError, barriers_csv, build_site, csv_cell, labels_for, load_labels,
 )
 from cjm_tasks.storage import open_storage
-from cjm_tasks.versions import VersionStore
+from cjm_tasks.versions.store import VersionStore
 
 REPO = Path(__file__).resolve().parents[1]
 PAYLOAD = "<script>alert(1)</script> <img src=x onerror=alert(1)> javascript:alert(1)"
@@ -409,7 +409,7 @@ def test_labels_exist_in_both_languages_and_every_used_label_is_defined():
     used = set()
     for template in (REPO / "templates").glob("*.j2"):
         used |= set(re.findall(r"\bt\.([a-z_]+)", template.read_text(encoding="utf-8")))
-    source = (REPO / "cjm_tasks" / "report.py").read_text(encoding="utf-8")
+    source = "\n".join(p.read_text(encoding="utf-8") for p in sorted((REPO / "cjm_tasks" / "site").rglob("*.py")))
     used |= set(re.findall(r"\bt\[\"([a-z_]+)\"\]", source))
     dynamic = {f"{prefix}_{name}" for prefix, names in {
         "status": ("new", "returned", "worsened", "improved", "resolved", "unchanged", "too_few"),
@@ -695,7 +695,7 @@ def test_publishing_a_comparison_leaves_the_site_and_latest_pointer_alone(tmp_pa
     import json as _json
 
     from cjm_tasks.config import load_config
-    from cjm_tasks.pipeline import publish, publish_comparison, store_maps
+    from cjm_tasks.run.pipeline import publish, publish_comparison, store_maps
     from tests.conftest import write_sample_config
 
     config = load_config(write_sample_config(tmp_path / "cmp", sample_data))

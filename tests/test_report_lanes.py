@@ -19,13 +19,13 @@ import yaml
 
 from cjm_tasks import jsonio
 from cjm_tasks.config import load_config
-from cjm_tasks.diff import diff_maps
-from cjm_tasks.journey import Inputs, build_maps, check_map
+from cjm_tasks.versions.diff import diff_maps
+from cjm_tasks.maps.journey import Inputs, build_maps, check_map
 from cjm_tasks.periods import Period
-from cjm_tasks.pipeline import store_maps
-from cjm_tasks.report import Formatter, build_site, labels_for, render_comparison
+from cjm_tasks.run.pipeline import store_maps
+from cjm_tasks.site.report import Formatter, build_site, labels_for, render_comparison
 from cjm_tasks.storage import open_storage
-from cjm_tasks.versions import VersionStore
+from cjm_tasks.versions.store import VersionStore
 from tests.conftest import write_config
 from tests.test_report import broken_links, visible_text, with_storage
 

@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from cjm_tasks.config import load_config
-from cjm_tasks.journey import catalog_matcher
+from cjm_tasks.maps.journey import catalog_matcher
 from cjm_tasks.periods import Period
-from cjm_tasks.sample_data import (
+from cjm_demo.sample_data import (
     SampleDataSummary,
     generate_sample_data,
     sample_texts,

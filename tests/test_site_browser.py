@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cjm_tasks.config import load_config
-from cjm_tasks.pipeline import publish, store_maps
+from cjm_tasks.run.pipeline import publish, store_maps
 from tests.conftest import REPO, write_sample_config
 
 pytestmark = pytest.mark.browser

@@ -14,7 +14,7 @@ import pytest
 from cjm_tasks.config import load_config
 from cjm_tasks.errors import DataError
 from cjm_tasks.periods import Period
-from cjm_tasks.sources import read_source
+from cjm_tasks.ingest.sources import read_source
 from tests.conftest import write_config
 
 Q3 = Period.parse("2025Q3")

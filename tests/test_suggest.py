@@ -1,8 +1,8 @@
 """`cjm catalog suggest` and the titles of emerging themes, on generated data through the real steps.
 
-The demo sample data (:mod:`cjm_tasks.sample_data`) writes every complaint from the catalog's own
+The demo sample data (:mod:`cjm_demo.sample_data`) writes every complaint from the catalog's own
 keywords: its ground_truth.json plants no uncatalogued complaint, only generic negative texts
-match no barrier. The evaluation world (:mod:`cjm_tasks.evaluation_data`) is written apart from
+match no barrier. The evaluation world (:mod:`cjm_demo.evaluation_data`) is written apart from
 the catalog and its truth.json plants two complaints no catalog entry describes (with signature
 words), so the planted-complaint test reads that world.
 """
@@ -46,7 +46,7 @@ def entry_words(entry: dict) -> str:
 @pytest.fixture(scope="module")
 def evaluation_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """One seed of the evaluation world at scale 1, and the environment its example config reads."""
-    from cjm_tasks.evaluation_data import DATA_ENV, SITE_ENV, STORE_ENV, WORK_ENV, generate
+    from cjm_demo.evaluation_data import DATA_ENV, SITE_ENV, STORE_ENV, WORK_ENV, generate
 
     root = tmp_path_factory.mktemp("evaluation")
     generate(root / "data", seed=0, scale=1.0)
@@ -55,7 +55,7 @@ def evaluation_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, di
 
 
 def test_suggest_proposes_the_planted_uncatalogued_complaints(evaluation_world, tmp_path: Path):
-    from cjm_tasks.evaluation_data import config_path
+    from cjm_demo.evaluation_data import config_path
 
     data, env = evaluation_world
     truth = json.loads((data / "truth.json").read_text(encoding="utf-8"))
@@ -75,10 +75,10 @@ def test_suggest_proposes_the_planted_uncatalogued_complaints(evaluation_world, 
 
 def test_suggestions_parse_validate_and_paste_into_the_catalog(sample_data: Path, tmp_path: Path):
     from cjm_tasks.config import CatalogBarrier, load_config
-    from cjm_tasks.journey import Inputs, prepare
+    from cjm_tasks.maps.journey import Inputs, prepare
     from cjm_tasks.periods import Period
-    from cjm_tasks.sources import read_sources
-    from cjm_tasks.suggest import negative_unmatched
+    from cjm_tasks.ingest.sources import read_sources
+    from cjm_tasks.maps.suggest import negative_unmatched
 
     main = write_sample_config(tmp_path / "cfg", sample_data)
     config = load_config(main)
@@ -121,7 +121,7 @@ def test_suggestions_parse_validate_and_paste_into_the_catalog(sample_data: Path
 
 
 def test_yaml_comments_and_values_carry_untrusted_text_safely():
-    from cjm_tasks.suggest import Suggestion, to_yaml
+    from cjm_tasks.maps.suggest import Suggestion, to_yaml
 
     nasty = "line one\nkeywords: [injected]\r\n# fake: entry\u2028- id: evil\x00 \"quoted\" 'single' {curly}: #"
     suggestion = Suggestion(kind="new", id="evil_text", stage="purchase", language="en", label=nasty, keywords=["parking lot"],
@@ -140,11 +140,11 @@ def test_yaml_comments_and_values_carry_untrusted_text_safely():
 
 def test_emerging_theme_title_is_a_sentence_of_its_texts(sample_data: Path, tmp_path: Path):
     from cjm_tasks.config import load_config
-    from cjm_tasks.journey import Inputs, check_map, maps_from, prepare
+    from cjm_tasks.maps.journey import Inputs, check_map, maps_from, prepare
     from cjm_tasks.periods import Period
-    from cjm_tasks.pipeline import render_site, store_maps
-    from cjm_tasks.sources import read_sources
-    from cjm_tasks.text import normalize_one, stable_id
+    from cjm_tasks.run.pipeline import render_site, store_maps
+    from cjm_tasks.ingest.sources import read_sources
+    from cjm_tasks.maps.text import normalize_one, stable_id
 
     config = load_config(write_sample_config(tmp_path / "cfg", sample_data))
     period = Period.parse(SAMPLE_PERIOD)

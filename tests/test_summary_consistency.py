@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cjm_tasks.diff import FLAGGED, measure_text, stage_label
-from cjm_tasks.pipeline import open_version_store, store_maps
+from cjm_tasks.versions.diff import FLAGGED, measure_text, stage_label
+from cjm_tasks.run.pipeline import open_version_store, store_maps
 
 UP = {"new", "returned", "worsened"}
 DOWN = {"improved", "resolved"}
@@ -93,7 +93,7 @@ def test_no_summary_of_the_demo_contradicts_its_numbers(sample_maps, sample_conf
 
 @pytest.fixture(scope="module")
 def evaluation_diffs(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
-    from cjm_tasks.evaluation_data import collect_diffs, generate, load_evaluation_config, run_pipeline
+    from cjm_demo.evaluation_data import collect_diffs, generate, load_evaluation_config, run_pipeline
 
     root = tmp_path_factory.mktemp("evaluation")
     generate(root / "data", seed=3, scale=0.5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cjm_tasks.text import KeywordMatcher, normalize, normalize_one, sentiment, stable_id, themes
+from cjm_tasks.maps.text import KeywordMatcher, normalize, normalize_one, sentiment, stable_id, themes
 
 
 def test_normalize_case_accents_yo_and_punctuation():

@@ -13,7 +13,7 @@ import pytest
 from cjm_tasks.config import load_config
 from cjm_tasks.errors import ValidationFailed
 from cjm_tasks.periods import Period
-from cjm_tasks.pipeline import read_and_validate
+from cjm_tasks.run.pipeline import read_and_validate
 from tests.conftest import write_config, write_small_inputs
 
 Q3 = Period.parse("2025Q3")

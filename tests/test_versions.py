@@ -13,7 +13,7 @@ from cjm_tasks import jsonio
 from cjm_tasks.config import load_config
 from cjm_tasks.periods import Period
 from cjm_tasks.storage import LocalStorage, S3Storage, s3_client
-from cjm_tasks.versions import VersionError, VersionId, VersionStore, content_hash
+from cjm_tasks.versions.store import VersionError, VersionId, VersionStore, content_hash
 from tests.conftest import write_config, write_small_inputs
 
 
@@ -184,7 +184,7 @@ def test_resolve_names_what_is_stored(tmp_path: Path):
 
 
 def test_refresh_is_idempotent_and_one_changed_row_makes_r2(tmp_path: Path):
-    from cjm_tasks.pipeline import open_version_store, refresh
+    from cjm_tasks.run.pipeline import open_version_store, refresh
 
     data = write_small_inputs(tmp_path / "data")
     config = load_config(write_config(tmp_path / "cfg", data))

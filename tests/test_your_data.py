@@ -17,10 +17,10 @@ import yaml
 
 from cjm_tasks.config import MainFile, load_config
 from cjm_tasks.errors import ConfigError
-from cjm_tasks.journey import Inputs, prepare
+from cjm_tasks.maps.journey import Inputs, prepare
 from cjm_tasks.periods import Period
-from cjm_tasks.pipeline import read_and_validate
-from cjm_tasks.sources import read_source
+from cjm_tasks.run.pipeline import read_and_validate
+from cjm_tasks.ingest.sources import read_source
 from tests.conftest import write_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -470,7 +470,7 @@ def postgres_db():
 def test_a_sql_query_is_a_source_bound_to_the_period_and_recorded_in_lineage(tmp_path: Path, postgres_db: str, monkeypatch):
     import sqlalchemy as sa
 
-    from cjm_tasks.journey import lineage_of
+    from cjm_tasks.maps.journey import lineage_of
 
     engine = sa.create_engine(postgres_db)
     with engine.begin() as conn:

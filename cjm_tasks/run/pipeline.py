@@ -13,9 +13,9 @@ from cjm_tasks import jsonio
 from cjm_tasks.config import CjmConfig
 from cjm_tasks.errors import DataError
 from cjm_tasks.periods import Period
-from cjm_tasks.sources import SourceData, read_source
+from cjm_tasks.ingest.sources import SourceData, read_source
 from cjm_tasks.storage import open_storage
-from cjm_tasks.validate import Check, GateResult, SourceResult, enforce, validate_sources, write_gate_report
+from cjm_tasks.ingest.gate import Check, GateResult, SourceResult, enforce, validate_sources, write_gate_report
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def build_period(config: CjmConfig, period: Period, personas: list[str] | None =
 
     Raises :class:`~cjm_tasks.errors.ValidationFailed` before building when the gate fails.
     """
-    from cjm_tasks.journey import Inputs, build_maps, check_map, lineage_of
+    from cjm_tasks.maps.journey import Inputs, build_maps, check_map, lineage_of
 
     outcome = read_and_validate(config, period, progress)
     if progress:
@@ -106,7 +106,7 @@ def write_maps(maps: dict[str, dict[str, Any]], out_dir: Path) -> list[Path]:
 
 def open_version_store(config: CjmConfig):
     """The version store at ``storage.versions`` (a folder or an S3 prefix)."""
-    from cjm_tasks.versions import VersionStore
+    from cjm_tasks.versions.store import VersionStore
 
     return VersionStore(open_storage(config.storage.versions, config.s3))
 
@@ -114,14 +114,14 @@ def open_version_store(config: CjmConfig):
 def store_maps(config: CjmConfig, maps: dict[str, dict[str, Any]], run_id: str | None = None) -> list[Any]:
     """Store every map as a version with its diff against the version before it.
 
-    The diffs of one refresh are decided together (:func:`cjm_tasks.diff.decide`): one
+    The diffs of one refresh are decided together (:func:`cjm_tasks.versions.diff.decide`): one
     false-discovery adjustment over every persona's barrier tests, so adding personas does not
-    add false alarms. Returns a :class:`~cjm_tasks.versions.StoreResult` per persona
+    add false alarms. Returns a :class:`~cjm_tasks.versions.store.StoreResult` per persona
     (``created`` False when a revision with the same content already existed).
     """
-    from cjm_tasks.diff import compare_maps, decide, diff_maps, summarize
+    from cjm_tasks.versions.diff import compare_maps, decide, diff_maps, summarize
     from cjm_tasks.periods import Period
-    from cjm_tasks.versions import VersionId
+    from cjm_tasks.versions.store import VersionId
 
     store = open_version_store(config)
     previous, raw = {}, []
@@ -171,7 +171,7 @@ def render_site(config: CjmConfig, store=None) -> dict[str, bytes]:
 
     ``store``: an already open version store (default: the configured one).
     """
-    from cjm_tasks.report import build_site
+    from cjm_tasks.site.report import build_site
 
     store = store or open_version_store(config)
     periods = sorted({str(v.version.period) for v in store.list()})
@@ -182,10 +182,10 @@ def publish(config: CjmConfig, period: Period | None = None, progress: Progress 
     """Render the site from the stored versions and publish it to ``storage.site``.
 
     With ``period``, first check that the store has versions of it (a clear error otherwise).
-    Returns a :class:`~cjm_tasks.publish.PublishResult`.
+    Returns a :class:`~cjm_tasks.site.publish.PublishResult`.
     """
-    from cjm_tasks.publish import publish_site
-    from cjm_tasks.versions import VersionError
+    from cjm_tasks.site.publish import publish_site
+    from cjm_tasks.versions.store import VersionError
 
     store = open_version_store(config)
     if period is not None and not any(v.version.period == period for v in store.list()):
@@ -217,9 +217,9 @@ def refresh(config: CjmConfig, period: Period, run_id: str | None = None, progre
 def publish_comparison(config: CjmConfig, persona: str, from_version: str, to_version: str) -> dict[str, Any]:
     """Compare any two stored versions of a persona and publish the comparison page
     (``compare/<persona>/<from>..<to>/`` in the site). Returns its address and the summary."""
-    from cjm_tasks.diff import diff_maps
-    from cjm_tasks.publish import publish_site
-    from cjm_tasks.report import comparison_folder, render_comparison
+    from cjm_tasks.versions.diff import diff_maps
+    from cjm_tasks.site.publish import publish_site
+    from cjm_tasks.site.report import comparison_folder, render_comparison
 
     store = open_version_store(config)
     old, new = store.resolve(persona, from_version), store.resolve(persona, to_version)

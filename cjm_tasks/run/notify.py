@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 def summary_text(config: CjmConfig, period: str, stored: list[dict[str, Any]], published: dict[str, Any]) -> str:
     """Plain-text summary: one line per persona with its diff summary, then the report link."""
-    from cjm_tasks.pipeline import open_version_store
+    from cjm_tasks.run.pipeline import open_version_store
 
     store = open_version_store(config)
     lines = [f"{config.project.name}: customer journey maps for {period} are published."]

@@ -5,7 +5,7 @@ small summary; data moves between steps through the run's workspace,
 ``<storage.work>/runs/<run id>/`` (a folder or an S3 prefix), never through the orchestrator.
 A step writes only its own files in the workspace, so rerunning it gives the same result.
 
-The same library functions run the CLI's ``cjm refresh`` in one process (``cjm_tasks.pipeline``).
+The same library functions run the CLI's ``cjm refresh`` in one process (``cjm_tasks.run.pipeline``).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def read_source(config_path: str | None, period: str, run_id: str, source: str) 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from cjm_tasks.sources import read_source as read
+    from cjm_tasks.ingest.sources import read_source as read
 
     config = _config(config_path)
     ws = workspace(config, run_id)
@@ -88,7 +88,7 @@ def _load_sources(ws: Storage, keys: list[str]):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from cjm_tasks.sources import ConversionIssue, InputFile, SourceData
+    from cjm_tasks.ingest.sources import ConversionIssue, InputFile, SourceData
 
     data, unreadable = {}, {}
     for key in keys:
@@ -107,7 +107,7 @@ def _load_sources(ws: Storage, keys: list[str]):
 def validate_sources(config_path: str | None, period: str, run_id: str, source_keys: list[str]) -> dict[str, Any]:
     """The validation gate over every source read for the run; raises
     :class:`~cjm_tasks.errors.ValidationFailed` (with the failed checks) when it fails."""
-    from cjm_tasks.pipeline import gate
+    from cjm_tasks.run.pipeline import gate
 
     config = _config(config_path)
     data, unreadable = _load_sources(workspace(config, run_id), list(source_keys))
@@ -117,7 +117,7 @@ def validate_sources(config_path: str | None, period: str, run_id: str, source_k
 
 def prepare_personas(config_path: str | None, period: str, run_id: str, source_keys: list[str]) -> list[str]:
     """Assign personas and tag every row once (``prepared/``); return the personas to build."""
-    from cjm_tasks.journey import Inputs, lineage_of, prepare, save_prepared
+    from cjm_tasks.maps.journey import Inputs, lineage_of, prepare, save_prepared
 
     config = _config(config_path)
     ws = workspace(config, run_id)
@@ -133,7 +133,7 @@ def prepare_personas(config_path: str | None, period: str, run_id: str, source_k
 def build_map(config_path: str | None, period: str, run_id: str, persona: str) -> str:
     """One persona's map from the prepared tables (its rows only), schema-checked, in
     ``maps/<persona>.json``; returns that key."""
-    from cjm_tasks.journey import check_map, load_prepared, maps_from
+    from cjm_tasks.maps.journey import check_map, load_prepared, maps_from
 
     config = _config(config_path)
     ws = workspace(config, run_id)
@@ -156,7 +156,7 @@ def worker_name() -> str:
 def store_versions(config_path: str | None, run_id: str, map_keys: list[str]) -> list[dict[str, Any]]:
     """Store every built map of the run as a version with its diff (no new revision for the same
     content). One task for all personas: their diffs share one false-discovery adjustment."""
-    from cjm_tasks.pipeline import store_maps
+    from cjm_tasks.run.pipeline import store_maps
 
     config = _config(config_path)
     ws = workspace(config, run_id)
@@ -168,7 +168,7 @@ def store_versions(config_path: str | None, run_id: str, map_keys: list[str]) ->
 def render_site(config_path: str | None, run_id: str, stored: list[dict[str, Any]] | None = None) -> str:
     """Render the whole site from the version store into the workspace (``site/``); returns
     the key of the list of rendered files."""
-    from cjm_tasks.pipeline import render_site as render
+    from cjm_tasks.run.pipeline import render_site as render
 
     config = _config(config_path)
     ws = workspace(config, run_id)
@@ -181,7 +181,7 @@ def render_site(config_path: str | None, run_id: str, stored: list[dict[str, Any
 
 def publish_site(config_path: str | None, run_id: str, rendered_key: str) -> dict[str, Any]:
     """Publish the rendered site (version pages, then period pages and index, latest pointer last)."""
-    from cjm_tasks.publish import publish_site as publish
+    from cjm_tasks.site.publish import publish_site as publish
 
     config = _config(config_path)
     ws = workspace(config, run_id)
@@ -192,13 +192,13 @@ def publish_site(config_path: str | None, run_id: str, rendered_key: str) -> dic
 
 def notify(config_path: str | None, period: str, stored: list[dict[str, Any]], published: dict[str, Any]) -> str:
     """Send the summary of flagged changes and the report link (log by default, SMTP if configured)."""
-    from cjm_tasks.notify import send_summary
+    from cjm_tasks.run.notify import send_summary
 
     return send_summary(_config(config_path), period, list(stored), published)
 
 
 def compare_versions(config_path: str | None, persona: str, from_version: str, to_version: str) -> dict[str, Any]:
     """Compare any two stored versions of a persona and publish the comparison page."""
-    from cjm_tasks.pipeline import publish_comparison
+    from cjm_tasks.run.pipeline import publish_comparison
 
     return publish_comparison(_config(config_path), persona, from_version, to_version)

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from cjm_tasks.text import BOUNDARY, CLAUSE, STOPWORDS, matched_words, normalize, normalize_one
+from cjm_tasks.maps.text import BOUNDARY, CLAUSE, STOPWORDS, matched_words, normalize, normalize_one
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -450,7 +450,7 @@ class _Scanner:
         import ahocorasick
         import numpy as np
 
-        from cjm_tasks.text import _compile_keyword
+        from cjm_tasks.maps.text import _compile_keyword
 
         anchors: dict[str, list[int]] = {}
         self.kw: list[int] = []

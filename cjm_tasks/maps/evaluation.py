@@ -1,13 +1,13 @@
 """Score the comment-text barrier detector against human labels.
 
-The detector of catalog barriers reads only the text of a comment (``cjm_tasks.text``); a labelled
+The detector of catalog barriers reads only the text of a comment (``cjm_tasks.maps.text``); a labelled
 set of comments such as the Olist classified reviews (``most_voted_subclass``) tells how often it
 is right. :func:`score_detector` compares, for every labelled class mapped to a barrier id, the
 texts a human put in that class with the texts the detector matched to that barrier.
 
 A text may match several barriers; it counts as predicted for every class whose barrier matched,
 so the classes are scored one against the rest (precision and recall per class), not as a single
-choice per text. The matcher the maps use is ``cjm_tasks.journey.catalog_matcher(config)``;
+choice per text. The matcher the maps use is ``cjm_tasks.maps.journey.catalog_matcher(config)``;
 ``benchmarks/olist_detector.py`` scores the Olist example's catalog with it.
 """
 
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-    from cjm_tasks.text import KeywordMatcher
+    from cjm_tasks.maps.text import KeywordMatcher
 
 SCORE_COLUMNS = ["barrier", "support", "predicted", "true_positives", "precision", "recall"]
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from cjm_tasks.errors import ConfigError, ValidationFailed
 from cjm_tasks.periods import Period
-from cjm_tasks.sources import ID_COLUMN, SCHEMAS, TIMESTAMP_COLUMN, SourceData, clip
+from cjm_tasks.ingest.sources import ID_COLUMN, SCHEMAS, TIMESTAMP_COLUMN, SourceData, clip
 
 if TYPE_CHECKING:
     from cjm_tasks.config import CjmConfig, SourceExpectations
@@ -384,7 +384,7 @@ def _plain(value: Any) -> Any:
 
 def write_gate_report(result: GateResult, storage: Storage, prefix: str) -> dict[str, str]:
     """Save ``validation.json`` and ``validation.html`` under ``prefix``; return their locations."""
-    from cjm_tasks.render import render_template
+    from cjm_tasks.site.render import render_template
 
     payload = json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str).encode()
     html = render_template("validation.html.j2", result=result, data=result.to_dict()).encode()

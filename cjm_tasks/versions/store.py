@@ -160,7 +160,7 @@ class VersionStore:
     def last_seen(self, persona: str, before: VersionId) -> dict[str, str]:
         """{barrier id: the latest version before ``before`` whose map lists it as active}, so a
         barrier that comes back after a quarter away is told apart from a new one."""
-        from cjm_tasks.diff import active_barriers
+        from cjm_tasks.versions.diff import active_barriers
 
         seen: dict[str, str] = {}
         for stored in reversed(self._before(persona, before)):
@@ -175,8 +175,8 @@ class VersionStore:
         return self._json(f"{stored.prefix}/diff.json")
 
     def history(self, persona: str) -> dict[str, dict[str, Any]]:
-        """Every barrier of ``persona`` across all its versions (see :func:`cjm_tasks.diff.barrier_history`)."""
-        from cjm_tasks.diff import barrier_history
+        """Every barrier of ``persona`` across all its versions (see :func:`cjm_tasks.versions.diff.barrier_history`)."""
+        from cjm_tasks.versions.diff import barrier_history
 
         return barrier_history([(str(v.version), self.read_map(v), self.read_diff(v)) for v in self.list(persona)])
 

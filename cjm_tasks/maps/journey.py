@@ -27,11 +27,11 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cjm_tasks.barriers import UNPLACED, detect_catalog, detect_emerging, detect_metric, measure_population, wilson, with_keys
+from cjm_tasks.maps.barriers import UNPLACED, detect_catalog, detect_emerging, detect_metric, measure_population, wilson, with_keys
 from cjm_tasks.config import CjmConfig, localize
 from cjm_tasks.periods import Period
-from cjm_tasks.personas import ALL_PERSONA, assign_personas, customer_attributes, derive_features
-from cjm_tasks.text import count_phrases, normalize, pick_varied, sentiment, text_bigrams
+from cjm_tasks.maps.personas import ALL_PERSONA, assign_personas, customer_attributes, derive_features
+from cjm_tasks.maps.text import count_phrases, normalize, pick_varied, sentiment, text_bigrams
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -189,9 +189,9 @@ def emotion(signals: list[tuple[float | None, int]]) -> float | None:
 
 def catalog_matcher(config: CjmConfig, *, word_forms: bool = True, similarity: bool = True) -> CatalogMatcher:
     """One matcher for every keyword, exclude phrase and example sentence of every catalog barrier,
-    all languages (:mod:`cjm_tasks.matching`). ``word_forms=False, similarity=False`` gives the
+    all languages (:mod:`cjm_tasks.maps.matching`). ``word_forms=False, similarity=False`` gives the
     keywords alone, as written (with gaps and negation): the baseline the benchmarks compare with."""
-    from cjm_tasks.matching import CatalogMatcher, MatchSettings
+    from cjm_tasks.maps.matching import CatalogMatcher, MatchSettings
 
     settings = MatchSettings.from_config(config.barriers.matching, word_forms=word_forms, similarity=similarity)
     return CatalogMatcher(config.barriers.catalog, settings)
@@ -228,7 +228,7 @@ class Prepared:
 def prepare(inputs: Inputs, config: CjmConfig) -> Prepared:
     """Assign personas, match catalog keywords in every text once, infer review stages, score
     sentiment, and tag every row with its personas. Inputs are read once, whatever the number
-    of personas. Raises :class:`~cjm_tasks.personas.RuleError` when a persona rule cannot be applied.
+    of personas. Raises :class:`~cjm_tasks.maps.personas.RuleError` when a persona rule cannot be applied.
     """
     sales = inputs.sales
     active = set()

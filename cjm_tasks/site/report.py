@@ -46,10 +46,10 @@ import yaml
 from markupsafe import Markup, escape
 
 from cjm_tasks.config import CjmConfig
-from cjm_tasks.diff import FLAGGED, PROPORTIONS, UNPLACED, active_barriers, barrier_history, to_markdown
+from cjm_tasks.versions.diff import FLAGGED, PROPORTIONS, UNPLACED, active_barriers, barrier_history, to_markdown
 from cjm_tasks.errors import CjmError
-from cjm_tasks.render import TEMPLATES, render_template
-from cjm_tasks.versions import VersionStore
+from cjm_tasks.site.render import TEMPLATES, render_template
+from cjm_tasks.versions.store import VersionStore
 
 LABELS_FILE = TEMPLATES / "labels.yaml"
 LANGUAGES = ("en", "ru")
@@ -59,7 +59,7 @@ CSV_COLUMNS = ("stage", "id", "title", "kind", "severity", "change", "customers"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 BADGED = (*FLAGGED, "too_few")
 SCORES = ("csat", "nps", "ces", "rating", "sentiment")
-# The notes cjm_tasks.diff writes (in English) and the labels that say them in the site's language.
+# The notes cjm_tasks.versions.diff writes (in English) and the labels that say them in the site's language.
 _SLUG = re.compile(r"^[a-z0-9_-]+$")
 
 SEVERITY_COLORS = {"high": "#c62828", "mid": "#ec8a1c", "low": "#e9bd3f"}
@@ -118,7 +118,7 @@ class Formatter:
         return f"{text}\u00a0%" if self.language == "ru" else f"{text}%"
 
     def share(self, value: float | None) -> str:
-        """A prevalence with the precision of :func:`cjm_tasks.diff.measure_text` (one decimal,
+        """A prevalence with the precision of :func:`cjm_tasks.versions.diff.measure_text` (one decimal,
         two below 0.1%), so the pages and the emailed summary show the same numbers."""
         return self.pct(value, 2 if value is not None and 0 < value < 0.001 else 1)
 
@@ -500,7 +500,7 @@ def _status(site: Site, entry: dict[str, Any], persona: str, root: str) -> dict[
 def _change_measure(site: Site, entry: dict[str, Any]) -> str:
     """The numbers behind a diff entry's status, in the site's language: "3.1% → 6.4% of
     customers (12 → 25), +3.3 points (95% CI +1.9 to +4.7)". For barriers counted in customers
-    or texts it is, in English, the text of :func:`cjm_tasks.diff.measure_text` (with a proper
+    or texts it is, in English, the text of :func:`cjm_tasks.versions.diff.measure_text` (with a proper
     minus sign and thousands separators, and "≤" before a count that is only a bound); a metric
     barrier's value is formatted like the metric ("Failed payments 7.4% → 22%")."""
     t, fmt = site.t, site.fmt
@@ -1056,7 +1056,7 @@ def render_comparison(store: VersionStore, config: CjmConfig, persona: str, from
     import dataclasses
 
     from cjm_tasks import jsonio
-    from cjm_tasks.diff import to_markdown
+    from cjm_tasks.versions.diff import to_markdown
 
     site = Site(config, load_versions(store), {})
     old, new = site.find(persona, from_version), site.find(persona, to_version)

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cjm_tasks.config import CjmConfig, localize
-from cjm_tasks.matching import stem_word
-from cjm_tasks.text import STOPWORDS, KeywordMatcher, matched_sentence, normalize_one, pick_varied, stable_id
+from cjm_tasks.maps.matching import stem_word
+from cjm_tasks.maps.text import STOPWORDS, KeywordMatcher, matched_sentence, normalize_one, pick_varied, stable_id
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -290,8 +290,8 @@ _LABEL_CHARS = 80
 _LABEL_TEXTS = 1000  # texts read to choose representative sentences
 _CYRILLIC = frozenset("абвгдежзийклмнопрстуфхцчшщъыьэюяё")
 def content_stems(norm: str, latin: str = "en") -> frozenset[str]:
-    """The stems (:func:`~cjm_tasks.matching.stem_word`) of the content words of a normalised text: the words
-    :func:`~cjm_tasks.text.text_bigrams` pairs (no stop word, longer than two letters, not a
+    """The stems (:func:`~cjm_tasks.maps.matching.stem_word`) of the content words of a normalised text: the words
+    :func:`~cjm_tasks.maps.text.text_bigrams` pairs (no stop word, longer than two letters, not a
     number), so that word forms meet ("queue", "queues"; "касса", "кассе")."""
     return frozenset(stem_word(w, latin) for w in norm.split() if len(w) > 2 and w.isalnum() and not w.isdigit() and w not in STOPWORDS)
 
@@ -331,7 +331,7 @@ def shorten(sentence: str, chars: int) -> str:
 def representative_sentences(texts: pd.DataFrame, phrases: Sequence[str], limit: int, chars: int = _LABEL_CHARS,
                               latin: str = "en") -> list[str]:
     """Up to ``limit`` distinct sentences of ``texts`` (columns text, norm) that hold one of
-    ``phrases`` (split as :func:`~cjm_tasks.text.matched_sentence` splits), most representative
+    ``phrases`` (split as :func:`~cjm_tasks.maps.text.matched_sentence` splits), most representative
     first, each cut to ``chars`` at a word boundary (``latin``: the language of Latin-script words,
     for stemming).
 

@@ -7,10 +7,11 @@ variables are errors, so a template typo fails loudly instead of printing nothin
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+from cjm_tasks.resources import templates_dir
+
+TEMPLATES = templates_dir()
 
 
 @lru_cache(maxsize=1)

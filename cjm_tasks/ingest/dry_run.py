@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cjm_tasks.errors import CjmError, DataError
-from cjm_tasks.sources import DERIVED, ID_COLUMN, _file_columns_for, _header, _wanted_columns, clip, location_for, read_source
+from cjm_tasks.ingest.sources import DERIVED, ID_COLUMN, _file_columns_for, _header, _wanted_columns, clip, location_for, read_source
 
 if TYPE_CHECKING:
     from cjm_tasks.config import CjmConfig
@@ -122,8 +122,8 @@ def _first_header(name: str, config: CjmConfig, period: Period | None) -> tuple[
 
 def dry_run(config: CjmConfig, period: Period) -> DryRun:
     """Read what the report needs for ``period`` and collect every problem (never raises for data)."""
-    from cjm_tasks.journey import Inputs
-    from cjm_tasks.personas import RuleError, assign_personas, customer_attributes, derive_features
+    from cjm_tasks.maps.journey import Inputs
+    from cjm_tasks.maps.personas import RuleError, assign_personas, customer_attributes, derive_features
 
     report = DryRun(period=str(period), sources={}, warnings=config_warnings(config))
     frames: dict[str, Any] = {}

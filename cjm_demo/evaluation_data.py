@@ -1,6 +1,6 @@
 """An evaluation of change detection on data written apart from the barrier catalog.
 
-The sample generator (:mod:`cjm_tasks.sample_data`) writes complaints from the catalog's own
+The sample generator (:mod:`cjm_demo.sample_data`) writes complaints from the catalog's own
 keywords, so scoring the diff on it only shows that the pipeline finds what it was told to look
 for. This module describes a second, independent world: a retailer whose customers of three
 segments complain in their own words (English and Russian, several paraphrases per barrier,
@@ -54,6 +54,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from cjm_tasks.periods import Period
+from cjm_tasks.resources import configs_dir
 
 if TYPE_CHECKING:
     from cjm_tasks.config import CjmConfig
@@ -61,7 +62,7 @@ if TYPE_CHECKING:
 NextId = Callable[[str], int]
 Progress = Callable[[str], None]
 
-EXAMPLE_DIR = Path(__file__).resolve().parents[1] / "configs" / "examples" / "evaluation"
+EXAMPLE_DIR = configs_dir() / "examples" / "evaluation"
 """The config a user of this retailer's data would write (``cjm.yaml`` reads the wide survey,
 ``cjm-long-survey.yaml`` the long one)."""
 
@@ -1105,7 +1106,7 @@ def generate(out: str | os.PathLike, seed: int, scale: float = 1.0, quarters: in
         counts[str(period)] = quarter.counts
     _write_customers(folder / "customers.csv", registry)
     truth = {
-        "generator": f"cjm_tasks.evaluation_data v{GENERATOR_VERSION}",
+        "generator": f"cjm_demo.evaluation_data v{GENERATOR_VERSION}",
         "seed": seed, "scale": scale, "periods": names, "survey_shape": shape, "timezone": TIMEZONE,
         "personas": {s.persona: {"segment": s.code, "write_probability": s.write_probability,
                                  "neutral_probability": s.neutral_probability, "survey_share": s.survey_share} for s in SEGMENTS},
@@ -1230,7 +1231,7 @@ def run_pipeline(data_dir: str | os.PathLike, store_dir: str | os.PathLike, work
     ``progress``: called with a short message before each quarter. Raises
     :class:`~cjm_tasks.errors.ValidationFailed` when a quarter fails the gate.
     """
-    from cjm_tasks.pipeline import build_period, store_maps
+    from cjm_tasks.run.pipeline import build_period, store_maps
 
     config = load_evaluation_config(data_dir, store_dir, work_dir)
     periods = read_truth(data_dir)["periods"]
@@ -1245,7 +1246,7 @@ def run_pipeline(data_dir: str | os.PathLike, store_dir: str | os.PathLike, work
 def collect_diffs(config: CjmConfig) -> list[dict[str, Any]]:
     """Every stored version's diff of every persona but ``all``: ``[{persona, version, period,
     diff}]`` in persona and version order."""
-    from cjm_tasks.pipeline import open_version_store
+    from cjm_tasks.run.pipeline import open_version_store
 
     store = open_version_store(config)
     out = []
@@ -1292,7 +1293,7 @@ def match_topic(entry: Mapping[str, Any], topics: Sequence[Topic] = UNCATALOGUED
 def _written_phrasings() -> dict[str, tuple[str, ...]]:
     """Every phrasing the world writes about each catalog topic, normalised, with each product
     filled in: to recognise an emerging theme that is a paraphrase of a catalog barrier."""
-    from cjm_tasks.text import normalize_one
+    from cjm_tasks.maps.text import normalize_one
 
     out = {}
     for topic in CATALOG_TOPICS:
@@ -1309,7 +1310,7 @@ def _written_phrasings() -> dict[str, tuple[str, ...]]:
 def echoed_topic(entry: Mapping[str, Any]) -> str | None:
     """The catalog topic whose written phrasings contain the emerging entry's phrases (the
     topic with most phrases found; None when no phrase is a phrasing the world writes)."""
-    from cjm_tasks.text import normalize_one
+    from cjm_tasks.maps.text import normalize_one
 
     phrases = [normalize_one(p) for p in _phrases(entry)]
     hits = {key: sum(any(p in text for text in texts) for p in phrases) for key, texts in _written_phrasings().items()}
@@ -1510,7 +1511,7 @@ def keyword_coverage(data_dir: str | os.PathLike, config: CjmConfig) -> dict[str
     """
     import pandas as pd
 
-    from cjm_tasks.journey import catalog_matcher
+    from cjm_tasks.maps.journey import catalog_matcher
 
     rows = []
     for period in read_truth(data_dir)["periods"]:

@@ -1,7 +1,7 @@
 """Catalog suggestions: what a quarter's unmatched complaints say that the catalog does not.
 
 ``cjm catalog suggest`` reads a quarter's inputs as the refresh does, prepares them
-(:func:`cjm_tasks.journey.prepare`) and looks at the **negative texts that match no catalog
+(:func:`cjm_tasks.maps.journey.prepare`) and looks at the **negative texts that match no catalog
 barrier**: a score at most ``detection.negative_score`` of its scale without positive wording, or
 negative wording (lexicon sentiment below 0) where a text has no score. Words are compared by
 their Snowball stems (Russian for Cyrillic words, else the project's language), stop words left
@@ -19,7 +19,7 @@ text without a customer id counts as one):
   tells nothing. Proposed as new keywords (two-word phrases of those texts holding the shared
   words, used at least twice) and examples, under the barrier's id.
 - **new barriers**, from the other texts: recurring two-word phrases
-  (:func:`~cjm_tasks.text.text_bigrams`, counted by stems) used by at least
+  (:func:`~cjm_tasks.maps.text.text_bigrams`, counted by stems) used by at least
   ``detection.theme_floor`` customers and distinctive of these texts: twice as frequent in them as
   in the matched negative texts and in the other texts, and mostly used by them (so a closing
   such as "very disappointed" that every complaint uses, or a phrase a stage's texts open with,
@@ -40,17 +40,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cjm_tasks.barriers import (content_stems, majority_language, representative_sentences, shorten, text_languages,
+from cjm_tasks.maps.barriers import (content_stems, majority_language, representative_sentences, shorten, text_languages,
                                 theme_label, with_keys)
-from cjm_tasks.matching import stem_word
+from cjm_tasks.maps.matching import stem_word
 from cjm_tasks.config import CjmConfig, localize
-from cjm_tasks.personas import ALL_PERSONA
-from cjm_tasks.text import matched_sentence, normalize_one, text_bigrams
+from cjm_tasks.maps.personas import ALL_PERSONA
+from cjm_tasks.maps.text import matched_sentence, normalize_one, text_bigrams
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from cjm_tasks.journey import Prepared
+    from cjm_tasks.maps.journey import Prepared
 
 RARE_SHARE = 0.05
 """A content word of more than this share of the quarter's texts ties a text to no barrier."""

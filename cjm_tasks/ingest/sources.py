@@ -164,7 +164,7 @@ def read_source(name: str, config: CjmConfig, period: Period | None, only: set[s
         wanted = {c: req for c, req in wanted.items() if c in keep}
     frames, inputs = [], []
     if source.format == "sql":
-        from cjm_tasks.sql_source import read_query
+        from cjm_tasks.ingest.sql import read_query
 
         table, input_file = read_query(name, source, period, config.project.timezone, _file_columns_for(source, wanted))
         frames.append(_finish_table(name, source, input_file.location, table, wanted).to_pandas(types_mapper=_string_mapper()))

@@ -50,10 +50,11 @@ import pyarrow.parquet as pq
 import yaml
 
 from cjm_tasks.periods import Period, PeriodError
+from cjm_tasks.resources import configs_dir
 
 log = logging.getLogger(__name__)
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+CONFIG_DIR = configs_dir()
 BASE_CUSTOMERS = 1500
 """Active customers per quarter at ``scale=1``."""
 BLOCK_CUSTOMERS = 1000

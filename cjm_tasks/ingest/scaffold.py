@@ -556,7 +556,7 @@ def _is_id_name(name: str) -> bool:
 
 def _slug(text: str, prefix: str = "") -> str:
     """An id of ``[a-z0-9_]`` from ``text``, transliterated from Russian."""
-    from cjm_tasks.suggest import _TRANSLIT  # one transliteration table for the project
+    from cjm_tasks.maps.suggest import _TRANSLIT  # one transliteration table for the project
 
     # A scale hint such as "(1-5)" or "[0..10]" names no question.
     ascii_text = re.sub(r"[(\[][\d\s.,/-]*[)\]]", " ", str(text)).lower().translate(_TRANSLIT)

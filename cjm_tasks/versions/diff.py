@@ -85,7 +85,7 @@ def two_proportion_p(x1: int, n1: int, x2: int, n2: int) -> float | None:
 
 def difference_interval(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float, float] | None:
     """x2/n2 - x1/n1 with its 95% interval (Newcombe's hybrid score method); None without data."""
-    from cjm_tasks.barriers import wilson
+    from cjm_tasks.maps.barriers import wilson
 
     if n1 <= 0 or n2 <= 0:
         return None
@@ -213,7 +213,7 @@ def _counted(doc: dict[str, Any] | None) -> bool:
 
 def _prevalence_tests(old: dict[str, Any] | None, new: dict[str, Any]) -> list[dict[str, Any]]:
     """One test row per catalog barrier and per theme active in either version."""
-    from cjm_tasks.barriers import impact_from_negativity, severity
+    from cjm_tasks.maps.barriers import impact_from_negativity, severity
 
     rows: list[dict[str, Any]] = []
     m_new = new["measures"]

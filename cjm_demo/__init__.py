@@ -1,0 +1,1 @@
+"""Demo and evaluation data simulators (not part of the production library)."""
