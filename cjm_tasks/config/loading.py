@@ -1,0 +1,285 @@
+"""Load the YAML configuration files into one validated :class:`CjmConfig`.
+
+Reads the main file (``configs/cjm.yaml`` by default, or ``--config`` / ``CJM_CONFIG``) and the
+files it names under ``files:``; expands ``${VAR}`` and ``${VAR:-default}`` from the environment;
+resolves relative paths against the folder of the file that holds them; combines several barrier
+catalogs and an examples file; and turns a validation error into a :class:`ConfigError` that names
+the file, the key path and what was expected (for an unknown key, the keys its mapping accepts).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, Union
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from cjm_tasks.config.catalog import BarriersFile, ExamplesFile
+from cjm_tasks.config.common import display_path
+from cjm_tasks.config.journey import AllRule, AnyRule, Condition, NotRule, PersonasFile, StagesFile
+from cjm_tasks.config.main import FilesConfig, MainFile
+from cjm_tasks.config.model import CjmConfig
+from cjm_tasks.config.references import check_references
+from cjm_tasks.config.sources import ExpectationsFile
+from cjm_tasks.errors import ConfigError
+from cjm_tasks.resources import configs_dir
+
+DEFAULT_CONFIG = configs_dir() / "cjm.yaml"
+CONFIG_ENV = "CJM_CONFIG"
+
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def config_path(explicit: str | os.PathLike | None = None) -> Path:
+    """Which main config file to use: ``explicit``, else ``$CJM_CONFIG``, else the bundled default."""
+    chosen = explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG
+    return Path(chosen).expanduser()
+
+
+def load_config(path: str | os.PathLike | None = None) -> CjmConfig:
+    """Load and validate the main config file and the files it names.
+
+    Raises :class:`ConfigError` naming the file, the key path and what was expected.
+    """
+    main_path = config_path(path).resolve()
+    main = _load_model(main_path, MainFile)
+    base = main_path.parent
+    catalogs = main.files.barriers if isinstance(main.files.barriers, list) else [main.files.barriers]
+    if not catalogs:
+        raise ConfigError(display_path(main_path), "files.barriers", "give at least one barriers file")
+    barrier_files = [Path(resolve_path(c, base)) for c in catalogs]
+    files = {name: resolve_path(getattr(main.files, name), base) for name in FilesConfig.model_fields
+             if getattr(main.files, name) is not None and name != "barriers"}
+    files["barriers"] = str(barrier_files[0])
+    stages_file = _load_model(Path(files["stages"]), StagesFile)
+    stages = stages_file
+    personas = _load_model(Path(files["personas"]), PersonasFile)
+    barriers = _combine_catalogs([(display_path(f), _load_model(f, BarriersFile)) for f in barrier_files])
+    if "examples" in files:
+        barriers = _with_examples(barriers, _load_model(Path(files["examples"]), ExamplesFile), display_path(Path(files["examples"])))
+    expectations = _load_model(Path(files["expectations"]), ExpectationsFile)
+
+    sources = {
+        name: src.model_copy(update={"location": resolve_path(src.location, base)}) if src.location is not None else src
+        for name, src in main.sources.items()
+    }
+    storage = main.storage.model_copy(update={k: resolve_path(getattr(main.storage, k), base) for k in ("work", "versions", "site")})
+    config = CjmConfig(
+        path=main_path,
+        project=main.project,
+        sources=sources,
+        storage=storage,
+        s3=main.s3,
+        metrics=main.metrics,
+        diff=main.diff,
+        notify=main.notify,
+        stages=stages.stages,
+        personas=personas,
+        barriers=barriers,
+        expectations=expectations,
+        files={k: Path(v) for k, v in files.items()},
+        orders=stages_file.orders,
+        barrier_files=barrier_files,
+    )
+    check_references(config)
+    return config
+
+
+def _combine_catalogs(loaded: list[tuple[str, BarriersFile]]) -> BarriersFile:
+    """Several barriers files as one: catalogs and metric rules in file order; detection,
+    sentiment and matching settings from the first file. An id declared in two files is an error."""
+    first = loaded[0][1]
+    if len(loaded) == 1:
+        return first
+    catalog, rules, seen = [], [], {}
+    for file, part in loaded:
+        for section, items, out in (("catalog", part.catalog, catalog), ("metric_rules", part.metric_rules, rules)):
+            for i, item in enumerate(items):
+                key = (section, item.id)
+                if key in seen:
+                    raise ConfigError(file, f"{section}[{i}].id", f"barrier {item.id!r} is already declared in {seen[key]}")
+                seen[key] = file
+                out.append(item)
+    return first.model_copy(update={"catalog": catalog, "metric_rules": rules})
+
+
+def _with_examples(barriers: BarriersFile, extra: ExamplesFile, file: str) -> BarriersFile:
+    ids = [b.id for b in barriers.catalog]
+    for barrier_id in extra.examples:
+        if barrier_id not in ids:
+            raise ConfigError(file, f"examples.{barrier_id}", f"{barrier_id!r} is not a catalog barrier (expected one of {', '.join(ids)})")
+    merge = lambda a, b: {lang: [*a.get(lang, []), *b.get(lang, [])] for lang in dict.fromkeys([*a, *b])}  # noqa: E731
+    catalog = [b.model_copy(update={"examples": merge(b.examples, extra.examples.get(b.id, {}))}) for b in barriers.catalog]
+    similarity = barriers.matching.similarity
+    similarity = similarity.model_copy(update={"neutral": merge(similarity.neutral, extra.neutral), "other": merge(similarity.other, extra.other)})
+    return barriers.model_copy(update={"catalog": catalog, "matching": barriers.matching.model_copy(update={"similarity": similarity})})
+
+
+
+def resolve_path(value: str, base: Path) -> str:
+    """``value`` as an absolute path against ``base``; ``s3://`` URLs are left as they are."""
+    if "://" in value:
+        return value
+    p = Path(value).expanduser()
+    return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def _read_yaml(path: Path) -> Any:
+    name = display_path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(name, None, "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(name, None, f"cannot be read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(name, where, f"invalid YAML: {problem}") from None
+    if data is None:
+        raise ConfigError(name, None, "file is empty (expected a mapping of keys)")
+    if not isinstance(data, dict):
+        raise ConfigError(name, None, f"expected a mapping of keys at the top, got {type(data).__name__}")
+    return _expand_env(data, name, "")
+
+
+def _expand_env(node: Any, file: str, key: str) -> Any:
+    if isinstance(node, dict):
+        return {k: _expand_env(v, file, f"{key}.{k}" if key else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand_env(v, file, f"{key}[{i}]") for i, v in enumerate(node)]
+    if not isinstance(node, str) or "${" not in node:
+        return node
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        value = os.environ.get(name)
+        if value is None or (value == "" and default is not None):
+            if default is None:
+                raise ConfigError(file, key, f"environment variable {name} is not set (write ${{{name}:-default}} for a default)")
+            return default
+        return value
+
+    return _ENV_RE.sub(substitute, node)
+
+
+def _load_model(path: Path, model: type[BaseModel]) -> Any:
+    data = _read_yaml(path)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _config_error(display_path(path), exc, model) from None
+
+
+_KEY_IN_MESSAGE = re.compile(r"^(?P<key>[A-Za-z_][\w.\[\]]*): (?P<rest>.*)$", re.S)
+
+
+def _located(error: dict[str, Any]) -> tuple[str, str]:
+    """(key path, message); a model-level check may name the exact key at the start of its message."""
+    key, message = _key_path(error["loc"]), _message(error)
+    match = _KEY_IN_MESSAGE.match(message) if error["type"] == "value_error" else None
+    if match:
+        inner = match.group("key")
+        key = f"{key}.{inner}" if key and not inner.startswith("[") else f"{key}{inner}"
+        message = match.group("rest")
+    return key, message
+
+
+def _valid_keys(model: Any, loc: tuple[Any, ...]) -> list[str] | None:
+    """The keys a mapping at ``loc`` (inside ``model``) accepts, or None when it cannot be told."""
+    import typing
+
+    def models_of(tp: Any) -> list[Any]:
+        origin = typing.get_origin(tp)
+        if origin is Annotated:
+            return models_of(typing.get_args(tp)[0])
+        if origin in (Union, getattr(__import__("types"), "UnionType", Union)):
+            return [m for a in typing.get_args(tp) for m in models_of(a)]
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            return [tp]
+        return [tp]
+
+    current: list[Any] = [model]
+    for part in loc:
+        nxt: list[Any] = []
+        for tp in current:
+            for t in models_of(tp):
+                origin = typing.get_origin(t)
+                if isinstance(part, str) and part.startswith("rule:"):
+                    tag = {"rule:all": AllRule, "rule:any": AnyRule, "rule:not": NotRule, "rule:condition": Condition}.get(part)
+                    if tag is not None and t in (AllRule, AnyRule, NotRule, Condition) or (tag is not None and typing.get_origin(t) is Union):
+                        nxt.append(tag)
+                    continue
+                if isinstance(t, type) and issubclass(t, BaseModel):
+                    for name, info in t.model_fields.items():
+                        if part in (name, info.alias):
+                            nxt.append(info.annotation)
+                elif origin in (list, tuple) and isinstance(part, int):
+                    nxt.append(typing.get_args(t)[0])
+                elif origin is dict and isinstance(part, str):
+                    nxt.append(typing.get_args(t)[1])
+        current = nxt
+        if not current:
+            return None
+    keys: list[str] = []
+    for tp in current:
+        for t in models_of(tp):
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                keys += [info.alias or name for name, info in t.model_fields.items()]
+    return list(dict.fromkeys(keys)) or None
+
+
+def _config_error(file: str, exc: ValidationError, model: Any = None) -> ConfigError:
+    errors = exc.errors(include_url=False)
+    for e in errors:
+        if e["type"] == "extra_forbidden" and model is not None:
+            keys = _valid_keys(model, tuple(e["loc"][:-1]))
+            if keys:
+                e["valid_keys"] = keys
+    lines = [_located(e) for e in errors]
+    first_key, first_msg = lines[0]
+    if len(lines) > 1:
+        extra = "; ".join(f"{k}: {m}" if k else m for k, m in lines[1:6])
+        more = f" (and {len(lines) - 6} more)" if len(lines) > 6 else ""
+        first_msg = f"{first_msg}\n  also: {extra}{more}"
+    return ConfigError(file, first_key or None, first_msg)
+
+
+def _key_path(loc: Iterable[Any]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and part.startswith("rule:"):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _message(error: dict[str, Any]) -> str:
+    kind, given = error["type"], error.get("input")
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        # The value is not echoed: it may be a secret read from the environment.
+        keys = error.get("valid_keys")
+        return f"unknown key (expected one of {', '.join(keys)})" if keys else "unknown key"
+    if kind == "literal_error":
+        expected = re.findall(r"'([^']*)'", error["ctx"]["expected"])
+        return f"{given!r} is not one of {', '.join(expected)}"
+    if kind == "value_error":
+        return str(error["ctx"]["error"])
+    if kind == "string_pattern_mismatch":
+        return f"{given!r} must be a slug: lower-case letters, digits, '_' or '-'"
+    msg = error["msg"]
+    if isinstance(given, (dict, list)):
+        return f"{msg[0].lower()}{msg[1:]}"
+    return f"{msg[0].lower()}{msg[1:]} (got {'null' if given is None else repr(given)})"

@@ -1,0 +1,139 @@
+"""The main file, cjm.yaml: the project, the files it names, the sources, where outputs are
+stored, survey metrics, when a change is flagged, and where the summary of a refresh goes."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Union
+
+from pydantic import Field, field_validator, model_validator
+
+from cjm_tasks.config.common import Better, Strict, check_scale, check_timezone
+from cjm_tasks.config.sources import SourceConfig
+
+
+class ProjectConfig(Strict):
+    name: str = "Customer journey maps"
+    language: Literal["en", "ru"] = "en"
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return check_timezone(value)
+
+
+class StorageConfig(Strict):
+    work: str = "../build/work"
+    versions: str = "../build/store"
+    site: str = "../build/site"
+    # Workspaces (runs/<run id>/ in work) of successful runs kept after publish, newest first;
+    # older ones are removed. A failed run's workspace is always kept, for inspection.
+    keep_runs: int = Field(2, ge=0)
+
+
+class S3Config(Strict):
+    endpoint_url: str | None = None
+    region: str | None = None
+
+    @field_validator("endpoint_url", "region", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return value or None
+
+
+# Which way is better for the metrics every stage has; survey scales add their own under
+# ``metrics.better`` and rates declare theirs in stages.yaml. Read through CjmConfig.better().
+BUILT_IN_BETTER: dict[str, str] = {"csat": "higher", "nps": "higher", "ces": "lower", "rating": "higher", "sentiment": "higher",
+                                   "emotion": "higher", "conversion_to_next": "higher", "reached_share": "higher"}
+
+
+class MetricsConfig(Strict):
+    """Survey metrics and their scales (review ratings take theirs from ``sources.reviews.scales``)."""
+
+    scales: dict[str, tuple[float, float]] = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}
+    better: dict[str, Better] = {}
+
+    @field_validator("scales")
+    @classmethod
+    def _ordered(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for name, bounds in value.items():
+            if name in ("rating", "sentiment", "emotion", "conversion_to_next", "reached_share"):
+                hint = (" (review ratings: sources.reviews.scales: {rating: [low, high]})" if name == "rating" else "")
+                raise ValueError(f"{name!r} is a built-in map metric, not a survey metric{hint}")
+            check_scale(name, bounds)
+        return value
+
+
+class DiffConfig(Strict):
+    """When a change between two versions is flagged (see cjm_tasks/versions/diff.py)."""
+
+    alpha: float = Field(0.05, gt=0, lt=1)
+    min_share_change: float = Field(0.03, ge=0, le=1)
+    min_relative_change: float = Field(0.25, ge=0)
+    min_score_change: float = Field(0.2, ge=0)
+    min_nps_change: float = Field(5.0, ge=0)
+    min_touchpoint_change: float = Field(0.05, ge=0, le=1)
+    # A prevalence that doubles (or halves) is material from a low base too, once it moved at
+    # least ``min_share_floor`` (half a point by default): 6 -> 42 customers of 1,500 is a change.
+    min_ratio: float = Field(2.0, gt=1)
+    # Prevalences are shares of all active customers, far smaller than shares of texts: one point
+    # (15 customers of 1,500) is material, with min_relative_change, when it is significant.
+    min_prevalence_change: float = Field(0.01, ge=0, le=1)
+    # Barriers and themes mentioned by fewer customers than this in the two versions together
+    # are not tested: they cannot show a supported change, and leaving them out (a filter on the
+    # total, independent of the test under no change) keeps the false-discovery adjustment for
+    # the tests that can.
+    min_tested_mentions: int = Field(8, ge=0)
+    min_share_floor: float = Field(0.005, ge=0, le=1)
+
+
+class SmtpConfig(Strict):
+    host: str
+    port: int = 587
+    sender: str
+    recipients: list[str] = Field(min_length=1)
+    starttls: bool = True
+    username_env: str | None = None  # names of environment variables, never the secrets themselves
+    password_env: str | None = None
+
+
+class NotifyConfig(Strict):
+    """Where the summary of a refresh goes: the log (default) or e-mail."""
+
+    channel: Literal["log", "smtp"] = "log"
+    site_url: str | None = None  # public address of the published site, for the link in the summary
+    smtp: SmtpConfig | None = None
+
+    @model_validator(mode="after")
+    def _smtp_needs_settings(self) -> NotifyConfig:
+        if self.channel == "smtp" and self.smtp is None:
+            raise ValueError("channel 'smtp' needs an smtp section (host, sender, recipients)")
+        return self
+
+
+class FilesConfig(Strict):
+    stages: str = "stages.yaml"
+    personas: str = "personas.yaml"
+    # One catalog, or several combined in order (e.g. a domain catalog and your own additions).
+    barriers: Union[str, list[str]] = "barriers.yaml"
+    expectations: str = "expectations.yaml"
+    # More example sentences per catalog barrier, and neutral ones, kept apart from the catalog.
+    examples: str | None = None
+
+
+class MainFile(Strict):
+    project: ProjectConfig = ProjectConfig()
+    files: FilesConfig = FilesConfig()
+    sources: dict[Literal["surveys", "reviews", "sales", "customers"], SourceConfig]
+    storage: StorageConfig = StorageConfig()
+    s3: S3Config = S3Config()
+    metrics: MetricsConfig = MetricsConfig()
+    diff: DiffConfig = DiffConfig()
+    notify: NotifyConfig = NotifyConfig()
+
+    @field_validator("sources")
+    @classmethod
+    def _has_journey_data(cls, value: dict[str, SourceConfig]) -> dict[str, SourceConfig]:
+        if not set(value) & {"surveys", "reviews", "sales"}:
+            raise ValueError("configure at least one of surveys, reviews, sales")
+        return value
