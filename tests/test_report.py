@@ -20,11 +20,13 @@ from urllib.parse import urlsplit
 import pytest
 from markupsafe import escape
 
-from cjm_tasks.versions.diff import NOTES, STATUSES, diff_maps, measure_text, to_markdown
+from cjm_tasks.versions.diff import NOTES, STATUSES, diff_maps
+from cjm_tasks.versions.wording import measure_text, to_markdown
 from cjm_tasks.run.pipeline import store_maps
-from cjm_tasks.site.report import (
-    CSV_COLUMNS, LANGUAGES, ReportError, barriers_csv, build_site, csv_cell, labels_for, load_labels,
-)
+from cjm_tasks.site.build import build_site
+from cjm_tasks.site.context import ReportError
+from cjm_tasks.site.exports import CSV_COLUMNS, barriers_csv, csv_cell
+from cjm_tasks.site.labels import LANGUAGES, labels_for, load_labels
 from cjm_tasks.storage import open_storage
 from cjm_tasks.versions.store import VersionStore
 

@@ -3,7 +3,7 @@ instead of showing "0% reached" and empty lanes as if they had failed; with sale
 is shown, 0% included.
 
 Maps are built by ``journey.build_maps`` from small tables, stored through ``pipeline.store_maps``
-and rendered by ``report.build_site``, under a journey of one or two stages whose personas are
+and rendered by ``site.build.build_site``, under a journey of one or two stages whose personas are
 rules over customer attributes only (a reviews-only setup has no sales features).
 """
 
@@ -20,10 +20,12 @@ import yaml
 from cjm_tasks import jsonio
 from cjm_tasks.config import load_config
 from cjm_tasks.versions.diff import diff_maps
-from cjm_tasks.maps.journey import Inputs, build_maps, check_map
+from cjm_tasks.maps.journey import Inputs, build_maps
+from cjm_tasks.models import check_map
 from cjm_tasks.periods import Period
 from cjm_tasks.run.pipeline import store_maps
-from cjm_tasks.site.report import Formatter, build_site, labels_for, render_comparison
+from cjm_tasks.site.build import build_site, render_comparison
+from cjm_tasks.site.labels import Formatter, labels_for
 from cjm_tasks.storage import open_storage
 from cjm_tasks.versions.store import VersionStore
 from tests.conftest import write_config
