@@ -11,7 +11,9 @@ import pytest
 from scipy import stats
 
 from cjm_tasks.config import DiffConfig
-from cjm_tasks.versions.diff import benjamini_hochberg, diff_maps, means_p, to_markdown, two_proportion_p
+from cjm_tasks.versions.diff import diff_maps
+from cjm_tasks.versions.stats import benjamini_hochberg, means_p, two_proportion_p
+from cjm_tasks.versions.wording import to_markdown
 
 CONFIG = DiffConfig()
 

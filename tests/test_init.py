@@ -14,7 +14,9 @@ import yaml
 
 from cjm_tasks.config import load_config
 from cjm_tasks.errors import CjmError
-from cjm_tasks.ingest.scaffold import init_project, profile, sniff_dialect, sniff_encoding
+from cjm_tasks.ingest.scaffold import InitResult, init_project
+from cjm_tasks.ingest.scaffold.columns import profile
+from cjm_tasks.ingest.scaffold.samples import sniff_dialect, sniff_encoding
 
 WRITTEN = ["cjm.yaml", "stages.yaml", "personas.yaml", "expectations.yaml", "barriers.yaml", "barrier_examples.yaml"]
 COMPLAINTS = ["The courier was {n} hours late", "Курьер опоздал на {n} часа", "Package arrived damaged, box {n} crushed",
@@ -29,13 +31,17 @@ def todo_lines(out: Path) -> list[str]:
     return [line for name in WRITTEN[:5] for line in (out / name).read_text(encoding="utf-8").splitlines() if "# TODO:" in line]
 
 
-def check_written(result, out: Path) -> None:
-    """Every file written and valid YAML; one TODO comment per TODO; the configuration loads."""
+def init_checked(tmp_path: Path, **files: Path) -> tuple[InitResult, Path]:
+    """``init_project`` of ``files`` into ``tmp_path / "cfg"``, checked: every file written and valid
+    YAML; one TODO comment per TODO; the configuration loads."""
+    out = tmp_path / "cfg"
+    result = init_project(**files, out=out)
     assert sorted(p.name for p in result.files) == sorted(WRITTEN)
     for name in WRITTEN:
         assert isinstance(read(out, name), dict)
     assert len(todo_lines(out)) == len(result.todos)
     load_config(out / "cjm.yaml")
+    return result, out
 
 
 def write_wide_survey(path: Path, rows: int = 300) -> None:
@@ -53,9 +59,7 @@ def write_wide_survey(path: Path, rows: int = 300) -> None:
 def test_wide_semicolon_survey_with_bom_and_day_first_timestamps(tmp_path: Path):
     survey = tmp_path / "exports" / "survey_2025Q1.csv"
     write_wide_survey(survey)
-    out = tmp_path / "cfg"
-    result = init_project(surveys=survey, out=out)
-    check_written(result, out)
+    result, out = init_checked(tmp_path, surveys=survey)
 
     source = read(out, "cjm.yaml")["sources"]["surveys"]
     assert source["location"] == "../exports/survey_{period}.csv"
@@ -94,9 +98,7 @@ def test_long_survey_with_epoch_seconds_and_a_free_text_item(tmp_path: Path):
                              ("Anything to improve?", f'"Call before coming, order {r} was late"'), ("Packaging", r % 4)):
             lines.append(f'{1000 + r},U{r % 80},{1735700000 + r * 40000},"{item}",{answer}')
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    out = tmp_path / "cfg"
-    result = init_project(surveys=path, out=out)
-    check_written(result, out)
+    result, out = init_checked(tmp_path, surveys=path)
 
     source = read(out, "cjm.yaml")["sources"]["surveys"]
     assert source["layout"] == "long"
@@ -125,9 +127,7 @@ def write_reviews(path: Path) -> None:
 def test_reviews_only_jsonl_with_ratings_out_of_ten_and_no_id(tmp_path: Path):
     path = tmp_path / "reviews.jsonl"
     write_reviews(path)
-    out = tmp_path / "cfg"
-    result = init_project(reviews=path, out=out)
-    check_written(result, out)
+    result, out = init_checked(tmp_path, reviews=path)
 
     main = read(out, "cjm.yaml")
     assert list(main["sources"]) == ["reviews"]
@@ -155,9 +155,7 @@ def test_order_events_with_their_own_names_and_a_segment_on_every_row(tmp_path: 
             event = events[i % len(events)]
             amount = f"{(i % 50) * 3.5:.2f}" if event == "Paid order" else ""
             fh.write(f"E{i},K{i % 90},2025-{1 + i % 12:02d}-05 10:{i % 60:02d}:00,{event},{amount},{['retail', 'wholesale', 'vip'][(i % 90) % 3]}\n")
-    out = tmp_path / "cfg"
-    result = init_project(sales=path, out=out)
-    check_written(result, out)
+    result, out = init_checked(tmp_path, sales=path)
 
     source = read(out, "cjm.yaml")["sources"]["sales"]
     assert source["columns"] == {"when": "occurred_at", "uid": "event_id", "client": "customer_id", "what": "event_type", "total": "amount"}
@@ -188,9 +186,7 @@ def test_windows_1251_events_with_undecidable_dates_get_a_todo(tmp_path: Path):
     lines = ["Номер;Клиент;Дата;Событие;Канал"]
     lines += [f"{i};K{i % 30};{1 + i % 12:02d}.{1 + i % 3:02d}.2025 10:00;{events[i % 4]};{['сайт', 'приложение'][i % 2]}" for i in range(120)]
     path.write_bytes(("\n".join(lines) + "\n").encode("cp1251"))
-    out = tmp_path / "cfg"
-    result = init_project(sales=path, out=out)
-    check_written(result, out)
+    result, out = init_checked(tmp_path, sales=path)
 
     source = read(out, "cjm.yaml")["sources"]["sales"]
     assert source["csv"]["encoding"] == "cp1251" and source["csv"]["delimiter"] == ";"
@@ -210,9 +206,7 @@ def test_customer_id_told_by_the_ids_of_another_file(tmp_path: Path):
     sales = tmp_path / "sales.csv"
     rows = [f"S{i},user{i % 40},2025-02-{1 + i % 28:02d}T10:00:00Z,{['order_placed', 'site_visit', 'repeat_order'][i % 3]},web" for i in range(90)]
     sales.write_text("ref,who,at,event,channel\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    out = tmp_path / "cfg"
-    result = init_project(reviews=reviews, sales=sales, out=out)
-    check_written(result, out)
+    result, out = init_checked(tmp_path, reviews=reviews, sales=sales)
     assert read(out, "cjm.yaml")["sources"]["sales"]["columns"]["who"] == "customer_id"
     assert "100% of its values are customer ids of reviews" in (out / "cjm.yaml").read_text(encoding="utf-8")
     assert read(out, "stages.yaml")["orders"]["events"] == ["order_placed", "repeat_order"]
@@ -227,9 +221,7 @@ def test_xlsx_workbook(tmp_path: Path):
     with pd.ExcelWriter(path) as book:
         frame.to_excel(book, sheet_name="Responses", index=False)
         frame.head(2).to_excel(book, sheet_name="Notes", index=False)
-    out = tmp_path / "cfg"
-    result = init_project(surveys=path, out=out)
-    check_written(result, out)
+    result, out = init_checked(tmp_path, surveys=path)
     source = read(out, "cjm.yaml")["sources"]["surveys"]
     assert source["format"] == "xlsx" and source["sheet"] == "Responses"
     assert source["location"] == "../nps_{period}.xlsx" and source["columns"]["Submitted"] == "answered_at"

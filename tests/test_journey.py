@@ -11,7 +11,8 @@ import pytest
 
 from cjm_tasks import jsonio
 from cjm_tasks.config import load_config
-from cjm_tasks.maps.journey import Inputs, MapSchemaError, build_maps, check_map, emotion
+from cjm_tasks.maps.journey import Inputs, build_maps, emotion
+from cjm_tasks.models import MapSchemaError, check_map
 from cjm_tasks.periods import Period
 from tests.conftest import write_config, write_small_inputs
 
@@ -211,7 +212,8 @@ def test_building_all_personas_reads_each_input_file_once(tmp_path: Path):
 
 def test_per_persona_maps_from_saved_prepared_tables_equal_the_one_pass_build(tmp_path: Path):
     """What each Airflow build_map task does (read only its persona's rows) gives the same map."""
-    from cjm_tasks.maps.journey import load_prepared, maps_from, prepare, save_prepared
+    from cjm_tasks.maps.journey import maps_from, prepare
+    from cjm_tasks.run.workspace import load_prepared, save_prepared
     from cjm_tasks.ingest.sources import read_sources
     from cjm_tasks.storage import LocalStorage
 

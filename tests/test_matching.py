@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cjm_tasks.config import CatalogBarrier
-from cjm_tasks.maps.matching import CatalogMatcher, MatchSettings, parse_keyword
+from cjm_tasks.maps.keywords import parse_keyword
+from cjm_tasks.maps.matching import CatalogMatcher, MatchSettings
 from cjm_tasks.maps.text import normalize, normalize_one
 
 
@@ -161,7 +162,7 @@ def test_fears_and_expectations_are_not_experiences_and_fillers_do_not_widen_a_n
 
 
 def test_the_word_by_word_features_equal_scikit_learns():
-    from cjm_tasks.maps.matching import _fitted, _transform
+    from cjm_tasks.maps.similarity import _fitted, _transform
 
     model = _fitted(("cash", "cash", "queue", ""), ("They only take cash, my card was useless", "Наличка только, терминал сломан",
                                                    "Стояли в очереди час", "Paid by card, quick and easy"))

@@ -88,7 +88,7 @@ def test_gate_stops_2017q1_as_too_thin(config):
 
 
 def test_build_2018q1_gives_valid_maps_with_late_delivery(built_2018q1, config):
-    from cjm_tasks.maps.journey import check_map
+    from cjm_tasks.models import check_map
 
     maps, outcome = built_2018q1
     assert outcome.result.success, outcome.result.summary()

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from cjm_tasks import jsonio
-from cjm_tasks.maps.journey import check_map
+from cjm_tasks.models import check_map
 from cjm_tasks.periods import Period
 from cjm_tasks.run.pipeline import read_and_validate
 

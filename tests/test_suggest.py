@@ -140,7 +140,8 @@ def test_yaml_comments_and_values_carry_untrusted_text_safely():
 
 def test_emerging_theme_title_is_a_sentence_of_its_texts(sample_data: Path, tmp_path: Path):
     from cjm_tasks.config import load_config
-    from cjm_tasks.maps.journey import Inputs, check_map, maps_from, prepare
+    from cjm_tasks.maps.journey import Inputs, maps_from, prepare
+    from cjm_tasks.models import check_map
     from cjm_tasks.periods import Period
     from cjm_tasks.run.pipeline import render_site, store_maps
     from cjm_tasks.ingest.sources import read_sources

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cjm_tasks.versions.diff import FLAGGED, measure_text, stage_label
+from cjm_tasks.versions.diff import FLAGGED
+from cjm_tasks.versions.wording import measure_text, stage_label
 from cjm_tasks.run.pipeline import open_version_store, store_maps
 
 UP = {"new", "returned", "worsened"}

@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cjm_tasks.errors import CjmError, DataError
-from cjm_tasks.ingest.sources import DERIVED, ID_COLUMN, _file_columns_for, _header, _wanted_columns, clip, location_for, read_source
+from cjm_tasks.ingest.canonical import DERIVED, ID_COLUMN, _file_columns_for, _wanted_columns
+from cjm_tasks.ingest.convert import clip
+from cjm_tasks.ingest.readers import _header
+from cjm_tasks.ingest.sources import location_for, read_source
 
 if TYPE_CHECKING:
     from cjm_tasks.config import CjmConfig

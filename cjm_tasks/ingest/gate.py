@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from cjm_tasks.clock import stamp
 from cjm_tasks.errors import ConfigError, ValidationFailed
 from cjm_tasks.periods import Period
-from cjm_tasks.ingest.sources import ID_COLUMN, SCHEMAS, TIMESTAMP_COLUMN, SourceData, clip
+from cjm_tasks.ingest.canonical import ID_COLUMN, SCHEMAS, TIMESTAMP_COLUMN, SourceData
+from cjm_tasks.ingest.convert import clip
 
 if TYPE_CHECKING:
     from cjm_tasks.config import CjmConfig, SourceExpectations
@@ -244,7 +245,7 @@ def validate_sources(data: dict[str, SourceData], config: CjmConfig, period: Per
             files=[asdict(f) for f in source.files],
             checks=checks,
         )
-    return GateResult(period=str(period) if period else "all", created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), sources=results)
+    return GateResult(period=str(period) if period else "all", created_at=stamp(), sources=results)
 
 
 def _quiet_gx() -> None:

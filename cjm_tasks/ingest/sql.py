@@ -28,7 +28,7 @@ from cjm_tasks.errors import DataError
 if TYPE_CHECKING:
     from cjm_tasks.config import SourceConfig
     from cjm_tasks.periods import Period
-    from cjm_tasks.ingest.sources import InputFile
+    from cjm_tasks.ingest.canonical import InputFile
 
 
 def connection_url(name: str, source: SourceConfig) -> str:
@@ -62,7 +62,7 @@ def read_query(name: str, source: SourceConfig, period: Period | None, project_t
     import pyarrow as pa
     import sqlalchemy as sa
 
-    from cjm_tasks.ingest.sources import InputFile
+    from cjm_tasks.ingest.canonical import InputFile
 
     sql = source.sql
     assert sql is not None

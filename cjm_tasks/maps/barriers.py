@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cjm_tasks.config import CjmConfig, localize
-from cjm_tasks.maps.matching import stem_word
+from cjm_tasks.maps.keywords import stem_word
 from cjm_tasks.maps.text import STOPWORDS, KeywordMatcher, matched_sentence, normalize_one, pick_varied, stable_id
 
 if TYPE_CHECKING:
@@ -290,7 +290,7 @@ _LABEL_CHARS = 80
 _LABEL_TEXTS = 1000  # texts read to choose representative sentences
 _CYRILLIC = frozenset("абвгдежзийклмнопрстуфхцчшщъыьэюяё")
 def content_stems(norm: str, latin: str = "en") -> frozenset[str]:
-    """The stems (:func:`~cjm_tasks.maps.matching.stem_word`) of the content words of a normalised text: the words
+    """The stems (:func:`~cjm_tasks.maps.keywords.stem_word`) of the content words of a normalised text: the words
     :func:`~cjm_tasks.maps.text.text_bigrams` pairs (no stop word, longer than two letters, not a
     number), so that word forms meet ("queue", "queues"; "касса", "кассе")."""
     return frozenset(stem_word(w, latin) for w in norm.split() if len(w) > 2 and w.isalnum() and not w.isdigit() and w not in STOPWORDS)

@@ -23,7 +23,6 @@ the same as nobody having been reached.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,14 +31,15 @@ from cjm_tasks.config import CjmConfig, localize
 from cjm_tasks.periods import Period
 from cjm_tasks.maps.personas import ALL_PERSONA, assign_personas, customer_attributes, derive_features
 from cjm_tasks.maps.text import count_phrases, normalize, pick_varied, sentiment, text_bigrams
+from cjm_tasks.maps.measures import emotion, mean_ci, nps_ci, rounded, scale01
+from cjm_tasks.models import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     import pandas as pd
 
-log = logging.getLogger(__name__)
+    from cjm_tasks.maps.matching import CatalogMatcher
 
-SCHEMA_VERSION = 2
-EMOTION_PRIOR = 10
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -52,11 +52,6 @@ class Inputs:
     customers: pd.DataFrame | None = None
 
 
-def scale01(values: pd.Series, metric: str, config: CjmConfig) -> pd.Series:
-    """Scores scaled to [0, 1] where 1 is best (a scale whose lower end is better, like CES, inverted)."""
-    low, high = config.metrics.scales.get(metric, (1, 5))
-    scaled = ((values - low) / (high - low)).clip(0, 1)
-    return 1 - scaled if config.better(metric) == "lower" else scaled
 
 
 def collect_texts(inputs: Inputs, config: CjmConfig) -> pd.DataFrame:
@@ -150,41 +145,12 @@ def _tag(frame: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([tagged, everyone], ignore_index=True)
 
 
-def _mean_ci(values: pd.Series) -> tuple[float | None, int, list[float] | None]:
-    from scipy import stats
-
-    values = values.dropna()
-    n = len(values)
-    if n == 0:
-        return None, 0, None
-    mean = float(values.mean())
-    if n < 2:
-        return mean, n, None
-    half = float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n))
-    return mean, n, [round(mean - half, 3), round(mean + half, 3)]
 
 
-def _nps(values: pd.Series) -> tuple[float | None, int, list[float] | None]:
-    values = values.dropna()
-    n = len(values)
-    if n == 0:
-        return None, 0, None
-    promoters = float((values >= 9).mean())
-    detractors = float((values <= 6).mean())
-    nps = 100 * (promoters - detractors)
-    half = 100 * 1.96 * math.sqrt(max(0.0, promoters + detractors - (promoters - detractors) ** 2) / n)
-    return nps, n, [round(nps - half, 1), round(nps + half, 1)]
 
 
-def _round(value: float | None, digits: int = 3) -> float | None:
-    return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else round(float(value), digits)
 
 
-def emotion(signals: list[tuple[float | None, int]]) -> float | None:
-    """Sample-weighted mean of signals in [-1, 1] (weight n / (n + 10)); None without signals."""
-    weighted = [(v, n / (n + EMOTION_PRIOR)) for v, n in signals if v is not None and n > 0 and math.isfinite(v)]
-    total = sum(w for _, w in weighted)
-    return round(sum(v * w for v, w in weighted) / total, 3) if total else None
 
 
 def catalog_matcher(config: CjmConfig, *, word_forms: bool = True, similarity: bool = True) -> CatalogMatcher:
@@ -318,52 +284,6 @@ def build_maps(inputs: Inputs, config: CjmConfig, period: Period, lineage: dict[
     return maps_from(prepare(inputs, config), config, period, lineage, personas)
 
 
-_PREPARED_TABLES = ("sales", "surveys", "texts", "matches")
-
-
-def save_prepared(prepared: Prepared, storage, prefix: str) -> None:
-    """Write ``prepared`` as Parquet tables (sorted by persona, so a reader of one persona
-    skips the others' row groups) and a small JSON of counts."""
-    import io
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from cjm_tasks import jsonio
-
-    for name in _PREPARED_TABLES:
-        frame = getattr(prepared, name)
-        if frame is None:
-            continue
-        if "persona" in frame.columns:
-            frame = frame.sort_values("persona", kind="stable")
-        buffer = io.BytesIO()
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buffer, row_group_size=50_000)
-        storage.write_bytes(f"{prefix}/{name}.parquet", buffer.getvalue())
-    storage.write_bytes(f"{prefix}/prepared.json", jsonio.dumps({"counts": prepared.counts, "unassigned": prepared.unassigned,
-                                                                "tables": [n for n in _PREPARED_TABLES if getattr(prepared, n) is not None]}))
-
-
-def load_prepared(storage, prefix: str, persona: str | None = None) -> Prepared:
-    """Read what :func:`save_prepared` wrote; with ``persona``, only that persona's rows."""
-    import json
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    meta = json.loads(storage.read_bytes(f"{prefix}/prepared.json"))
-    tables: dict[str, Any] = {}
-    for name in _PREPARED_TABLES:
-        if name not in meta["tables"]:
-            tables[name] = None
-            continue
-        filters = [("persona", "=", persona)] if persona is not None and name != "matches" else None
-        table = pq.read_table(pa.BufferReader(storage.read_bytes(f"{prefix}/{name}.parquet")), filters=filters)
-        tables[name] = table.to_pandas()
-    counts = meta["counts"] if persona is None else {persona: meta["counts"].get(persona, 0)}
-    return Prepared(tables["sales"], tables["surveys"], tables["texts"], tables["matches"], counts, meta["unassigned"])
-
-
 def _themes(stage_texts: pd.DataFrame, matched_rows: set[int], config: CjmConfig, bigrams: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
     """What customers expect (positive themes) and fear (negative themes) at a stage, from the
     texts given at that stage. Expectations come from well-scored texts whose wording is not
@@ -423,14 +343,14 @@ def _stage_metrics(sales, surveys, texts, counts: dict[str, int], config: CjmCon
     if surveys is not None and len(surveys):
         for (persona, stage, metric), scores in surveys.groupby(["persona", "stage", "metric"])["score"]:
             low, high = config.metrics.scales.get(metric, (1, 5))
-            stat = _nps(scores) if metric == "nps" else _mean_ci(scores)
+            stat = nps_ci(scores) if metric == "nps" else mean_ci(scores)
             low_share = float((scale01(scores, metric, config) <= 0.25).mean()) if len(scores) else None
             survey_stats[(persona, stage, metric)] = (*stat, low_share)
     text_stats = {}
     if len(texts):
         for (persona, stage), group in texts.groupby(["persona", "stage"]):
             reviews = group[group["kind"] == "review"]
-            text_stats[(persona, stage)] = {"rating": _mean_ci(reviews["rating"]), "sentiment": _mean_ci(group["sentiment"]), "texts": len(group)}
+            text_stats[(persona, stage)] = {"rating": mean_ci(reviews["rating"]), "sentiment": mean_ci(group["sentiment"]), "texts": len(group)}
 
     personas = set(counts) | set(texts["persona"].unique() if len(texts) else [])
     result = {}
@@ -449,8 +369,8 @@ def _stage_metrics(sales, surveys, texts, counts: dict[str, int], config: CjmCon
                     conversion = float(both.sum() / at.sum()) if at.sum() else None
             # Without sales rows reach is unmeasured, not 0%.
             measured = customers if persona in with_sales else 0
-            metrics: dict[str, Any] = {"customers": reached_n, "reached_share": _round(reached_n / measured if measured else None),
-                                       "conversion_to_next": _round(conversion), "rates": {}, "intervals": {}, "low_share": {}, "samples": {}}
+            metrics: dict[str, Any] = {"customers": reached_n, "reached_share": rounded(reached_n / measured if measured else None),
+                                       "conversion_to_next": rounded(conversion), "rates": {}, "intervals": {}, "low_share": {}, "samples": {}}
             metrics["samples"]["reached_share"] = measured
             metrics["samples"]["conversion_to_next"] = reached_n if nxt else 0
             signals = []
@@ -459,10 +379,10 @@ def _stage_metrics(sales, surveys, texts, counts: dict[str, int], config: CjmCon
                 stat = survey_stats.get((persona, stage.id, metric))
                 if stat:
                     value, n, ci, low_share = stat
-                    metrics[metric] = _round(value, 2)
+                    metrics[metric] = rounded(value, 2)
                     metrics["samples"][metric] = n
                     metrics["intervals"][metric] = ci
-                    metrics["low_share"][metric] = _round(low_share)
+                    metrics["low_share"][metric] = rounded(low_share)
                     if metric == "nps":
                         signals.append((value / 100, n))
                     else:
@@ -475,7 +395,7 @@ def _stage_metrics(sales, surveys, texts, counts: dict[str, int], config: CjmCon
             ts = text_stats.get((persona, stage.id), {})
             rating, rating_n, rating_ci = ts.get("rating", (None, 0, None))
             senti, senti_n, senti_ci = ts.get("sentiment", (None, 0, None))
-            metrics.update(rating=_round(rating, 2), sentiment=_round(senti))
+            metrics.update(rating=rounded(rating, 2), sentiment=rounded(senti))
             metrics["samples"].update(rating=rating_n, sentiment=senti_n, texts=ts.get("texts", 0))
             metrics["intervals"].update(rating=rating_ci, sentiment=senti_ci)
             if rating is not None:
@@ -487,7 +407,7 @@ def _stage_metrics(sales, surveys, texts, counts: dict[str, int], config: CjmCon
                 for rate_name, spec in stage.rates.items():
                     num = int(event_counts.get((persona, spec.numerator), 0))
                     den = int(event_counts.get((persona, spec.denominator), 0))
-                    metrics["rates"][rate_name] = {"value": _round(num / den if den else None, 4), "numerator": num, "denominator": den,
+                    metrics["rates"][rate_name] = {"value": rounded(num / den if den else None, 4), "numerator": num, "denominator": den,
                                                    "interval": wilson(num, den)}
                 tps = by_channel[(by_channel["persona"] == persona) & (by_channel["stage"] == stage.id)]
                 total = int(tps["events"].sum())
@@ -507,7 +427,7 @@ def _stage_metrics(sales, surveys, texts, counts: dict[str, int], config: CjmCon
                     continue
                 lower_better = config.better(name) == "lower"
                 gap = actual - target
-                ideal.append({"metric": name, "target": target, "actual": actual, "gap": _round(gap, 4),
+                ideal.append({"metric": name, "target": target, "actual": actual, "gap": rounded(gap, 4),
                               "met": bool(gap <= 0) if lower_better else bool(gap >= 0)})
             stages.append(_stage_doc(stage, config, {"metrics": metrics, "touchpoints": touchpoints, "actions": actions, "ideal": ideal}))
         result[persona] = stages
@@ -554,54 +474,3 @@ def _document(persona_id: str, persona_cfg, stages: list[dict[str, Any]], unplac
         "lineage": lineage or {},
     }
 
-
-def code_version() -> str:
-    """The package version, plus the git commit when running from a checkout."""
-    import subprocess
-    from importlib.metadata import PackageNotFoundError, version
-    from pathlib import Path
-
-    try:
-        v = version("cjm")
-    except PackageNotFoundError:
-        v = "0+unknown"
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5)
-        if sha.returncode == 0 and sha.stdout.strip():
-            v += f"+g{sha.stdout.strip()}"
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return v
-
-
-def lineage_of(data: dict[str, Any], config: CjmConfig) -> dict[str, Any]:
-    """Lineage block of a map: every input's rows, sha256 and location; config hash; code version."""
-    return {
-        "inputs": {name: {"rows": len(src.frame), "sha256": src.sha256, "location": ", ".join(f.location for f in src.files),
-                          **({"query": next(f.query for f in src.files if f.query)} if any(f.query for f in src.files) else {})}
-                   for name, src in data.items()},
-        "config_sha256": config.sha256(),
-        "code_version": code_version(),
-    }
-
-
-class MapSchemaError(ValueError):
-    """A map document that does not match ``cjm_tasks/schemas/map.schema.json``."""
-
-
-def map_schema() -> dict[str, Any]:
-    import json
-    from importlib.resources import files
-
-    return json.loads(files("cjm_tasks").joinpath("schemas/map.schema.json").read_text(encoding="utf-8"))
-
-
-def check_map(doc: dict[str, Any]) -> None:
-    """Raise :class:`MapSchemaError` listing where ``doc`` breaks the committed map schema."""
-    from jsonschema import Draft202012Validator
-
-    validator = Draft202012Validator(map_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
-    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
-    if errors:
-        lines = [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors[:10]]
-        raise MapSchemaError(f"map of {doc.get('persona', {}).get('id')} {doc.get('period')} does not match the schema:\n  " + "\n  ".join(lines))

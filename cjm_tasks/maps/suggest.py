@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from cjm_tasks.maps.barriers import (content_stems, majority_language, representative_sentences, shorten, text_languages,
                                 theme_label, with_keys)
-from cjm_tasks.maps.matching import stem_word
+from cjm_tasks.maps.keywords import stem_word
 from cjm_tasks.config import CjmConfig, localize
 from cjm_tasks.maps.personas import ALL_PERSONA
 from cjm_tasks.maps.text import matched_sentence, normalize_one, text_bigrams

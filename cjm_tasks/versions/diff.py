@@ -33,6 +33,10 @@ persona's, :func:`decide`), and separately over the metric and touchpoint tests;
 the raw value, ``q_value`` the adjusted one that decides. The effect is stored as the difference
 with its 95% interval (Newcombe's hybrid score interval for proportions), and the summary's
 words are derived from the same numbers, so they always agree.
+
+The tests and intervals are in :mod:`~cjm_tasks.versions.stats`, the summary and the Markdown in
+:mod:`~cjm_tasks.versions.wording`, a map's barriers and their history in
+:mod:`~cjm_tasks.versions.history`.
 """
 
 from __future__ import annotations
@@ -41,12 +45,14 @@ import math
 from typing import Any
 
 from cjm_tasks.config import BUILT_IN_BETTER, DiffConfig
+from cjm_tasks.versions.history import UNPLACED, active_barriers
+from cjm_tasks.versions.stats import benjamini_hochberg, difference_interval, means_p, nps_p, two_proportion_p
+from cjm_tasks.versions.wording import summarize
 
 FLAGGED = ("new", "returned", "worsened", "improved", "resolved")
 STATUSES = (*FLAGGED, "unchanged", "too_few")
 PROPORTIONS = ("reached_share", "conversion_to_next")
 MEANS = ("csat", "ces", "rating", "sentiment")
-UNPLACED = "unplaced"
 # Why an entry is what it is: ``note_code`` in each entry (pages translate it), ``note`` in English.
 NOTES = {
     "first_version": "first version",
@@ -63,71 +69,6 @@ NOTES = {
 }
 
 
-# ------------------------------------------------------------------------------ statistics
-
-
-def two_proportion_p(x1: int, n1: int, x2: int, n2: int) -> float | None:
-    """Two-sided p-value that x1/n1 and x2/n2 differ (Fisher exact for small counts)."""
-    from scipy import stats
-
-    if n1 <= 0 or n2 <= 0:
-        return None
-    x1, x2 = min(max(0, x1), n1), min(max(0, x2), n2)
-    pooled = (x1 + x2) / (n1 + n2)
-    expected = min(n1 * pooled, n1 * (1 - pooled), n2 * pooled, n2 * (1 - pooled))
-    if expected < 5:
-        return float(stats.fisher_exact([[x1, n1 - x1], [x2, n2 - x2]]).pvalue)
-    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    if se == 0:
-        return 1.0
-    return float(2 * stats.norm.sf(abs(x1 / n1 - x2 / n2) / se))
-
-
-def difference_interval(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float, float] | None:
-    """x2/n2 - x1/n1 with its 95% interval (Newcombe's hybrid score method); None without data."""
-    from cjm_tasks.maps.barriers import wilson
-
-    if n1 <= 0 or n2 <= 0:
-        return None
-    x1, x2 = min(max(0, x1), n1), min(max(0, x2), n2)
-    p1, p2 = x1 / n1, x2 / n2
-    (l1, u1), (l2, u2) = wilson(x1, n1), wilson(x2, n2)
-    d = p2 - p1
-    return d, d - math.sqrt((p2 - l2) ** 2 + (u1 - p1) ** 2), d + math.sqrt((u2 - p2) ** 2 + (p1 - l1) ** 2)
-
-
-def _sd_from_interval(mean: float, interval: list[float] | None, n: int) -> float | None:
-    from scipy import stats
-
-    if interval is None or n < 2:
-        return None
-    return (interval[1] - interval[0]) / 2 / stats.t.ppf(0.975, n - 1) * math.sqrt(n)
-
-
-def means_p(m1: float, ci1: list[float] | None, n1: int, m2: float, ci2: list[float] | None, n2: int) -> float | None:
-    """Welch's t-test p-value from summary statistics (None when a side has < 2 samples)."""
-    from scipy import stats
-
-    sd1, sd2 = _sd_from_interval(m1, ci1, n1), _sd_from_interval(m2, ci2, n2)
-    if sd1 is None or sd2 is None:
-        return None
-    if sd1 == 0 and sd2 == 0:
-        return 1.0 if m1 == m2 else 0.0
-    return float(stats.ttest_ind_from_stats(m1, sd1, n1, m2, sd2, n2, equal_var=False).pvalue)
-
-
-def nps_p(v1: float, ci1: list[float] | None, n1: int, v2: float, ci2: list[float] | None, n2: int) -> float | None:
-    from scipy import stats
-
-    if ci1 is None or ci2 is None or n1 < 1 or n2 < 1:
-        return None
-    se1, se2 = (ci1[1] - ci1[0]) / 2 / 1.96, (ci2[1] - ci2[0]) / 2 / 1.96
-    se = math.sqrt(se1 ** 2 + se2 ** 2)
-    if se == 0:
-        return 1.0 if v1 == v2 else 0.0
-    return float(2 * stats.norm.sf(abs(v1 - v2) / se))
-
-
 # ------------------------------------------------------------------------------ barriers
 
 
@@ -135,15 +76,6 @@ def _stage(doc: dict[str, Any] | None, stage_id: str) -> dict[str, Any] | None:
     if not doc:
         return None
     return next((s for s in doc["stages"] if s["id"] == stage_id), None)
-
-
-def active_barriers(doc: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
-    """Every barrier listed in ``doc`` (stages and unplaced), with its ``stage``."""
-    if not doc:
-        return {}
-    found = {b["id"]: {**b, "stage": s["id"]} for s in doc["stages"] for b in s["barriers"]}
-    found.update({b["id"]: {**b, "stage": UNPLACED} for b in doc.get("unplaced", [])})
-    return found
 
 
 def _directions(doc: dict[str, Any] | None) -> dict[str, str]:
@@ -167,19 +99,6 @@ def _metric_measure(doc: dict[str, Any] | None, metric: str | None, stage_id: st
     if metric == "nps":
         return {"type": "nps", "value": metrics.get("nps"), "n": metrics["samples"].get("nps", 0), "ci": metrics["intervals"].get("nps")}
     return {"type": "mean", "value": metrics.get(metric), "n": metrics["samples"].get(metric, 0), "ci": metrics["intervals"].get(metric)}
-
-
-def benjamini_hochberg(p_values: list[float | None]) -> list[float | None]:
-    """Benjamini-Hochberg adjusted p-values (q-values), None where the test could not run."""
-    indexed = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
-    m = len(indexed)
-    adjusted: list[float | None] = [None] * len(p_values)
-    running = 1.0
-    for rank in range(m, 0, -1):
-        p, i = indexed[rank - 1]
-        running = min(running, p * m / rank)
-        adjusted[i] = min(1.0, running)
-    return adjusted
 
 
 def _material_prevalence(old: float, new: float, config: DiffConfig) -> bool:
@@ -523,126 +442,3 @@ def _touchpoint_changes(old: dict[str, Any], new: dict[str, Any], config: DiffCo
             out.append({"stage": stage["id"], "channel": channel, "from": _r(sa), "to": _r(sb), "delta": _r(delta), "p_value": _r(p, 5),
                         "material": abs(delta) >= config.min_touchpoint_change})
     return out
-
-
-VERBS = {"worsened": "worsened", "new": "appeared", "returned": "returned", "improved": "improved", "resolved": "was resolved"}
-
-
-def stage_label(diff: dict[str, Any], stage_id: str) -> str:
-    return "no particular stage" if stage_id == UNPLACED else diff.get("stage_names", {}).get(stage_id, stage_id)
-
-
-def measure_text(b: dict[str, Any], unit: str = "customers") -> str:
-    """"3.1% → 6.4% of customers (12 → 25), +3.3 points (95% CI +1.9 to +4.7)" for a barrier
-    entry: the numbers behind its status, in the order of time. A metric barrier's values are
-    shown as percentages when they are shares (a rate, a conversion), else as they are."""
-    if b["kind"] == "metric":
-        share = any((side or {}).get("numerator") is not None for side in (b.get("evidence_from"), b.get("evidence_to")))
-        show = _pct if share else _fmt
-        metric = (b.get("metric") or "").replace("_", " ")
-        return f"{metric} {show(b['value_from'])} → {show(b['value_to'])}".strip()
-    a, z = b.get("evidence_from") or {}, b.get("evidence_to") or {}
-    unit = z.get("unit") or unit
-    text = f"{_pct(b['value_from'])} → {_pct(b['value_to'])} of {unit}"
-    if a.get("customers") is not None and z.get("customers") is not None:
-        text += f" ({a['customers']} → {z['customers']})"
-    effect = b.get("effect") or {}
-    if effect.get("difference") is not None and effect.get("low") is not None:
-        text += f", {_points(effect['difference'])} points (95% CI {_points(effect['low'])} to {_points(effect['high'])})"
-    return text
-
-
-def summarize(diff: dict[str, Any]) -> str:
-    """A short paragraph fit for an email: what changed, where, by how much. Every sentence is
-    built from the entry's own numbers, so "worsened" always comes with a rise."""
-    persona = diff.get("persona_name") or diff["persona"]
-    unit = diff.get("unit", "customers")
-    if diff["from"] is None and diff["from_period"] is None:
-        found = [b for b in diff["barriers"] if b["status"] == "new"]
-        head = f"First version for {persona} ({diff['to_period']}): "
-        if diff.get("too_few"):
-            return head + f"too few {unit} to tell (fewer than {diff.get('min_customers')})."
-        return head + (f"{len(found)} barrier(s) found." if found else "no barriers found.")
-    head = f"{persona}, {diff['to'] or diff['to_period']} vs {diff['from'] or diff['from_period']}: "
-    parts = []
-    for status in ("worsened", "new", "returned", "improved", "resolved"):
-        for b in (b for b in diff["barriers"] if b["status"] == status):
-            what = "complaint theme" if b["kind"] == "emerging" else "barrier"
-            title = f"“{b['title']}”" if b["kind"] == "emerging" else b["title"]
-            since = f" (last seen {b['last_seen']})" if status == "returned" and b.get("last_seen") else ""
-            parts.append(f"{what} {title} {VERBS[status]}{since} at {stage_label(diff, b['stage'])}: {measure_text(b, unit)}")
-    metrics = [m for m in diff["metrics"] if m["flagged"]]
-    if metrics:
-        shown = ", ".join(f"{m['metric'].replace('_', ' ')} at {stage_label(diff, m['stage'])} {_fmt(m['from'])} → {_fmt(m['to'])} ({m['change']})"
-                          for m in metrics[:4])
-        parts.append(f"{len(metrics)} metric change{'s' if len(metrics) != 1 else ''}: {shown}")
-    if diff.get("too_few"):
-        parts.append(f"too few {unit} to tell barrier changes (fewer than {diff.get('min_customers')} in a version)")
-    return head + ("; ".join(parts) + "." if parts else "no significant change.")
-
-
-def _pct(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{100 * value:.1f}%" if value >= 0.001 or value == 0 else f"{100 * value:.2f}%"
-
-
-def _points(value: float) -> str:
-    text = f"{100 * value:+.1f}"
-    return "0.0" if text in ("+0.0", "-0.0") else text
-
-
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.2f}" if abs(value) < 10 else f"{value:.0f}"
-
-
-def to_markdown(diff: dict[str, Any]) -> str:
-    """The diff as short Markdown, fit to paste into an email or a chat."""
-    name = diff.get("persona_name") or diff["persona"]
-    lines = [f"**{_md(name)}: {diff.get('to') or diff['to_period']} vs {diff.get('from') or diff.get('from_period') or '—'}**", "",
-             _md(diff["summary"]), ""]
-    flagged = [b for b in diff["barriers"] if b["flagged"]]
-    if flagged:
-        lines += ["| barrier | stage | change | severity | measure |", "| --- | --- | --- | --- | --- |"]
-        for b in flagged:
-            sev = f"{b['severity_from'] if b['severity_from'] is not None else '—'} → {b['severity_to'] if b['severity_to'] is not None else '—'}"
-            lines.append(f"| {_md(b['title'])} | {_md(stage_label(diff, b['stage']))} | {b['status']} | {sev} | {_md(measure_text(b, diff.get('unit', 'customers')))} |")
-        lines.append("")
-    metrics = [m for m in diff["metrics"] if m["flagged"]]
-    if metrics:
-        lines += ["Metric changes: " + "; ".join(f"{m['metric'].replace('_', ' ')} at {_md(stage_label(diff, m['stage']))} "
-                                                 f"{_fmt(m['from'])} → {_fmt(m['to'])} ({m['change']})" for m in metrics), ""]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def _md(text: str) -> str:
-    """Table-cell text from untrusted input: markup characters escaped, angle brackets as entities
-    (chat clients that ignore backslash escapes still show them as text)."""
-    escaped = "".join("\\" + ch if ch in "\\|*_`[]#" else ch for ch in str(text))
-    return escaped.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
-
-
-def barrier_history(versions: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-    """Every barrier's severity and status across versions.
-
-    ``versions``: ``[(version id, map, diff)]`` in order. Returns {barrier id: {title, kind,
-    stage, first_seen, last_seen, points: [{version, severity, status}]}}; a version where the
-    barrier is not active has severity None.
-    """
-    history: dict[str, dict[str, Any]] = {}
-    for version, doc, diff in versions:
-        present = active_barriers(doc)
-        statuses = {b["id"]: b["status"] for b in diff.get("barriers", [])} if diff else {}
-        for barrier_id, barrier in present.items():
-            entry = history.setdefault(barrier_id, {"title": barrier["title"], "kind": barrier["kind"], "stage": barrier["stage"],
-                                                    "first_seen": version, "last_seen": version, "points": []})
-            entry.update(last_seen=version, stage=barrier["stage"], title=barrier["title"])  # where it sits now
-        for barrier_id, entry in history.items():
-            barrier = present.get(barrier_id)
-            status = statuses.get(barrier_id) or ("present" if barrier else "absent")
-            entry["points"].append({"version": version, "severity": barrier["severity"] if barrier else None, "status": status})
-    for entry in history.values():
-        entry["trajectory"] = [p["status"] for p in entry["points"]]
-    return dict(sorted(history.items()))

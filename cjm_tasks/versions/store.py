@@ -24,10 +24,10 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from cjm_tasks import jsonio
+from cjm_tasks.clock import stamp
 from cjm_tasks.errors import CjmError
 from cjm_tasks.periods import Period, PeriodError
 from cjm_tasks.storage import Storage, StorageError
@@ -160,7 +160,7 @@ class VersionStore:
     def last_seen(self, persona: str, before: VersionId) -> dict[str, str]:
         """{barrier id: the latest version before ``before`` whose map lists it as active}, so a
         barrier that comes back after a quarter away is told apart from a new one."""
-        from cjm_tasks.versions.diff import active_barriers
+        from cjm_tasks.versions.history import active_barriers
 
         seen: dict[str, str] = {}
         for stored in reversed(self._before(persona, before)):
@@ -175,8 +175,8 @@ class VersionStore:
         return self._json(f"{stored.prefix}/diff.json")
 
     def history(self, persona: str) -> dict[str, dict[str, Any]]:
-        """Every barrier of ``persona`` across all its versions (see :func:`cjm_tasks.versions.diff.barrier_history`)."""
-        from cjm_tasks.versions.diff import barrier_history
+        """Every barrier of ``persona`` across all its versions (see :func:`cjm_tasks.versions.history.barrier_history`)."""
+        from cjm_tasks.versions.history import barrier_history
 
         return barrier_history([(str(v.version), self.read_map(v), self.read_diff(v)) for v in self.list(persona)])
 
@@ -246,7 +246,7 @@ class VersionStore:
             "period": str(period),
             "revision": revision,
             "version": str(version),
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": stamp(),
             "run_id": run_id,
             "code_version": doc.get("lineage", {}).get("code_version"),
             "content_sha256": content_hash(doc),
