@@ -12,7 +12,7 @@ with ``configs/cjm.yaml``) and every quarter of one seed of the independent eval
 The pool texts are cut into sentences; each of the ``--texts`` benchmark texts joins one to three
 sentences (1: half the texts, 2: 30%, 3: 20%) drawn at random (with replacement, a fixed seed)
 from different pool texts, each passed through the evaluation generator's typo model
-(``evaluation_data.add_typos``: about half get a dropped, swapped or doubled letter, some are
+(``evaluation_data.texts.add_typos``: about half get a dropped, swapped or doubled letter, some are
 lower-cased or lose their final punctuation), and takes the score of the text its first sentence
 came from. So the vocabulary, languages and share of praise are those of the two data sets, while
 most texts and sentences are not exact copies (the similarity pass works on distinct sentences,
@@ -108,7 +108,7 @@ def build_texts(pool, count: int, seed: int = 0):
     import numpy as np
     import pandas as pd
 
-    from cjm_demo.evaluation_data import Dice, add_typos
+    from cjm_demo.evaluation_data.texts import Dice, add_typos
 
     sentences, owner = [], []
     for i, text in enumerate(pool["text"]):

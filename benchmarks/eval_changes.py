@@ -38,7 +38,8 @@ TARGETS = {"precision": 0.9, "recall": 0.9, "noise": 0.05}
 
 def code_identity() -> dict[str, Any]:
     """The commit, whether the library differs from it, and a hash of the files that decide the
-    result (``cjm_tasks/*.py`` but this evaluation's module, the default catalog and its examples)."""
+    result (every module of the library ``cjm_tasks``, the default catalog and its examples; the
+    simulator in ``cjm_demo`` is identified by the data it writes)."""
     def git(*args: str) -> str:
         try:
             # Not stripped: a porcelain status line starts with a space that matters.
@@ -48,9 +49,9 @@ def code_identity() -> dict[str, Any]:
 
     digest = hashlib.sha256()
     catalog = ["configs/barriers.yaml", "configs/barrier_examples.yaml"]
-    files = sorted(p for p in (REPO / "cjm_tasks").glob("*.py") if p.name != "evaluation_data.py") + [REPO / c for c in catalog]
+    files = sorted((REPO / "cjm_tasks").rglob("*.py")) + [REPO / c for c in catalog]
     for path in files:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
     dirty = [line[3:] for line in git("status", "--porcelain", "--", "cjm_tasks", *catalog).splitlines()
              if not line[3:].endswith("evaluation_data.py")]
     return {"commit": git("rev-parse", "--short", "HEAD").strip() or "unknown", "uncommitted": dirty, "fingerprint": digest.hexdigest()[:12]}
