@@ -27,7 +27,8 @@ def main() -> None:
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from cjm_tasks.config import load_config
-    from cjm_tasks.maps.journey import Inputs, lineage_of, maps_from, prepare
+    from cjm_tasks.maps.journey import Inputs, maps_from, prepare
+    from cjm_tasks.run.lineage import lineage_of
     from cjm_tasks.periods import Period
     from cjm_demo.sample_data import generate_sample_data
     from cjm_tasks.ingest.sources import read_source

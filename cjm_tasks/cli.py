@@ -81,7 +81,12 @@ def sample_data(
     scale: Annotated[float, typer.Option(min=0.01, help="Size multiplier (1 = about 1,500 customers a quarter).")] = 1.0,
 ) -> None:
     """Generate deterministic surveys, reviews, sales and customers with planted barriers."""
-    from cjm_demo.sample_data import generate_sample_data
+    try:
+        from cjm_demo.sample_data import generate_sample_data
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("cjm_demo", "cjm_demo.sample_data"):
+            raise
+        raise CjmError("the sample-data command needs the demo package: pip install 'cjm[demo]'") from None
 
     _period(start)
     with step(f"generating {quarters} quarter(s) of sample data into {out_dir}") as status:
@@ -147,7 +152,7 @@ def refresh(
     period: Annotated[str, typer.Option("--period", "-p", help="Quarter to refresh, e.g. 2025Q3.")],
 ) -> None:
     """Read, validate, build and store every persona's map of a quarter with its diff, then publish the site."""
-    from cjm_tasks.run.pipeline import refresh as run_refresh
+    from cjm_tasks.run.steps import refresh as run_refresh
 
     config = _load()
     p = _period(period)
@@ -268,7 +273,8 @@ def diff(
     publish_page: Annotated[bool, typer.Option("--publish", help="Also publish the comparison page in the site.")] = False,
 ) -> None:
     """Compare any two versions of a persona's map."""
-    from cjm_tasks.versions.diff import diff_maps, measure_text, stage_label, to_markdown
+    from cjm_tasks.versions.diff import diff_maps
+    from cjm_tasks.versions.wording import measure_text, stage_label, to_markdown
 
     if fmt not in ("text", "json", "md"):
         raise typer.BadParameter(f"{fmt!r} is not one of text, json, md", param_hint="--format")

@@ -2,9 +2,11 @@
 
 ``open_storage("/some/folder")`` and ``open_storage("s3://bucket/prefix", s3)`` return objects with
 the same methods; keys are ``/``-separated paths below the root. S3 credentials come from the
-standard AWS chain (environment, profile, instance role); the endpoint URL is configurable for
-S3-compatible servers (MinIO, moto). Transient S3 errors are retried with exponential backoff by
-botocore's standard retry mode.
+standard AWS chain (environment, profile, instance role), or from an :class:`S3Access` an
+orchestrator hands in (a boto3 session built from an Airflow connection): passed to
+:func:`open_storage` or held by :func:`handing_s3_access` for everything opened inside it. The
+endpoint URL is configurable for S3-compatible servers (MinIO, moto). Transient S3 errors are
+retried with exponential backoff by botocore's standard retry mode.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from __future__ import annotations
 import fnmatch
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cjm_tasks.errors import CjmError
 
@@ -36,6 +41,7 @@ class Storage(Protocol):
     def write_bytes(self, key: str, data: bytes, *, if_absent: bool = False, content_type: str | None = None) -> bool: ...
     def exists(self, key: str) -> bool: ...
     def list(self, prefix: str = "") -> list[str]: ...
+    def delete(self, keys: Iterable[str]) -> None: ...
 
 
 def is_s3(location: str) -> bool:
@@ -126,6 +132,19 @@ class LocalStorage:
             if p.is_file() and not p.name.startswith(".")
         )
 
+    def delete(self, keys: Iterable[str]) -> None:
+        """Remove the files at ``keys`` (a missing one is no error) and the folders left empty."""
+        for key in keys:
+            path = self._path(key)
+            path.unlink(missing_ok=True)
+            for folder in path.parents:
+                if folder == self.root or not folder.is_relative_to(self.root):
+                    break
+                try:
+                    folder.rmdir()
+                except OSError:  # not empty
+                    break
+
 
 @dataclass
 class S3Storage:
@@ -194,26 +213,70 @@ class S3Storage:
             raise StorageError(f"{self.url(prefix)}: cannot be listed ({exc})") from None
         return sorted(out)
 
+    def delete(self, keys: Iterable[str]) -> None:
+        """Remove the objects at ``keys`` (a missing one is no error), a thousand per request."""
+        from botocore.exceptions import BotoCoreError, ClientError
 
-def s3_client(s3: S3Config | None = None):
-    """A boto3 S3 client from the standard AWS credential chain, with retries and backoff."""
+        keys = list(keys)
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": self._key(k)} for k in keys[start:start + 1000]]
+            try:
+                failed = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}).get("Errors", [])
+            except (ClientError, BotoCoreError) as exc:
+                raise StorageError(f"{self.url()}: cannot delete ({exc})") from None
+            if failed:
+                raise StorageError(f"{self.url(failed[0].get('Key', ''))}: cannot be deleted ({failed[0].get('Code')}) "
+                                   f"and {len(failed) - 1} more")
+
+
+@dataclass(frozen=True)
+class S3Access:
+    """S3 access an orchestrator hands in instead of the standard chain: a boto3 session (its
+    credentials and region) and the endpoint of an S3-compatible server. Both override the
+    configuration's ``s3`` section where they are given."""
+
+    session: Any
+    endpoint_url: str | None = None
+
+
+_handed: ContextVar[S3Access | None] = ContextVar("cjm_s3_access", default=None)
+
+
+@contextmanager
+def handing_s3_access(access: S3Access | None) -> Iterator[None]:
+    """Every S3 storage opened inside (inputs, workspace, version store, site) uses ``access``
+    unless given another; ``None`` leaves the standard chain. The credentials stay in this
+    process's memory: nothing is written to the environment, which subprocesses inherit."""
+    token = _handed.set(access)
+    try:
+        yield
+    finally:
+        _handed.reset(token)
+
+
+def s3_client(s3: S3Config | None = None, access: S3Access | None = None):
+    """A boto3 S3 client with retries and backoff: from ``access`` (default: the one handed in
+    with :func:`handing_s3_access`), else from the standard AWS credential chain."""
     import boto3
     from botocore.config import Config
 
-    return boto3.client(
+    access = access or _handed.get()
+    make_client = access.session.client if access else boto3.client
+    return make_client(
         "s3",
-        endpoint_url=s3.endpoint_url if s3 else None,
-        region_name=(s3.region if s3 else None) or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        endpoint_url=(access.endpoint_url if access else None) or (s3.endpoint_url if s3 else None),
+        region_name=(access.session.region_name if access else None) or (s3.region if s3 else None)
+        or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         # Standard mode retries throttling, 5xx and connection errors with jittered exponential backoff.
         config=Config(retries={"max_attempts": 10, "mode": "standard"}, connect_timeout=10, read_timeout=60),
     )
 
 
-def open_storage(location: str, s3: S3Config | None = None) -> Storage:
-    """A storage rooted at a local folder or at ``s3://bucket/prefix``."""
+def open_storage(location: str, s3: S3Config | None = None, access: S3Access | None = None) -> Storage:
+    """A storage rooted at a local folder or at ``s3://bucket/prefix`` (``access``: see :func:`s3_client`)."""
     if is_s3(location):
         bucket, prefix = split_s3(location)
-        return S3Storage(bucket, prefix, s3_client(s3))
+        return S3Storage(bucket, prefix, s3_client(s3, access))
     return LocalStorage(Path(location))
 
 

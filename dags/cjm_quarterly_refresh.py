@@ -5,21 +5,28 @@ Runs at 06:00 UTC on the first day of every quarter; the run's data interval is 
 just ended, and that quarter is refreshed. Triggered by hand, the run takes the quarter from the
 `period` param (e.g. `2025Q3`).
 
-1. **read_source** (one task per source, in parallel): read surveys, reviews, sales and customers
-   for the quarter into the run's workspace.
-2. **validate_sources** — the gate: Great Expectations checks on every source. A failure fails the
+1. **snapshot_config**: load the configuration into the run's workspace
+   (`<storage.work>/runs/<run id>/`); every later task builds with this snapshot, so a retry after
+   an edit of the YAML files builds with the configuration the maps' lineage names.
+2. **read_source** (one task per source, in parallel): read surveys, reviews, sales and customers
+   for the quarter into the workspace.
+3. **validate_sources** — the gate: Great Expectations checks on every source. A failure fails the
    run with the list of failed checks (no retries); nothing is built, stored or published.
-3. **prepare_personas**: assign customers to personas and tag every row once.
-4. **build_map** (one mapped task per persona, named by the persona id): the persona's journey map.
-5. **store_versions**: store every map as an immutable version with its diff (one task: the
+4. **prepare_personas**: assign customers to personas and tag every row once.
+5. **build_map** (one mapped task per persona, named by the persona id): the persona's journey map.
+6. **store_versions**: store every map as an immutable version with its diff (one task: the
    diffs of all personas share one false-discovery adjustment).
-6. **render_site** → **publish_site** (last; updates the `cjm_published_site` asset) → **notify**.
+7. **render_site** → **publish_site** (updates the `cjm_published_site` asset) → **notify** →
+   **clean_workspaces** (removes the workspaces of successful runs but the newest
+   `storage.keep_runs`; a failed run's workspace stays for inspection).
 
-Tasks pass workspace keys, never data; mapped results are read with a slice (`keys[:]`), one
-request, rather than iterated (iteration probes one XCom past the end and logs an error). Each task calls the `cjm_tasks.run.steps` function of the same
-name; reruns are idempotent. Configuration: `CJM_CONFIG` (default `configs/cjm.yaml`), or the
-`config` param. Schedule start and catch-up: `CJM_START_DATE` (default 2025-01-01) and
-`CJM_CATCHUP` (default false).
+Each task runs the `cjm_tasks.run.steps` function of its name through `cjm_tasks.run.airflow`,
+the same steps `cjm refresh` runs in one process; reruns are idempotent. Tasks pass the workspace
+handle and workspace keys, never data; mapped results are read with a slice (`keys[:]`), one
+request, rather than iterated (iteration probes one XCom past the end and logs an error).
+Configuration: `CJM_CONFIG` (default `configs/cjm.yaml`), or the `config` param. S3 access: the
+Airflow connection `CJM_AWS_CONN_ID` names, else the standard AWS chain. Schedule start and
+catch-up: `CJM_START_DATE` (default 2025-01-01) and `CJM_CATCHUP` (default false).
 """
 
 from __future__ import annotations
@@ -43,22 +50,11 @@ def _start_date() -> datetime:
     return datetime.fromisoformat(os.environ.get("CJM_START_DATE", "2025-01-01")).replace(tzinfo=timezone.utc)
 
 
-def _steps():
-    """The cjm_tasks steps, after exporting S3 credentials from an Airflow connection when
-    CJM_AWS_CONN_ID names one (otherwise the standard AWS chain applies). Runs inside tasks only."""
-    conn_id = os.environ.get("CJM_AWS_CONN_ID")
-    if conn_id:
-        from airflow.sdk import BaseHook
+def _run(step: str, *args, workspace: dict | None = None):
+    """Run the cjm_tasks step of that name (imported here, inside a task, never at parse time)."""
+    from cjm_tasks.run.airflow import run_step
 
-        conn = BaseHook.get_connection(conn_id)
-        os.environ["AWS_ACCESS_KEY_ID"] = conn.login or ""
-        os.environ["AWS_SECRET_ACCESS_KEY"] = conn.password or ""
-        endpoint = conn.extra_dejson.get("endpoint_url")
-        if endpoint:
-            os.environ["CJM_S3_ENDPOINT_URL"] = endpoint
-    from cjm_tasks.run import steps
-
-    return steps
+    return run_step(step, *args, workspace=workspace)
 
 
 @dag(
@@ -79,79 +75,70 @@ def _steps():
 def cjm_quarterly_refresh():
     @task
     def resolve_period(data_interval_start=None, params=None) -> str:
-        steps = _steps()
-
         start = data_interval_start.isoformat() if data_interval_start else None
-        return steps.resolve_period(start, (params or {}).get("period"))
+        return _run("resolve_period", start, (params or {}).get("period"))
 
-    @task
-    def list_sources(period: str, params=None) -> list[str]:
-        steps = _steps()
+    @task(**STORAGE_RETRIES)
+    def snapshot_config(run_id=None, params=None) -> dict:
+        return _run("snapshot_config", (params or {}).get("config"), run_id)
 
-        return steps.list_sources((params or {}).get("config"), period)
+    @task(**STORAGE_RETRIES)
+    def list_sources(workspace: dict) -> list[str]:
+        return _run("list_sources", workspace=workspace)
 
     @task(map_index_template="{{ source }}", **STORAGE_RETRIES)
-    def read_source(source: str, period: str, run_id=None, params=None) -> str:
+    def read_source(source: str, period: str, workspace: dict) -> str:
         from airflow.sdk import get_current_context
-
-        steps = _steps()
 
         get_current_context()["source"] = source
-        return steps.read_source((params or {}).get("config"), period, run_id, source)
+        return _run("read_source", period, source, workspace=workspace)
 
     @task(retries=0)
-    def validate_sources(period: str, source_keys: list[str], run_id=None, params=None) -> dict:
-        steps = _steps()
-
-        return steps.validate_sources((params or {}).get("config"), period, run_id, source_keys[:])
+    def validate_sources(period: str, source_keys: list[str], workspace: dict) -> dict:
+        return _run("validate_sources", period, source_keys[:], workspace=workspace)
 
     @task(**STORAGE_RETRIES)
-    def prepare_personas(period: str, source_keys: list[str], gate: dict, run_id=None, params=None) -> list[str]:
-        steps = _steps()
-
-        return steps.prepare_personas((params or {}).get("config"), period, run_id, source_keys[:])
+    def prepare_personas(source_keys: list[str], workspace: dict) -> list[str]:
+        return _run("prepare_personas", source_keys[:], workspace=workspace)
 
     @task(map_index_template="{{ persona }}", **STORAGE_RETRIES)
-    def build_map(persona: str, period: str, run_id=None, params=None) -> str:
+    def build_map(persona: str, period: str, workspace: dict) -> str:
         from airflow.sdk import get_current_context
 
-        steps = _steps()
-
         get_current_context()["persona"] = persona
-        return steps.build_map((params or {}).get("config"), period, run_id, persona)
+        return _run("build_map", period, persona, workspace=workspace)
 
     @task(**STORAGE_RETRIES)
-    def store_versions(map_keys: list[str], run_id=None, params=None) -> list[dict]:
-        steps = _steps()
-
-        return steps.store_versions((params or {}).get("config"), run_id, map_keys[:])
+    def store_versions(map_keys: list[str], workspace: dict) -> list[dict]:
+        return _run("store_versions", map_keys[:], workspace=workspace)
 
     @task(**STORAGE_RETRIES)
-    def render_site(stored: list[dict], run_id=None, params=None) -> str:
-        steps = _steps()
-
-        return steps.render_site((params or {}).get("config"), run_id, stored[:])
+    def render_site(workspace: dict) -> str:
+        return _run("render_site", workspace=workspace)
 
     @task(outlets=[SITE], **STORAGE_RETRIES)
-    def publish_site(rendered_key: str, run_id=None, params=None) -> dict:
-        steps = _steps()
-
-        return steps.publish_site((params or {}).get("config"), run_id, rendered_key)
+    def publish_site(rendered_key: str, workspace: dict) -> dict:
+        return _run("publish_site", rendered_key, workspace=workspace)
 
     @task
-    def notify(period: str, stored: list[dict], published: dict, params=None) -> str:
-        steps = _steps()
+    def notify(period: str, stored: list[dict], published: dict, workspace: dict) -> str:
+        return _run("notify", period, stored[:], published, workspace=workspace)
 
-        return steps.notify((params or {}).get("config"), period, stored[:], published)
+    @task(**STORAGE_RETRIES)
+    def clean_workspaces(workspace: dict) -> list[str]:
+        return _run("clean_workspaces", workspace=workspace)
 
     period = resolve_period()
-    source_keys = read_source.partial(period=period).expand(source=list_sources(period))
-    gate = validate_sources(period, source_keys)
-    personas = prepare_personas(period, source_keys, gate)
-    maps = build_map.partial(period=period).expand(persona=personas)
-    stored = store_versions(maps)
-    published = publish_site(render_site(stored))
-    notify(period, stored, published)
+    workspace = snapshot_config()
+    source_keys = read_source.partial(period=period, workspace=workspace).expand(source=list_sources(workspace))
+    personas = prepare_personas(source_keys, workspace)
+    validate_sources(period, source_keys, workspace) >> personas
+    maps = build_map.partial(period=period, workspace=workspace).expand(persona=personas)
+    stored = store_versions(maps, workspace)
+    rendered = render_site(workspace)
+    stored >> rendered
+    published = publish_site(rendered, workspace)
+    notify(period, stored, published, workspace) >> clean_workspaces(workspace)
 
 
 cjm_quarterly_refresh()

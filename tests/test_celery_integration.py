@@ -347,7 +347,7 @@ def _cjm_config(stack: Stack):
 
 def test_quarterly_refresh_on_celery_workers_with_s3(stack: Stack):
     from cjm_tasks.run.pipeline import open_version_store
-    from cjm_tasks.run.steps import workspace
+    from cjm_tasks.run.workspace import workspace_storage as workspace
     from cjm_tasks.storage import open_storage
 
     assert stack.api("PATCH", f"dags/{DAG_ID}", {"is_paused": False})["is_paused"] is False

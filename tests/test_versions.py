@@ -184,7 +184,8 @@ def test_resolve_names_what_is_stored(tmp_path: Path):
 
 
 def test_refresh_is_idempotent_and_one_changed_row_makes_r2(tmp_path: Path):
-    from cjm_tasks.run.pipeline import open_version_store, refresh
+    from cjm_tasks.run.pipeline import open_version_store
+    from cjm_tasks.run.steps import refresh
 
     data = write_small_inputs(tmp_path / "data")
     config = load_config(write_config(tmp_path / "cfg", data))

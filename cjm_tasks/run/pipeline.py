@@ -1,6 +1,14 @@
-"""The refresh as a sequence of plain steps: what the CLI and the Airflow DAGs both call."""
+"""Whole-period operations on a loaded configuration, in memory: read and gate a quarter's sources,
+build its maps, store them as versions, render and publish the site, compare two versions.
+
+``cjm validate``, ``build``, ``publish`` and ``diff --publish`` call these directly; the refresh's
+steps (:mod:`cjm_tasks.run.steps`, run by ``cjm refresh`` and the Airflow tasks alike) call them
+with the configuration snapshot of their run's workspace.
+"""
 
 from __future__ import annotations
+
+import json
 
 import logging
 from collections.abc import Callable
@@ -13,7 +21,8 @@ from cjm_tasks import jsonio
 from cjm_tasks.config import CjmConfig
 from cjm_tasks.errors import DataError
 from cjm_tasks.periods import Period
-from cjm_tasks.ingest.sources import SourceData, read_source
+from cjm_tasks.ingest.canonical import SourceData
+from cjm_tasks.ingest.sources import read_source
 from cjm_tasks.storage import open_storage
 from cjm_tasks.ingest.gate import Check, GateResult, SourceResult, enforce, validate_sources, write_gate_report
 
@@ -81,7 +90,9 @@ def build_period(config: CjmConfig, period: Period, personas: list[str] | None =
 
     Raises :class:`~cjm_tasks.errors.ValidationFailed` before building when the gate fails.
     """
-    from cjm_tasks.maps.journey import Inputs, build_maps, check_map, lineage_of
+    from cjm_tasks.maps.journey import Inputs, build_maps
+    from cjm_tasks.models import check_map
+    from cjm_tasks.run.lineage import lineage_of
 
     outcome = read_and_validate(config, period, progress)
     if progress:
@@ -119,7 +130,8 @@ def store_maps(config: CjmConfig, maps: dict[str, dict[str, Any]], run_id: str |
     add false alarms. Returns a :class:`~cjm_tasks.versions.store.StoreResult` per persona
     (``created`` False when a revision with the same content already existed).
     """
-    from cjm_tasks.versions.diff import compare_maps, decide, diff_maps, summarize
+    from cjm_tasks.versions.diff import compare_maps, decide, diff_maps
+    from cjm_tasks.versions.wording import summarize
     from cjm_tasks.periods import Period
     from cjm_tasks.versions.store import VersionId
 
@@ -146,8 +158,20 @@ def store_maps(config: CjmConfig, maps: dict[str, dict[str, Any]], run_id: str |
             diff["summary"] = summarize(diff)
             return diff
 
-        results.append(store.store(doc, make_diff, run_id))
+        results.append(store.store(doc, _checked(make_diff), run_id))
     return results
+
+
+def _checked(make_diff):
+    """``make_diff`` whose result must match the diff model before it is stored."""
+    from cjm_tasks.models import check_diff
+
+    def make(*args):
+        diff = make_diff(*args)
+        check_diff(json.loads(jsonio.dumps(diff)))
+        return diff
+
+    return make
 
 
 def stored_validations(config: CjmConfig, periods: list[str]) -> dict[str, dict[str, Any]]:
@@ -171,7 +195,7 @@ def render_site(config: CjmConfig, store=None) -> dict[str, bytes]:
 
     ``store``: an already open version store (default: the configured one).
     """
-    from cjm_tasks.site.report import build_site
+    from cjm_tasks.site.build import build_site
 
     store = store or open_version_store(config)
     periods = sorted({str(v.version.period) for v in store.list()})
@@ -198,28 +222,12 @@ def publish(config: CjmConfig, period: Period | None = None, progress: Progress 
     return publish_site(files, open_storage(config.storage.site, config.s3))
 
 
-def refresh(config: CjmConfig, period: Period, run_id: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
-    """The whole refresh of ``period``: read, validate, build, store versions with their diffs,
-    render and publish the site (last).
-
-    Returns {"period", "versions": [StoreResult], "validation": report locations, "site": PublishResult}.
-    Raises :class:`~cjm_tasks.errors.ValidationFailed` before anything is stored or published
-    when the gate fails.
-    """
-    maps, outcome = build_period(config, period, progress=progress)
-    if progress:
-        progress("storing versions")
-    results = store_maps(config, maps, run_id)
-    site = publish(config, progress=progress)
-    return {"period": str(period), "versions": results, "validation": outcome.report, "site": site}
-
-
 def publish_comparison(config: CjmConfig, persona: str, from_version: str, to_version: str) -> dict[str, Any]:
     """Compare any two stored versions of a persona and publish the comparison page
     (``compare/<persona>/<from>..<to>/`` in the site). Returns its address and the summary."""
     from cjm_tasks.versions.diff import diff_maps
     from cjm_tasks.site.publish import publish_site
-    from cjm_tasks.site.report import comparison_folder, render_comparison
+    from cjm_tasks.site.build import comparison_folder, render_comparison
 
     store = open_version_store(config)
     old, new = store.resolve(persona, from_version), store.resolve(persona, to_version)

@@ -1,43 +1,37 @@
-"""The refresh as task-sized steps, for orchestrators (the Airflow DAGs call these by name).
+"""The steps of a refresh: ``cjm refresh`` runs them in order in one process (:func:`refresh`),
+and each task of the Airflow DAG runs the one of its name (through :mod:`cjm_tasks.run.airflow`).
 
-Every step takes plain arguments (a config path, a period, a run id, keys) and returns a key or a
-small summary; data moves between steps through the run's workspace,
-``<storage.work>/runs/<run id>/`` (a folder or an S3 prefix), never through the orchestrator.
-A step writes only its own files in the workspace, so rerunning it gives the same result.
-
-The same library functions run the CLI's ``cjm refresh`` in one process (``cjm_tasks.run.pipeline``).
+The first step, :func:`snapshot_config`, writes the configuration into the run's workspace
+(:class:`~cjm_tasks.run.workspace.Workspace`); every later step takes that workspace and plain
+values (a period, workspace keys), builds with the snapshot, and returns a key or a result the
+orchestrator can pass on as a small summary (:func:`summary`). Data moves between steps through
+the workspace, never through the orchestrator. A step writes only its own keys, so rerunning it
+gives the same result.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import re
+import os
+import socket
+import uuid
 from datetime import datetime
 from typing import Any
 
-from cjm_tasks import jsonio
 from cjm_tasks.config import CjmConfig, load_config
 from cjm_tasks.errors import CjmError, DataError
 from cjm_tasks.periods import Period
-from cjm_tasks.storage import Storage, open_storage
+from cjm_tasks.run.pipeline import Progress, gate, publish_comparison, render_site as render, store_maps
+from cjm_tasks.run.workspace import Workspace
+from cjm_tasks.site.publish import PublishResult
+from cjm_tasks.storage import open_storage
+from cjm_tasks.versions.store import StoreResult
 
 log = logging.getLogger(__name__)
 
 
 class StepError(CjmError):
     """A step called with arguments it cannot work with."""
-
-
-def _config(config_path: str | None) -> CjmConfig:
-    return load_config(config_path or None)
-
-
-def workspace(config: CjmConfig, run_id: str) -> Storage:
-    """The run's workspace: ``<storage.work>/runs/<run id>`` (the id made safe for paths)."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", run_id).strip("_") or "run"
-    root = config.storage.work.rstrip("/")
-    return open_storage(f"{root}/runs/{safe}", config.s3)
 
 
 def resolve_period(data_interval_start: str | None = None, period: str | None = None) -> str:
@@ -50,155 +44,149 @@ def resolve_period(data_interval_start: str | None = None, period: str | None = 
     raise StepError("a run without a data interval (triggered by hand) needs the 'period' param, e.g. 2025Q3")
 
 
-def list_sources(config_path: str | None, period: str) -> list[str]:
-    """The configured sources to read for ``period`` (one read task each)."""
-    Period.parse(period)
-    return list(_config(config_path).sources)
+def snapshot_config(config_path: str | None, run_id: str) -> dict[str, Any]:
+    """The run's first step: load the configuration (``config_path``, else ``CJM_CONFIG``, else
+    the bundled one) into the run's workspace; returns the workspace's handle for the next steps."""
+    return Workspace.create(load_config(config_path or None), run_id).handle
 
 
-def read_source(config_path: str | None, period: str, run_id: str, source: str) -> str:
-    """Read one source for the period into the workspace (``inputs/<source>.parquet`` and its
-    description). A file that cannot be read is recorded for the gate to report, not raised."""
-    import io
+def list_sources(workspace: Workspace) -> list[str]:
+    """The configured sources (one read each)."""
+    return list(workspace.config().sources)
 
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
+def read_source(workspace: Workspace, period: str, source: str) -> str:
+    """Read one source for the period into the workspace; returns its key. A source that cannot
+    be read is recorded for the gate to report, not raised."""
     from cjm_tasks.ingest.sources import read_source as read
 
-    config = _config(config_path)
-    ws = workspace(config, run_id)
-    meta: dict[str, Any] = {"source": source}
     try:
-        data = read(source, config, Period.parse(period))
+        data: Any = read(source, workspace.config(), Period.parse(period))
     except DataError as exc:
-        meta["error"] = {"location": exc.location, "detail": exc.detail}
-    else:
-        buffer = io.BytesIO()
-        pq.write_table(pa.Table.from_pandas(data.frame, preserve_index=True), buffer)
-        ws.write_bytes(f"inputs/{source}.parquet", buffer.getvalue())
-        meta.update(rows_read=data.rows_read, rows_outside_period=data.rows_outside_period, records=data.records,
-                    files=[vars(f) for f in data.files], issues=[vars(i) for i in data.issues])
-    ws.write_bytes(f"inputs/{source}.json", jsonio.dumps(meta))
-    return f"inputs/{source}.json"
+        data = exc
+    return workspace.save_source(source, data)
 
 
-def _load_sources(ws: Storage, keys: list[str]):
-    """SourceData objects back from the workspace, plus the sources that could not be read."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from cjm_tasks.ingest.sources import ConversionIssue, InputFile, SourceData
-
-    data, unreadable = {}, {}
-    for key in keys:
-        meta = json.loads(ws.read_bytes(key))
-        name = meta["source"]
-        if "error" in meta:
-            unreadable[name] = DataError(name, meta["error"]["location"], meta["error"]["detail"])
-            continue
-        frame = pq.read_table(pa.BufferReader(ws.read_bytes(key.replace(".json", ".parquet")))).to_pandas()
-        data[name] = SourceData(name=name, frame=frame, files=[InputFile(**f) for f in meta["files"]], rows_read=meta["rows_read"],
-                                rows_outside_period=meta["rows_outside_period"], issues=[ConversionIssue(**i) for i in meta["issues"]],
-                                records=meta.get("records"))
-    return data, unreadable
-
-
-def validate_sources(config_path: str | None, period: str, run_id: str, source_keys: list[str]) -> dict[str, Any]:
-    """The validation gate over every source read for the run; raises
-    :class:`~cjm_tasks.errors.ValidationFailed` (with the failed checks) when it fails."""
-    from cjm_tasks.run.pipeline import gate
-
-    config = _config(config_path)
-    data, unreadable = _load_sources(workspace(config, run_id), list(source_keys))
-    outcome = gate(config, Period.parse(period), data, unreadable)
+def validate_sources(workspace: Workspace, period: str, source_keys: list[str]) -> dict[str, Any]:
+    """The validation gate over every source read for the run (its report goes to the work
+    storage); raises :class:`~cjm_tasks.errors.ValidationFailed`, with the failed checks, when it fails."""
+    data, unreadable = workspace.load_sources(list(source_keys))
+    outcome = gate(workspace.config(), Period.parse(period), data, unreadable)
     return {"period": period, "checks": outcome.result.check_count, "report": outcome.report["html"]}
 
 
-def prepare_personas(config_path: str | None, period: str, run_id: str, source_keys: list[str]) -> list[str]:
-    """Assign personas and tag every row once (``prepared/``); return the personas to build."""
-    from cjm_tasks.maps.journey import Inputs, lineage_of, prepare, save_prepared
+def prepare_personas(workspace: Workspace, source_keys: list[str]) -> list[str]:
+    """Assign personas and tag every row once, with the run's lineage; returns the personas to build."""
+    from cjm_tasks.maps.journey import Inputs, prepare
+    from cjm_tasks.run.lineage import lineage_of
 
-    config = _config(config_path)
-    ws = workspace(config, run_id)
-    data, unreadable = _load_sources(ws, list(source_keys))
+    config = workspace.config()
+    data, unreadable = workspace.load_sources(list(source_keys))
     if unreadable:
         raise StepError(f"sources {', '.join(unreadable)} could not be read; the validation gate should have stopped the run")
     prepared = prepare(Inputs(**{name: src.frame for name, src in data.items()}), config)
-    save_prepared(prepared, ws, "prepared")
-    ws.write_bytes("prepared/lineage.json", jsonio.dumps(lineage_of(data, config)))
+    workspace.save_prepared(prepared, lineage_of(data, config))
     return prepared.personas(config)
 
 
-def build_map(config_path: str | None, period: str, run_id: str, persona: str) -> str:
-    """One persona's map from the prepared tables (its rows only), schema-checked, in
-    ``maps/<persona>.json``; returns that key."""
-    from cjm_tasks.maps.journey import check_map, load_prepared, maps_from
+def build_map(workspace: Workspace, period: str, persona: str) -> str:
+    """One persona's map from the prepared tables (its rows only), schema-checked; returns its key."""
+    import json
 
-    config = _config(config_path)
-    ws = workspace(config, run_id)
-    lineage = json.loads(ws.read_bytes("prepared/lineage.json"))
-    doc = maps_from(load_prepared(ws, "prepared", persona), config, Period.parse(period), lineage, [persona])[persona]
+    from cjm_tasks import jsonio
+    from cjm_tasks.maps.journey import maps_from
+    from cjm_tasks.models import check_map
+
+    config = workspace.config()
+    doc = maps_from(workspace.load_prepared(persona), config, Period.parse(period), workspace.lineage(), [persona])[persona]
     check_map(json.loads(jsonio.dumps(doc)))
-    ws.write_bytes(f"maps/{persona}.json", jsonio.dumps(doc))
-    # Which worker built it (CJM_WORKER_NAME, else the host name): provenance for scaled-out runs.
-    ws.write_bytes(f"maps/{persona}.worker", worker_name().encode())
-    return f"maps/{persona}.json"
+    return workspace.save_map(persona, doc, worker_name())
 
 
 def worker_name() -> str:
-    import os
-    import socket
-
+    """Which worker builds (``CJM_WORKER_NAME``, else the host name): provenance for scaled-out runs."""
     return os.environ.get("CJM_WORKER_NAME") or socket.gethostname()
 
 
-def store_versions(config_path: str | None, run_id: str, map_keys: list[str]) -> list[dict[str, Any]]:
+def store_versions(workspace: Workspace, map_keys: list[str]) -> list[StoreResult]:
     """Store every built map of the run as a version with its diff (no new revision for the same
-    content). One task for all personas: their diffs share one false-discovery adjustment."""
-    from cjm_tasks.run.pipeline import store_maps
-
-    config = _config(config_path)
-    ws = workspace(config, run_id)
-    docs = [json.loads(ws.read_bytes(key)) for key in map_keys]
-    results = store_maps(config, {doc["persona"]["id"]: doc for doc in docs}, run_id)
-    return [{"persona": r.persona, "version": str(r.version), "created": r.created} for r in results]
+    content). One step for all personas: their diffs share one false-discovery adjustment."""
+    return store_maps(workspace.config(), workspace.load_maps(list(map_keys)), workspace.run_id)
 
 
-def render_site(config_path: str | None, run_id: str, stored: list[dict[str, Any]] | None = None) -> str:
-    """Render the whole site from the version store into the workspace (``site/``); returns
-    the key of the list of rendered files."""
-    from cjm_tasks.run.pipeline import render_site as render
-
-    config = _config(config_path)
-    ws = workspace(config, run_id)
-    files = render(config)
-    for path, data in files.items():
-        ws.write_bytes(f"site/{path}", data)
-    ws.write_bytes("site.json", jsonio.dumps(sorted(files)))
-    return "site.json"
+def render_site(workspace: Workspace) -> str:
+    """Render the whole site from the version store into the workspace; returns the key of its list of files."""
+    return workspace.save_site(render(workspace.config()))
 
 
-def publish_site(config_path: str | None, run_id: str, rendered_key: str) -> dict[str, Any]:
+def publish_site(workspace: Workspace, rendered_key: str) -> PublishResult:
     """Publish the rendered site (version pages, then period pages and index, latest pointer last)."""
     from cjm_tasks.site.publish import publish_site as publish
 
-    config = _config(config_path)
-    ws = workspace(config, run_id)
-    files = {path: ws.read_bytes(f"site/{path}") for path in json.loads(ws.read_bytes(rendered_key))}
-    result = publish(files, open_storage(config.storage.site, config.s3))
-    return {"url": result.url, "latest": result.latest, "written": len(result.written), "kept": len(result.kept)}
+    config = workspace.config()
+    return publish(workspace.load_site(rendered_key), open_storage(config.storage.site, config.s3))
 
 
-def notify(config_path: str | None, period: str, stored: list[dict[str, Any]], published: dict[str, Any]) -> str:
-    """Send the summary of flagged changes and the report link (log by default, SMTP if configured)."""
+def notify(workspace: Workspace, period: str, stored: list[dict[str, Any]], published: dict[str, Any]) -> str:
+    """Send the summary of flagged changes and the report link (log by default, SMTP if
+    configured), from the :func:`summary` of what was stored and published."""
     from cjm_tasks.run.notify import send_summary
 
-    return send_summary(_config(config_path), period, list(stored), published)
+    return send_summary(workspace.config(), period, list(stored), published)
+
+
+def clean_workspaces(workspace: Workspace) -> list[str]:
+    """The run succeeded: mark it so, and remove the workspaces of successful runs but the newest
+    ``storage.keep_runs``; returns the removed run folders."""
+    removed = workspace.finish()
+    if removed:
+        log.info("removed the workspaces of %d run(s): %s", len(removed), ", ".join(removed))
+    return removed
 
 
 def compare_versions(config_path: str | None, persona: str, from_version: str, to_version: str) -> dict[str, Any]:
     """Compare any two stored versions of a persona and publish the comparison page."""
-    from cjm_tasks.run.pipeline import publish_comparison
+    return publish_comparison(load_config(config_path or None), persona, from_version, to_version)
 
-    return publish_comparison(_config(config_path), persona, from_version, to_version)
+
+def summary(result: Any) -> Any:
+    """A step's result as the small JSON value an orchestrator passes on (keys and counts, no payloads)."""
+    if isinstance(result, list):
+        return [summary(item) for item in result]
+    if isinstance(result, StoreResult):
+        return {"persona": result.persona, "version": str(result.version), "created": result.created}
+    if isinstance(result, PublishResult):
+        return {"url": result.url, "latest": result.latest, "written": len(result.written), "kept": len(result.kept)}
+    return result
+
+
+def refresh(config: CjmConfig, period: Period, run_id: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
+    """The whole refresh of ``period`` in this process, step by step as the DAG runs it: read,
+    validate, prepare, build each persona's map, store versions with their diffs, render and
+    publish the site (last), then remove old workspaces. ``run_id`` defaults to a new random id.
+
+    Returns {"period", "versions": [StoreResult], "validation": the gate's summary, "site": PublishResult}.
+    Raises :class:`~cjm_tasks.errors.ValidationFailed` before anything is stored or published
+    when the gate fails (the run's workspace is kept).
+    """
+    def say(what: str) -> None:
+        if progress:
+            progress(what)
+
+    workspace = Workspace.create(config, run_id or uuid.uuid4().hex)
+    keys = []
+    for source in list_sources(workspace):
+        say(f"reading {source}")
+        keys.append(read_source(workspace, str(period), source))
+    say("validating with Great Expectations")
+    validation = validate_sources(workspace, str(period), keys)
+    say("building journey maps")
+    maps = [build_map(workspace, str(period), persona) for persona in prepare_personas(workspace, keys)]
+    say("storing versions")
+    versions = store_versions(workspace, maps)
+    say("rendering the site")
+    rendered = render_site(workspace)
+    say("publishing the site")
+    site = publish_site(workspace, rendered)
+    clean_workspaces(workspace)
+    return {"period": str(period), "versions": versions, "validation": validation, "site": site}

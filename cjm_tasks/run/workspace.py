@@ -1,0 +1,243 @@
+"""A run's workspace: every hand-off between the steps of one refresh, in one place.
+
+``<storage.work>/runs/<run id>/`` (a folder or an S3 prefix) holds:
+
+- ``config.json``: the configuration snapshot taken by the run's first step; every later step
+  builds with it, so a retry after an edit of the YAML files builds with the configuration the
+  maps' lineage names (``config_sha256``);
+- ``inputs/<source>.parquet`` and ``.json``: each source as read, or why it could not be read;
+- ``prepared/``: the rows tagged with their personas (Parquet, sorted by persona, so a reader of
+  one persona skips the others' row groups), their counts, and the run's lineage;
+- ``maps/<persona>.json`` and ``.worker`` (which worker built it);
+- ``site/`` and ``site.json``: the rendered site;
+- ``finished.json``: the run succeeded. Only such workspaces are ever removed, keeping the newest
+  ``storage.keep_runs``; a failed run's workspace stays for inspection.
+
+Tables cross as Parquet through one round-trip (:func:`_write_frame`, :func:`_read_frame`). A step
+writes only its own keys, so rerunning it gives the same result.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from cjm_tasks import jsonio
+from cjm_tasks.config import CjmConfig, S3Config
+from cjm_tasks.errors import DataError
+from cjm_tasks.ingest.canonical import ConversionIssue, InputFile, SourceData
+from cjm_tasks.maps.journey import Prepared
+from cjm_tasks.storage import Storage, open_storage
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SNAPSHOT = "config.json"
+FINISHED = "finished.json"
+_PREPARED_TABLES = ("sales", "surveys", "texts", "matches")
+
+
+def _write_frame(storage: Storage, key: str, frame: pd.DataFrame, *, index: bool, row_group_size: int | None = None) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=index), buffer, row_group_size=row_group_size)
+    storage.write_bytes(key, buffer.getvalue())
+
+
+def _read_frame(storage: Storage, key: str, filters: list[tuple[str, str, Any]] | None = None) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    return pq.read_table(pa.BufferReader(storage.read_bytes(key)), filters=filters).to_pandas()
+
+
+def save_prepared(prepared: Prepared, storage: Storage, prefix: str) -> None:
+    """Write ``prepared`` below ``prefix``: a Parquet file per table (sorted by persona) and a
+    small JSON of counts."""
+    for name in _PREPARED_TABLES:
+        frame = getattr(prepared, name)
+        if frame is None:
+            continue
+        if "persona" in frame.columns:
+            frame = frame.sort_values("persona", kind="stable")
+        _write_frame(storage, f"{prefix}/{name}.parquet", frame, index=False, row_group_size=50_000)
+    storage.write_bytes(f"{prefix}/prepared.json", jsonio.dumps({"counts": prepared.counts, "unassigned": prepared.unassigned,
+                                                                "tables": [n for n in _PREPARED_TABLES if getattr(prepared, n) is not None]}))
+
+
+def load_prepared(storage: Storage, prefix: str, persona: str | None = None) -> Prepared:
+    """Read what :func:`save_prepared` wrote; with ``persona``, only that persona's rows."""
+    meta = json.loads(storage.read_bytes(f"{prefix}/prepared.json"))
+    tables: dict[str, Any] = {}
+    for name in _PREPARED_TABLES:
+        filters = [("persona", "=", persona)] if persona is not None and name != "matches" else None
+        tables[name] = _read_frame(storage, f"{prefix}/{name}.parquet", filters) if name in meta["tables"] else None
+    counts = meta["counts"] if persona is None else {persona: meta["counts"].get(persona, 0)}
+    return Prepared(tables["sales"], tables["surveys"], tables["texts"], tables["matches"], counts, meta["unassigned"])
+
+
+def workspace_location(work: str, run_id: str) -> str:
+    """``<work>/runs/<run id>``, the id made safe for paths."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", run_id).strip("_") or "run"
+    return f"{work.rstrip('/')}/runs/{safe}"
+
+
+def workspace_storage(config: CjmConfig, run_id: str) -> Storage:
+    """The workspace of run ``run_id`` as a plain storage, to look at what a run left."""
+    return open_storage(workspace_location(config.storage.work, run_id), config.s3)
+
+
+REDACTED = "<kept out of the snapshot: read from the live configuration>"
+
+
+class Workspace:
+    """The hand-offs of one run (see the module's description).
+
+    Open it with :meth:`create` (the run's first step: takes the configuration snapshot) or
+    :meth:`open` (any later step, from the :attr:`handle` the first one returned).
+    """
+
+    def __init__(self, work: str, run_id: str, s3: S3Config):
+        self.work, self.run_id, self.s3 = work, run_id, s3
+        self.storage = open_storage(workspace_location(work, run_id), s3)
+        self._config: CjmConfig | None = None
+
+    @classmethod
+    def create(cls, config: CjmConfig, run_id: str) -> Workspace:
+        """The workspace of run ``run_id`` with ``config`` as its snapshot (replacing one an
+        earlier attempt of the first step wrote). Its :meth:`config` is read back from the snapshot."""
+        workspace = cls(config.storage.work, run_id, config.s3)
+        doc = config.model_dump(mode="json")
+        for source in doc["sources"].values():
+            if (source.get("sql") or {}).get("url"):
+                # A database URL may hold a password: it stays out of the work storage, and each
+                # step reads it from the live configuration (it names where rows come from, not
+                # what shapes the maps; the config hash leaves it out too).
+                source["sql"]["url"] = REDACTED
+        workspace.storage.write_bytes(SNAPSHOT, json.dumps(doc, indent=1, ensure_ascii=False).encode(), content_type="application/json")
+        if workspace.config().sha256() != config.sha256():
+            raise RuntimeError(f"the configuration snapshot at {workspace.storage.url(SNAPSHOT)} does not read back as the configuration it was taken of")
+        return workspace
+
+    @classmethod
+    def open(cls, handle: dict[str, Any]) -> Workspace:
+        """The workspace a :attr:`handle` names."""
+        return cls(handle["work"], handle["run_id"], S3Config(**handle["s3"]))
+
+    @property
+    def handle(self) -> dict[str, Any]:
+        """Where the workspace is, as plain values for an orchestrator to pass between tasks."""
+        return {"work": self.work, "run_id": self.run_id, "s3": self.s3.model_dump()}
+
+    def config(self) -> CjmConfig:
+        """The run's configuration, from its snapshot (read once)."""
+        if self._config is None:
+            config = CjmConfig.model_validate_json(self.storage.read_bytes(SNAPSHOT))
+            redacted = [n for n, s in config.sources.items() if s.sql is not None and s.sql.url == REDACTED]
+            if redacted:
+                from cjm_tasks.config import load_config
+
+                live = load_config(config.path)
+                sources = dict(config.sources)
+                for name in redacted:
+                    if name not in live.sources or live.sources[name].sql is None:
+                        raise RuntimeError(f"source {name!r} reads a database whose URL the live configuration {config.path} no longer gives")
+                    sources[name] = sources[name].model_copy(update={"sql": sources[name].sql.model_copy(update={"url": live.sources[name].sql.url})})
+                config = config.model_copy(update={"sources": sources})
+            self._config = config
+        return self._config
+
+    # ------------------------------------------------------------------ inputs
+
+    def save_source(self, name: str, read: SourceData | DataError) -> str:
+        """Keep a source as read (its table and description), or the error that stopped its
+        reading, for the gate to report; returns the key of its description."""
+        meta: dict[str, Any] = {"source": name}
+        if isinstance(read, DataError):
+            meta["error"] = {"location": read.location, "detail": read.detail}
+        else:
+            _write_frame(self.storage, f"inputs/{name}.parquet", read.frame, index=True)
+            meta.update(rows_read=read.rows_read, rows_outside_period=read.rows_outside_period, records=read.records,
+                        files=[vars(f) for f in read.files], issues=[vars(i) for i in read.issues])
+        self.storage.write_bytes(f"inputs/{name}.json", jsonio.dumps(meta))
+        return f"inputs/{name}.json"
+
+    def load_sources(self, keys: list[str]) -> tuple[dict[str, SourceData], dict[str, DataError]]:
+        """The sources :meth:`save_source` kept under ``keys``, and those that could not be read."""
+        data, unreadable = {}, {}
+        for key in keys:
+            meta = json.loads(self.storage.read_bytes(key))
+            name = meta["source"]
+            if "error" in meta:
+                unreadable[name] = DataError(name, meta["error"]["location"], meta["error"]["detail"])
+                continue
+            data[name] = SourceData(name=name, frame=_read_frame(self.storage, key.replace(".json", ".parquet")),
+                                    files=[InputFile(**f) for f in meta["files"]], rows_read=meta["rows_read"],
+                                    rows_outside_period=meta["rows_outside_period"],
+                                    issues=[ConversionIssue(**i) for i in meta["issues"]], records=meta.get("records"))
+        return data, unreadable
+
+    # ------------------------------------------------------------------ prepared rows and lineage
+
+    def save_prepared(self, prepared: Prepared, lineage: dict[str, Any]) -> None:
+        save_prepared(prepared, self.storage, "prepared")
+        self.storage.write_bytes("prepared/lineage.json", jsonio.dumps(lineage))
+
+    def load_prepared(self, persona: str | None = None) -> Prepared:
+        return load_prepared(self.storage, "prepared", persona)
+
+    def lineage(self) -> dict[str, Any]:
+        return json.loads(self.storage.read_bytes("prepared/lineage.json"))
+
+    # ------------------------------------------------------------------ maps and site
+
+    def save_map(self, persona: str, doc: dict[str, Any], worker: str) -> str:
+        """Keep a persona's map and the name of the worker that built it; returns the map's key."""
+        self.storage.write_bytes(f"maps/{persona}.json", jsonio.dumps(doc))
+        self.storage.write_bytes(f"maps/{persona}.worker", worker.encode())
+        return f"maps/{persona}.json"
+
+    def load_maps(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """The maps under ``keys``, by persona id."""
+        docs = [json.loads(self.storage.read_bytes(key)) for key in keys]
+        return {doc["persona"]["id"]: doc for doc in docs}
+
+    def save_site(self, files: dict[str, bytes]) -> str:
+        """Keep the rendered site; returns the key of its list of files."""
+        for path, data in files.items():
+            self.storage.write_bytes(f"site/{path}", data)
+        self.storage.write_bytes("site.json", jsonio.dumps(sorted(files)))
+        return "site.json"
+
+    def load_site(self, key: str) -> dict[str, bytes]:
+        return {path: self.storage.read_bytes(f"site/{path}") for path in json.loads(self.storage.read_bytes(key))}
+
+    # ------------------------------------------------------------------ the end of a run
+
+    def finish(self) -> list[str]:
+        """Mark the run successful, then remove the workspaces of successful runs beyond the
+        newest ``storage.keep_runs`` (this one included when it is 0); returns their folders."""
+        self.storage.write_bytes(FINISHED, jsonio.dumps({"run_id": self.run_id, "finished_at": datetime.now(timezone.utc).isoformat()}))
+        return prune_workspaces(open_storage(f"{self.work.rstrip('/')}/runs", self.s3), self.config().storage.keep_runs)
+
+
+def prune_workspaces(runs: Storage, keep: int) -> list[str]:
+    """Remove the finished workspaces in ``runs`` (``<work>/runs``) but the newest ``keep``;
+    workspaces without ``finished.json`` (failed or still running) are left alone. The marker
+    goes last, so an interrupted removal is finished by the next one."""
+    folders: dict[str, list[str]] = {}
+    for key in runs.list():
+        folders.setdefault(key.split("/", 1)[0], []).append(key)
+    finished = sorted(((json.loads(runs.read_bytes(f"{folder}/{FINISHED}"))["finished_at"], folder)
+                       for folder, keys in folders.items() if f"{folder}/{FINISHED}" in keys), reverse=True)
+    removed = [folder for _, folder in finished[keep:]]
+    for folder in removed:
+        marker = f"{folder}/{FINISHED}"
+        runs.delete([k for k in folders[folder] if k != marker])
+        runs.delete([marker])
+    return removed
