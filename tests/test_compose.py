@@ -1,6 +1,7 @@
 """docker-compose.yml and the Dockerfile, checked without Docker: the services the stack needs,
 one shared JWT secret and executor across the Airflow services, host mounts that exist, the
-image installing exactly what uv.lock pins, and no real-looking secret anywhere in the repo."""
+image installing exactly what uv.lock pins plus the project's wheel (not its source tree), and no
+real-looking secret anywhere in the repo."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
+from tests.test_wheel import find_uv
 
 COMPOSE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
@@ -73,7 +75,8 @@ def test_reports_and_workspace_live_in_minio(services: dict):
                         ("CJM_SAMPLE_DATA", "sample-data")):
         assert re.fullmatch(r"\$\{%s:-s3://cjm/%s\}" % (key, prefix), env[key]), (key, env[key])
     assert "http://minio:9000" in env["CJM_S3_ENDPOINT_URL"]
-    assert env["CJM_CONFIG"] == "/opt/cjm/configs/cjm.yaml"
+    # Empty unless set: the configuration bundled in the wheel (configs/cjm.yaml as package data).
+    assert env["CJM_CONFIG"] == "${CJM_CONFIG:-}"
     assert "mc mb" in services["minio-init"]["command"][-1] and "local/cjm" in services["minio-init"]["command"][-1]
     assert "cjm sample-data" in services["cjm-sample-data"]["command"][-1]
 
@@ -91,7 +94,7 @@ def test_long_running_services_have_healthchecks(services: dict):
     assert not missing, missing
 
 
-def test_every_mounted_host_path_exists_and_the_project_is_mounted(compose: dict, services: dict):
+def test_every_mounted_host_path_exists_and_the_dags_are_mounted(compose: dict, services: dict):
     named = set(compose.get("volumes") or {})
     for name, service in services.items():
         for volume in service.get("volumes", []):
@@ -102,7 +105,9 @@ def test_every_mounted_host_path_exists_and_the_project_is_mounted(compose: dict
                 assert source in named, f"{name}: volume {source!r} is not declared under volumes:"
     for name in AIRFLOW_SERVICES:
         sources = {v.split(":")[0] for v in services[name]["volumes"]}
-        assert {"./dags", "./configs", "./templates"} <= sources, name
+        assert "./dags" in sources, name
+        # The installed wheel carries them; a mount beside the package would be ignored (or stale).
+        assert not {"./configs", "./templates", "./cjm_tasks"} & sources, name
 
 
 def test_no_secret_is_written_into_the_compose_file(services: dict):
@@ -134,12 +139,18 @@ def _export_command() -> list[str]:
 
 
 def _uv() -> list[str]:
-    if shutil.which("uv"):
-        return [shutil.which("uv")]
-    for python in (sys.executable, shutil.which("python3")):
-        if python and subprocess.run([python, "-m", "uv", "--version"], capture_output=True).returncode == 0:
-            return [python, "-m", "uv"]
-    pytest.fail("uv is not installed: `make uv` installs it")
+    return find_uv() or pytest.fail("uv is not installed: `make uv` installs it")
+
+
+def _stages() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The Dockerfile's build stages: each FROM line's argument and the instructions under it."""
+    stages: list[tuple[str, list[tuple[str, str]]]] = []
+    for op, rest in _dockerfile_instructions():
+        if op == "FROM":
+            stages.append((rest, []))
+        elif stages:
+            stages[-1][1].append((op, rest))
+    return stages
 
 
 def test_dockerfile_builds_on_the_official_image_and_installs_the_lock():
@@ -156,11 +167,30 @@ def test_dockerfile_builds_on_the_official_image_and_installs_the_lock():
     assert export[:1] == ["export"] and {"--frozen", "--no-dev", "--no-emit-project", "--extra"} <= set(export)
     installs = [rest for op, rest in instructions if op == "RUN" and "pip install" in rest]
     assert any("-r /requirements.txt" in rest for rest in installs), installs
-    project = [rest for rest in installs if "/opt/cjm" in rest]
-    assert project and "--no-deps" in project[0], "the project goes in without dependencies"
-    copies = " ".join(rest for op, rest in instructions if op == "COPY")
-    for part in ("cjm_tasks", "configs", "templates"):
-        assert part in copies and (REPO / part).is_dir()
+
+
+def test_the_image_installs_the_wheel_a_builder_stage_builds_not_the_source_tree():
+    stages = _stages()
+    builders = [(head, body) for head, body in stages[:-1] if any(op == "RUN" and "uv build --wheel" in rest for op, rest in body)]
+    assert len(builders) == 1, "one builder stage runs `uv build --wheel`"
+    head, body = builders[0]
+    stage = head.split()[-1]
+    assert head.split()[-2].upper() == "AS", head
+    # The builder copies what the wheel packages: pyproject.toml's packages and force-included folders.
+    wheel = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["hatch"]["build"]["targets"]["wheel"]
+    copied = {word.rstrip("/") for op, rest in body if op == "COPY" for word in rest.split()[:-1] if not word.startswith("--")}
+    needed = {"pyproject.toml", "README.md", *wheel["packages"], *wheel["force-include"]}
+    assert needed <= copied, f"the builder stage does not copy {sorted(needed - copied)}"
+    assert {"configs", "templates"} <= set(wheel["force-include"]) and all((REPO / part).exists() for part in needed)
+    final = stages[-1][1]
+    project = [rest for op, rest in final if op == "RUN" and "pip install" in rest and ".whl" in rest]
+    assert len(project) == 1 and f"from={stage}" in project[0], "the final image installs the wheel from the builder stage"
+    assert "--no-deps" in project[0] and "--editable" not in project[0], "the wheel goes in without dependencies (the lock has them)"
+    final_copies = " ".join(rest for op, rest in final if op == "COPY")
+    assert "dags" in final_copies
+    assert not re.search(r"(^|\s)(cjm_tasks|cjm_demo|configs|templates|pyproject\.toml)\b", final_copies), \
+        "the final image holds the wheel's install, not the source tree"
+    assert not any(op == "ENV" and "/opt/cjm" in rest for op, rest in final), "no configuration path into a source tree"
 
 
 def test_the_dockerfile_export_of_the_lock_succeeds_here(tmp_path: Path):

@@ -470,7 +470,7 @@ def postgres_db():
 def test_a_sql_query_is_a_source_bound_to_the_period_and_recorded_in_lineage(tmp_path: Path, postgres_db: str, monkeypatch):
     import sqlalchemy as sa
 
-    from cjm_tasks.maps.journey import lineage_of
+    from cjm_tasks.run.lineage import lineage_of
 
     engine = sa.create_engine(postgres_db)
     with engine.begin() as conn:
@@ -494,6 +494,13 @@ def test_a_sql_query_is_a_source_bound_to_the_period_and_recorded_in_lineage(tmp
     assert lineage["query"] == query and lineage["rows"] == 3 and "postgres@" not in lineage["location"]
     again = read_source("surveys", config, Q1)
     assert again.sha256 == data.sha256 and read_source("surveys", config, Period.parse("2025Q2")).sha256 != data.sha256
+    # The run's configuration snapshot keeps the URL (and its password) out of the work storage;
+    # every step reads it from the live configuration.
+    from cjm_tasks.run.workspace import SNAPSHOT, Workspace
+
+    workspace = Workspace.create(config, "sql-run")
+    assert postgres_db.split("//")[1] not in workspace.storage.read_bytes(SNAPSHOT).decode()
+    assert Workspace.open(workspace.handle).config().sources["surveys"].sql.url == postgres_db
     # Through an Airflow connection id, resolved from AIRFLOW_CONN_<ID> (Airflow writes postgres://).
     monkeypatch.setenv("AIRFLOW_CONN_ANSWERS", postgres_db.replace("postgresql://", "postgres://"))
     via_conn = _edit_source(main, "surveys", sql={"connection": "answers", "query": query})
@@ -614,7 +621,9 @@ def test_make_install_repairs_a_venv_that_lost_its_extras(tmp_path: Path):
     project.mkdir()
     for name in ("Makefile", "pyproject.toml", "uv.lock", "README.md"):
         shutil.copy(ROOT / name, project / name)
-    shutil.copytree(ROOT / "cjm_tasks", project / "cjm_tasks", ignore=shutil.ignore_patterns("__pycache__"))
+    # What the build needs: the packages and the folders the wheel carries as package data.
+    for folder in ("cjm_tasks", "cjm_demo", "configs", "templates"):
+        shutil.copytree(ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__", "_data"))
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "MAKEFLAGS", "MAKELEVEL")}
     python = shutil.which("python3") or sys.executable
 
