@@ -17,7 +17,7 @@ from cjm_tasks.errors import CjmError, DataError
 from cjm_tasks.ingest.canonical import DERIVED, ID_COLUMN, _file_columns_for, _wanted_columns
 from cjm_tasks.ingest.convert import clip
 from cjm_tasks.ingest.readers import _header
-from cjm_tasks.ingest.sources import location_for, read_source
+from cjm_tasks.ingest.sources import location_for, read_source, require_columns
 
 if TYPE_CHECKING:
     from cjm_tasks.config import CjmConfig
@@ -136,10 +136,9 @@ def dry_run(config: CjmConfig, period: Period) -> DryRun:
         try:
             header, rep.files = _first_header(name, config, period)
             rep.columns = _mapping(name, config, header)
-            missing = [c for c in rep.columns if c.required and c.found is False]
-            if missing:
-                raise DataError(name, rep.where, "missing column(s) " + ", ".join(f"{c.file_column!r} (for {c.canonical})" for c in missing)
-                                + f"; the file has {', '.join(map(repr, (header or [])[:20]))}")
+            if header is not None:
+                # Every required column, not only those the dry run reads: the message a refresh would give.
+                require_columns(name, source, rep.where, header, _wanted_columns(name, source, config))
             data = read_source(name, config, period, only=DRY_COLUMNS[name])
         except DataError as exc:
             rep.error = str(exc)

@@ -62,6 +62,7 @@ def read_source(name: str, config: CjmConfig, period: Period | None, only: set[s
         from cjm_tasks.ingest.sql import read_query
 
         table, input_file = read_query(name, source, period, config.project.timezone, _file_columns_for(source, wanted))
+        require_columns(name, source, input_file.location, table.column_names, wanted)
         frames.append(_finish_table(name, source, input_file.location, table, wanted).to_pandas(types_mapper=string_mapper()))
         inputs.append(input_file)
     else:
@@ -102,20 +103,29 @@ def _parse(name: str, source: SourceConfig, display: str, raw: bytes, wanted: di
     mapping = _file_columns_for(source, wanted)
     melt_cols = source.melt.file_columns() if source.melt else []
     header = _header(name, source, display, raw)
-    missing = [f"{fc!r}" + (f" (canonical {c!r})" if c != fc else "") for fc, c, req in mapping if req and fc not in header]
-    missing += [repr(c) for c in melt_cols if c not in header]
-    if missing:
-        hint = ""
-        if source.format == "csv" and len(header) == 1:
-            other = next((d for d in ";,\t|" if d != source.csv.delimiter and d in header[0]), None)
-            if other:
-                hint = f"; the header has a single column {header[0][:80]!r}: is the delimiter {other!r} rather than {source.csv.delimiter!r}? (set csv.delimiter)"
-        raise DataError(name, display, f"missing required column(s) {', '.join(dict.fromkeys(missing))}; found {', '.join(map(repr, header[:20]))}{hint}")
+    require_columns(name, source, display, header, wanted)
     read_cols = list(dict.fromkeys([fc for fc, _, _ in mapping if fc in header] + melt_cols))
     if source.row_id == "hash":
         read_cols = list(dict.fromkeys(header))  # the id is a hash of the whole row
     table = read_table(name, source, display, raw, read_cols)
     return _finish_table(name, source, display, table, wanted)
+
+
+def require_columns(name: str, source: SourceConfig, display: str, columns: list[str], wanted: dict[str, bool]) -> None:
+    """Raise :class:`DataError` naming every required and melted column ``columns`` (a file's
+    header, a query's result) lacks, with the delimiter to try when a CSV header did not split."""
+    mapping = _file_columns_for(source, wanted)
+    melt_cols = source.melt.file_columns() if source.melt else []
+    missing = [f"{fc!r}" + (f" (canonical {c!r})" if c != fc else "") for fc, c, req in mapping if req and fc not in columns]
+    missing += [repr(c) for c in melt_cols if c not in columns]
+    if not missing:
+        return
+    hint = ""
+    if source.format == "csv" and len(columns) == 1:
+        other = next((d for d in ";,\t|" if d != source.csv.delimiter and d in columns[0]), None)
+        if other:
+            hint = f"; the header has a single column {columns[0][:80]!r}: is the delimiter {other!r} rather than {source.csv.delimiter!r}? (set csv.delimiter)"
+    raise DataError(name, display, f"missing required column(s) {', '.join(dict.fromkeys(missing))}; found {', '.join(map(repr, columns[:20]))}{hint}")
 
 
 def _finish_table(name: str, source: SourceConfig, display: str, table, wanted: dict[str, bool]):
@@ -126,10 +136,6 @@ def _finish_table(name: str, source: SourceConfig, display: str, table, wanted: 
     melt_cols = source.melt.file_columns() if source.melt else []
     if table.num_rows == 0:
         raise DataError(name, display, "file has a header but no data rows")
-    missing = [f"{fc!r}" + (f" (canonical {c!r})" if c != fc else "") for fc, c, req in mapping if req and fc not in table.column_names]
-    missing += [repr(c) for c in melt_cols if c not in table.column_names]
-    if missing:
-        raise DataError(name, display, f"missing required column(s) {', '.join(dict.fromkeys(missing))}; found {', '.join(map(repr, table.column_names[:20]))}")
     row_hash = _row_hash(table) if source.row_id == "hash" else None
     present = [(fc, c) for fc, c, _ in mapping if fc in table.column_names]
     mapped = {fc for fc, _ in present}
