@@ -163,31 +163,12 @@ def _wanted_columns(name: str, source: SourceConfig, config: CjmConfig) -> dict[
     return wanted
 
 
-DERIVED_FEATURES = ("order_count", "total_order_value", "avg_order_value", "first_seen", "last_seen", "main_channel", "event_count")
-
-
 def persona_attributes(config: CjmConfig) -> list[str]:
     """Customer attributes the persona rules use (fields that are not derived features)."""
-    from cjm_tasks.config import AllRule, AnyRule, Condition, NotRule
+    from cjm_tasks.config.references import ORDER_FEATURES, SALES_FEATURES, rule_fields
 
-    fields: list[str] = []
-
-    def walk(rule) -> None:
-        if isinstance(rule, Condition):
-            if rule.field not in DERIVED_FEATURES and rule.field not in fields:
-                fields.append(rule.field)
-        elif isinstance(rule, AllRule):
-            for r in rule.all:
-                walk(r)
-        elif isinstance(rule, AnyRule):
-            for r in rule.any:
-                walk(r)
-        elif isinstance(rule, NotRule):
-            walk(rule.not_)
-
-    for persona in config.personas.personas:
-        walk(persona.rule)
-    return fields
+    fields = [f for persona in config.personas.personas for f, _ in rule_fields(persona.rule, "rule")]
+    return [f for f in dict.fromkeys(fields) if f not in SALES_FEATURES + ORDER_FEATURES]
 
 
 def _file_columns_for(source: SourceConfig, wanted: dict[str, bool]) -> list[tuple[str, str, bool]]:

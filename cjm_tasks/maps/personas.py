@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cjm_tasks.config import AllRule, AnyRule, Condition, NotRule, PersonasFile
+from cjm_tasks.config.journey import DEFAULT_ORDER_EVENTS
 from cjm_tasks.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ORDER_EVENTS = ("order_placed", "repeat_order")
 ALL_PERSONA = "all"
 
 
@@ -98,7 +98,7 @@ def _typed(values: pd.Series) -> pd.Series:
 
 
 def derive_features(sales: pd.DataFrame | None, customers: pd.DataFrame | None,
-                    order_events: list[str] | tuple[str, ...] = ORDER_EVENTS) -> pd.DataFrame:
+                    order_events: list[str] | tuple[str, ...] = DEFAULT_ORDER_EVENTS) -> pd.DataFrame:
     """One row per customer (index ``customer_id``): attributes joined with sales features.
 
     Customers appear when they have sales in the period or a row in ``customers``. Order
