@@ -28,7 +28,6 @@ from cjm_tasks.errors import DataError
 if TYPE_CHECKING:
     from cjm_tasks.config import SourceConfig
     from cjm_tasks.periods import Period
-    from cjm_tasks.ingest.canonical import InputFile
 
 
 def connection_url(name: str, source: SourceConfig) -> str:

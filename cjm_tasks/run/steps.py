@@ -91,15 +91,12 @@ def prepare_personas(workspace: Workspace, source_keys: list[str]) -> list[str]:
 
 def build_map(workspace: Workspace, period: str, persona: str) -> str:
     """One persona's map from the prepared tables (its rows only), schema-checked; returns its key."""
-    import json
-
-    from cjm_tasks import jsonio
     from cjm_tasks.maps.journey import maps_from
     from cjm_tasks.models import check_map
 
     config = workspace.config()
     doc = maps_from(workspace.load_prepared(persona), config, Period.parse(period), workspace.lineage(), [persona])[persona]
-    check_map(json.loads(jsonio.dumps(doc)))
+    check_map(doc)
     return workspace.save_map(persona, doc, worker_name())
 
 
