@@ -194,16 +194,15 @@ def _located(error: dict[str, Any]) -> tuple[str, str]:
 
 def _valid_keys(model: Any, loc: tuple[Any, ...]) -> list[str] | None:
     """The keys a mapping at ``loc`` (inside ``model``) accepts, or None when it cannot be told."""
+    import types
     import typing
 
     def models_of(tp: Any) -> list[Any]:
         origin = typing.get_origin(tp)
         if origin is Annotated:
             return models_of(typing.get_args(tp)[0])
-        if origin in (Union, getattr(__import__("types"), "UnionType", Union)):
+        if origin in (Union, types.UnionType):
             return [m for a in typing.get_args(tp) for m in models_of(a)]
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            return [tp]
         return [tp]
 
     current: list[Any] = [model]
@@ -213,9 +212,9 @@ def _valid_keys(model: Any, loc: tuple[Any, ...]) -> list[str] | None:
             for t in models_of(tp):
                 origin = typing.get_origin(t)
                 if isinstance(part, str) and part.startswith("rule:"):
-                    tag = {"rule:all": AllRule, "rule:any": AnyRule, "rule:not": NotRule, "rule:condition": Condition}.get(part)
-                    if tag is not None and t in (AllRule, AnyRule, NotRule, Condition) or (tag is not None and typing.get_origin(t) is Union):
-                        nxt.append(tag)
+                    # A rule's discriminator tag picks one member of the rule union.
+                    if t is {"rule:all": AllRule, "rule:any": AnyRule, "rule:not": NotRule, "rule:condition": Condition}.get(part):
+                        nxt.append(t)
                     continue
                 if isinstance(t, type) and issubclass(t, BaseModel):
                     for name, info in t.model_fields.items():
