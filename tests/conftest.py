@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +17,12 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
+
+
+def cjm(*args: str, config: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The cjm command as a user runs it (a new process), with ``--config`` when given."""
+    command = [sys.executable, "-m", "cjm_tasks.cli", *(["--config", str(config)] if config else []), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 
 
 def free_port() -> int:

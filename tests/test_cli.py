@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_config, write_small_inputs
-
-
-def cjm(*args: str, config: Path | None = None) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "cjm_tasks.cli", *(["--config", str(config)] if config else []), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+from tests.conftest import cjm, write_config, write_small_inputs
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from functools import partial
 import sys
 from pathlib import Path
 
@@ -21,15 +22,15 @@ from cjm_tasks.maps.journey import Inputs, prepare
 from cjm_tasks.periods import Period
 from cjm_tasks.run.pipeline import read_and_validate
 from cjm_tasks.ingest.sources import read_source
+from tests.conftest import cjm as run_cjm
 from tests.conftest import write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 Q1 = Period.parse("2025Q1")
 
 
-def cjm(*args: str, config: Path | None = None) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "cjm_tasks.cli", *(["--config", str(config)] if config else []), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+# Refreshes of two quarters run here: a longer limit than the CLI tests'.
+cjm = partial(run_cjm, timeout=600)
 
 
 def _write(path: Path, text: str | bytes) -> Path:
