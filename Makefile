@@ -9,7 +9,7 @@ DEMO_DATA := build/sample-data
 DEMO_QUARTERS ?= 4
 DEMO_START ?= 2025Q1
 
-.PHONY: demo demo-cli airflow test install uv clean bench
+.PHONY: demo demo-cli airflow test install uv java clean bench
 
 uv:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -48,13 +48,19 @@ airflow: install
 	@echo "Airflow UI: http://localhost:8080 (user admin; the password is in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
 	$(AIRFLOW_ENV) AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin $(BIN)/airflow standalone
 
-test: install
+# The Spark engine (PySpark, an extra) needs Java 17+; the tests run it in local mode.
+java:
+	@java -version >/dev/null 2>&1 || { echo "installing Java 17 for Spark (apt-get install openjdk-17-jre-headless)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null 2>&1 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }; }
+
+test: install java
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python benchmarks/bench_sample_data.py
 	$(BIN)/python benchmarks/dag_parse.py
-	$(BIN)/python benchmarks/bench_pipeline.py --scale 20
+	$(BIN)/python benchmarks/bench_refresh.py --scales 20 --personas 4 32 --root build/bench
 
 clean:
 	rm -rf build .pytest_cache

@@ -84,6 +84,7 @@ def load_config(path: str | os.PathLike | None = None) -> CjmConfig:
         files={k: Path(v) for k, v in files.items()},
         orders=stages_file.orders,
         barrier_files=barrier_files,
+        engine=main.engine,
     )
     check_references(config)
     return config

@@ -121,6 +121,27 @@ class FilesConfig(Strict):
     examples: str | None = None
 
 
+class SparkConfig(Strict):
+    # Any Spark master URL: local[N] (one machine, N cores), spark://host:7077, yarn, k8s://...
+    master: str = "local[2]"
+    # An Airflow Spark connection id (apache-airflow-providers-apache-spark's kind): its host
+    # and port give the master, its extra's "conf" mapping Spark settings. Overrides master.
+    connection: str | None = None
+    conf: dict[str, str] = {}
+
+
+class EngineConfig(Strict):
+    """Where the relational work runs (reading the canonical tables, the gate's counts, persona
+    tagging, every count and group-by): DuckDB embedded, or Spark when one machine is not enough."""
+
+    kind: Literal["duckdb", "spark"] = "duckdb"
+    # DuckDB's memory limit; beyond it, it spills to temp_directory. Any DuckDB size, e.g. 900MB, 4GB.
+    memory_limit: str = "1GB"
+    threads: int | None = Field(None, ge=1)   # default: the machine's cores
+    temp_directory: str | None = None          # default: a folder in the system's temp
+    spark: SparkConfig = SparkConfig()
+
+
 class MainFile(Strict):
     project: ProjectConfig = ProjectConfig()
     files: FilesConfig = FilesConfig()
@@ -130,6 +151,7 @@ class MainFile(Strict):
     metrics: MetricsConfig = MetricsConfig()
     diff: DiffConfig = DiffConfig()
     notify: NotifyConfig = NotifyConfig()
+    engine: EngineConfig = EngineConfig()
 
     @field_validator("sources")
     @classmethod
