@@ -19,7 +19,7 @@ most texts and sentences are not exact copies (the similarity pass works on dist
 so a million copies of a small pool would time only the pool). The counts of distinct texts and
 sentences are printed.
 
-**The steps** are the text work of ``journey.prepare``, in its order and with its calls:
+**The steps** are the text work of ``maps.text_features.analyse_texts``, in its order and with its calls:
 ``normalize`` of every text, the lexicon ``sentiment`` of the normalised texts, then the catalog
 match ``catalog_matcher(config).match(norm, normalized=True, eligible=similarity_eligible(...))``
 (texts that are not praise are read for similarity), with the catalog of ``configs/cjm.yaml``.
@@ -65,7 +65,7 @@ def peak_rss_mib() -> float:
 
 def _collected(config, period) -> Any:
     """``collect_texts`` over the surveys and reviews of ``period`` read by ``config``."""
-    from cjm_tasks.maps.journey import Inputs, collect_texts
+    from cjm_tasks.maps.prepared import Inputs, collect_texts
     from cjm_tasks.ingest.sources import read_source
 
     inputs = Inputs(surveys=read_source("surveys", config, period).frame, reviews=read_source("reviews", config, period).frame)
@@ -134,7 +134,7 @@ def worker(mode: str, path: Path, repeat: int) -> dict[str, Any]:
     import pandas as pd
 
     from cjm_tasks.config import load_config
-    from cjm_tasks.maps.journey import catalog_matcher, similarity_eligible
+    from cjm_tasks.maps.text_features import catalog_matcher, similarity_eligible
     from cjm_tasks.maps.text import normalize, sentiment
 
     texts = pd.read_parquet(path)
@@ -173,7 +173,7 @@ _BASELINE_WORKER = """
 import json, resource, sys, time
 import pandas as pd
 from cjm_tasks.config import load_config
-from cjm_tasks.maps.journey import catalog_matcher
+from cjm_tasks.maps.text_features import catalog_matcher
 from cjm_tasks.maps.text import normalize, sentiment
 texts = pd.read_parquet(sys.argv[1])
 config = load_config("configs/cjm.yaml")

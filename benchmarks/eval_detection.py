@@ -33,7 +33,7 @@ seed.
 
 Two detectors are measured in the same run on the same texts: the keywords alone
 (``catalog_matcher(config, word_forms=False, similarity=False)``) and the full catalog detection
-(``catalog_matcher(config)``, its defaults), each called as ``journey.prepare`` calls it: on the
+(``catalog_matcher(config)``, its defaults), each called as ``prepared.prepare`` calls it: on the
 normalised texts, with ``eligible=similarity_eligible(...)`` (texts that are not praise by their
 score, or by their wording when they have none, are read for similarity). For the
 full detector the true and false positives are also split by ``via`` (``keyword`` or
@@ -61,7 +61,8 @@ sys.path.insert(0, str(REPO))
 
 from cjm_tasks.maps.barriers import wilson  # noqa: E402
 from cjm_demo.evaluation_data import generate, load_evaluation_config  # noqa: E402
-from cjm_tasks.maps.journey import Inputs, catalog_matcher, collect_texts, similarity_eligible  # noqa: E402
+from cjm_tasks.maps.prepared import Inputs, collect_texts
+from cjm_tasks.maps.text_features import catalog_matcher, similarity_eligible  # noqa: E402
 from cjm_tasks.periods import Period  # noqa: E402
 from cjm_tasks.ingest.sources import read_source  # noqa: E402
 from cjm_tasks.maps.text import normalize, sentiment  # noqa: E402
@@ -130,7 +131,7 @@ def make_detectors(config) -> dict[str, Any]:
 
 def detect(matcher, texts: pd.DataFrame, config) -> pd.DataFrame:
     """The matcher's rows (row, label, keyword, found, via, score) for ``texts``, called as
-    ``journey.prepare`` calls it: on the normalised texts, with the texts read for similarity
+    ``prepared.prepare`` calls it: on the normalised texts, with the texts read for similarity
     (``similarity_eligible``: not praise by score, or by wording when there is no score), which
     needs the lexicon sentiment of every text first."""
     frame = texts.assign(norm=normalize(texts["text"]))

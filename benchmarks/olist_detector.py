@@ -46,7 +46,7 @@ import pandas as pd
 from cjm_tasks.maps.barriers import wilson
 from cjm_tasks.config import load_config
 from cjm_tasks.maps.evaluation import score_detector
-from cjm_tasks.maps.journey import catalog_matcher
+from cjm_tasks.maps.text_features import catalog_matcher
 from cjm_tasks.ingest.sources import read_source
 from cjm_tasks.storage import expand_location
 
@@ -110,7 +110,8 @@ class PipelineMatcher:
 
 def _eligible_by_text(comments: pd.DataFrame, config) -> dict[str, bool] | None:
     try:
-        from cjm_tasks.maps.journey import scale01, similarity_eligible
+        from cjm_tasks.maps.journey import scale01
+        from cjm_tasks.maps.text_features import similarity_eligible
         from cjm_tasks.maps.text import sentiment
     except ImportError:
         return None

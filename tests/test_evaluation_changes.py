@@ -26,7 +26,7 @@ from cjm_demo.evaluation_data import (
     score,
     size_class,
 )
-from cjm_tasks.maps.journey import catalog_matcher
+from cjm_tasks.maps.text_features import catalog_matcher
 from cjm_tasks.periods import Period
 from cjm_tasks.run.pipeline import read_and_validate
 

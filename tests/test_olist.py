@@ -113,7 +113,7 @@ def test_detector_scores_against_human_labels_on_the_held_out_half(config):
     figures measured at the one final run (docs/olist.md): late delivery misses the issue's
     0.8/0.75, partial delivery meets it."""
     from cjm_tasks.maps.evaluation import score_detector
-    from cjm_tasks.maps.journey import catalog_matcher, similarity_eligible
+    from cjm_tasks.maps.text_features import catalog_matcher, similarity_eligible
     from cjm_tasks.maps.text import normalize, sentiment
 
     rows = pd.read_csv(_LOCATION, usecols=["id", "review_comment_message", "review_score", "most_voted_subclass"])
@@ -128,7 +128,7 @@ def test_detector_scores_against_human_labels_on_the_held_out_half(config):
                           "sentiment": sentiment(norm, config.barriers.sentiment.model_dump(), normalized=True)})
     eligible = similarity_eligible(frame, config)
 
-    class Read:  # score_detector's matcher, called the way journey.prepare calls it
+    class Read:  # score_detector's matcher, called the way prepared.prepare calls it
         def match(self, texts):
             return catalog_matcher(config).match(normalize(texts), normalized=True, eligible=eligible)
 

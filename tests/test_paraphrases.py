@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from cjm_tasks.config import load_config
-from cjm_tasks.maps.journey import catalog_matcher, similarity_eligible
+from cjm_tasks.maps.text_features import catalog_matcher, similarity_eligible
 from cjm_tasks.maps.text import normalize, sentiment
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from cjm_tasks.config import load_config
-from cjm_tasks.maps.journey import catalog_matcher
+from cjm_tasks.maps.text_features import catalog_matcher
 from cjm_tasks.periods import Period
 from cjm_demo.sample_data import (
     SampleDataSummary,

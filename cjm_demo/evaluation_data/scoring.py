@@ -271,7 +271,7 @@ def keyword_coverage(data_dir: str | os.PathLike, config: CjmConfig) -> dict[str
     """
     import pandas as pd
 
-    from cjm_tasks.maps.journey import catalog_matcher
+    from cjm_tasks.maps.text_features import catalog_matcher
 
     rows = []
     for period in read_truth(data_dir)["periods"]:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 UNPLACED = "unplaced"
+_TEXT_COLUMNS = ("row", "stage", "stage_given", "who", "score01", "text", "norm", "at", "source", "language")  # what barriers read (the rest is not copied)
 
 
 def severity(prevalence: float | None, impact: float, half: float) -> int:
@@ -130,11 +131,12 @@ def pick_quotes(texts: pd.DataFrame, limit: int, chars: int, via: str = "keyword
     """
     if limit == 0 or texts.empty:
         return []
-    ordered = texts.assign(_neg=texts["score01"].fillna(0.5), _len=texts["text"].str.len())
-    ordered = ordered[ordered["_len"] >= 8].sort_values(["_neg", "at", "_len"], ascending=[True, False, True], kind="stable")
+    order = texts[["score01", "at", "text"]].reset_index(drop=True)  # sorted alone: only 200 texts are read whole
+    order = order.assign(_neg=order["score01"].fillna(0.5), _len=order["text"].str.len())
+    order = order[order["_len"] >= 8].sort_values(["_neg", "at", "_len"], ascending=[True, False, True], kind="stable")
     quotes: list[dict[str, Any]] = []
     kept: list[frozenset[str]] = []
-    candidates = ordered.head(200)
+    candidates = texts.iloc[order.index[:200]]
     keys = candidates["norm"].str.strip().tolist()  # normalised once, when the texts were prepared
     has_found = "found" in candidates.columns
     has_via = "via" in candidates.columns
@@ -169,7 +171,7 @@ def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame, population: Popul
     det = config.barriers.detection
     lang = config.project.language
     columns = [c for c in ("row", "label", "keyword", "found", "via", "score") if c in matches.columns]
-    hits = texts.merge(matches[columns], on="row") if len(texts) and len(matches) else None
+    hits = texts[[c for c in texts.columns if c in _TEXT_COLUMNS]].merge(matches[columns], on="row") if len(texts) and len(matches) else None
     if hits is not None and "via" not in hits.columns:
         hits = hits.assign(via="keyword")
     groups = dict(list(hits.groupby("label", sort=True))) if hits is not None else {}
@@ -302,11 +304,12 @@ def text_languages(texts: pd.DataFrame, default: str) -> list[str]:
     is Russian): sources such as survey exports often carry no language column."""
     latin_default = default if default != "ru" else "en"
     out = []
-    for language, text in zip(texts["language"], texts["text"]):
-        if not isinstance(language, str) or not language:
-            letters = [c for c in str(text).lower() if c.isalpha()]
-            language = "ru" if letters and sum(c in _CYRILLIC for c in letters) * 2 > len(letters) else latin_default
-        out.append(language)
+    guessed: dict[str, str] = {}  # each distinct text read once
+    for language, text in zip(texts["language"], map(str, texts["text"])):
+        if not (isinstance(language, str) and language) and text not in guessed:
+            letters = [c for c in text.lower() if c.isalpha()]
+            guessed[text] = "ru" if letters and sum(c in _CYRILLIC for c in letters) * 2 > len(letters) else latin_default
+        out.append(language if isinstance(language, str) and language else guessed[text])
     return out
 
 
@@ -351,7 +354,8 @@ def representative_sentences(texts: pd.DataFrame, phrases: Sequence[str], limit:
         return []
     if len(texts) > _LABEL_TEXTS:
         texts = texts.iloc[:: math.ceil(len(texts) / _LABEL_TEXTS)]
-    own = [content_stems(str(n), latin) for n in texts["norm"]]
+    stems_of = {n: content_stems(n, latin) for n in set(map(str, texts["norm"]))}  # each distinct text read once
+    own = [stems_of[n] for n in map(str, texts["norm"])]
     used: dict[str, int] = {}
     for stems in own:
         for stem in stems:
@@ -359,11 +363,14 @@ def representative_sentences(texts: pd.DataFrame, phrases: Sequence[str], limit:
     others = max(1, len(own) - 1)
     scored: dict[str, list[Any]] = {}
     written: dict[str, dict[str, int]] = {}
-    for text, stems_of_text in zip(texts["text"], own):
+    located: dict[tuple[str, str], tuple[str, list[int] | None, str]] = {}  # (text, phrase): sentence, span, key
+    for text, stems_of_text in zip(map(str, texts["text"]), own):
         keys = set()
         for phrase in phrases:
-            sentence, span = matched_sentence(str(text), phrase, len(str(text)) + 1)
-            key = normalize_one(sentence).strip()
+            if (text, phrase) not in located:
+                sentence, span = matched_sentence(text, phrase, len(text) + 1)
+                located[text, phrase] = sentence, span, normalize_one(sentence).strip()
+            sentence, span, key = located[text, phrase]
             if span is None or key in keys:
                 continue
             keys.add(key)
@@ -423,8 +430,9 @@ def detect_emerging(texts: pd.DataFrame, matched_rows: set[int], population: Pop
         return [], {}
     # Negative: a low score whose wording is not clearly positive (a 1-star "great product" is noise).
     low = (texts["score01"] <= det.negative_score) & ~(texts["sentiment"] > 0)
+    texts = texts[[c for c in texts.columns if c in _TEXT_COLUMNS]]
     negative = texts[low & ~texts["row"].isin(matched_rows)].reset_index(drop=True)
-    others = texts[~low].reset_index(drop=True)
+    others = texts.loc[~low, "norm"]
     if negative.empty:
         return [], {}
     pairs = bigrams[bigrams["row"].isin(negative["row"])].merge(negative[["row", "who"]], on="row")
@@ -437,7 +445,7 @@ def detect_emerging(texts: pd.DataFrame, matched_rows: set[int], population: Pop
     rows = pairs[pairs["phrase"].isin(counted.index)].groupby("phrase")["row"].agg(list)
     candidates = counted.assign(rows=rows).rename_axis("phrase").reset_index()
     candidates = candidates.sort_values(["customers", "phrase"], ascending=[False, True], kind="stable").reset_index(drop=True)
-    elsewhere = KeywordMatcher({p: [p] for p in candidates["phrase"]}).match(others["norm"], normalized=True)["label"].value_counts()
+    elsewhere = KeywordMatcher({p: [p] for p in candidates["phrase"]}).counts(others, normalized=True)
     negative_share = candidates["texts"] / len(negative)
     other_share = candidates["phrase"].map(elsewhere).fillna(0) / max(1, len(others))
     candidates["distinctive"] = negative_share >= 2 * other_share

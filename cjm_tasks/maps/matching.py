@@ -47,12 +47,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
+from cjm_tasks.maps.distinct import distinct, spread
 from cjm_tasks.maps.keywords import CYRILLIC_LANGS, MAX_PARTS, SNOWBALL, Keyword, Scanner, WordForms, parse_keyword, part_pattern, phrase_variants
 from cjm_tasks.maps.negation import Negations, clause_after, clause_before, sentence_before
 from cjm_tasks.maps.similarity import ExampleModel
 from cjm_tasks.maps.text import BOUNDARY, CLAUSE, matched_words, normalize
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from cjm_tasks.config import CatalogBarrier, MatchingConfig
@@ -198,7 +200,14 @@ class CatalogMatcher:
 
     def keyword_matches(self, norm: pd.Series) -> pd.DataFrame:
         """Keyword hits (columns as :meth:`match`, ``via`` keyword, and ``start``: the offset of
-        the match in its normalised text) in normalised texts."""
+        the match in its normalised text) in normalised texts, each distinct text read once."""
+        codes, values = distinct(norm)
+        return spread(self._keyword_matches(values, codes), codes)
+
+    def _keyword_matches(self, norm: pd.Series, codes: np.ndarray) -> pd.DataFrame:
+        """:meth:`keyword_matches` of distinct texts ``norm`` (``row``: their position), which stand
+        for the texts ``norm.iloc[codes]``: the word counts that choose which keyword parts are
+        scanned are those of all these texts, so the result does not depend on the repeats."""
         import numpy as np
         import pandas as pd
 
@@ -209,13 +218,16 @@ class CatalogMatcher:
         import pyarrow.compute as pc
 
         arrow = pa.array(values, type=pa.large_string())
-        counted = pc.value_counts(pc.list_flatten(pc.utf8_split_whitespace(arrow)))
-        frequency = dict(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist()))
+        words = pc.utf8_split_whitespace(arrow)
+        repeats = np.bincount(codes, minlength=len(values))
+        counted = pa.table({"word": pc.list_flatten(words), "n": repeats[pc.list_parent_indices(words).to_numpy()]}
+                           ).group_by("word").aggregate([("n", "sum")])
+        frequency = dict(zip(counted["word"].to_pylist(), counted["n_sum"].to_pylist()))
         vocabulary = set(frequency) if self.settings.word_forms else None
         # Texts holding no negation, hedge or negating phrase of any language need no window check.
         pattern = self._negation_regex
         negatable = pc.match_substring_regex(arrow, pattern).to_numpy(zero_copy_only=False) if pattern else np.zeros(len(values), bool)
-        scanner, deferred = self._scanner(vocabulary, frequency, len(values))
+        scanner, deferred = self._scanner(vocabulary, frequency, len(codes))
         lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
         starts = np.concatenate(([0], np.cumsum(lengths + 1)[:-1]))
         joined = "\n".join(values)
@@ -334,62 +346,85 @@ class CatalogMatcher:
 
     def similarity_matches(self, norm: pd.Series, eligible: pd.Series | None, found: pd.DataFrame) -> pd.DataFrame:
         """Sentences of eligible texts close enough to a barrier's examples (``via`` similarity);
-        pairs already in ``found`` are skipped."""
+        pairs already in ``found`` are skipped. Each distinct text read is classified once."""
+        import numpy as np
+
+        read = np.arange(len(norm)) if eligible is None else np.flatnonzero(eligible.to_numpy(dtype=bool))
+        codes, values = distinct(norm.iloc[read])
+        return self._similarity_matches(values, codes, read, found)
+
+    def _similarity_matches(self, values: pd.Series, codes: np.ndarray, read: np.ndarray, found: pd.DataFrame) -> pd.DataFrame:
+        """:meth:`similarity_matches` of the texts ``read`` (positions), whose normalised texts are
+        ``values.iloc[codes]``: every value is read, so each stands for at least one text."""
         import numpy as np
         import pandas as pd
 
-        if self.model is None or len(norm) == 0:
+        if self.model is None or len(read) == 0:
             return _empty()
+        hits = spread(self._similar_sentences(values), codes, read)
+        if hits.empty:
+            return _empty()
+        if not found.empty:
+            known = pd.MultiIndex.from_frame(found[["row", "label"]])
+            hits = hits[~pd.MultiIndex.from_frame(hits[["row", "label"]]).isin(known)]
+        texts_of = np.array([*self.model.texts, ""], dtype=object)  # index -1: no example shares a word
+        return pd.DataFrame({
+            "row": hits["row"].astype("int64"), "label": hits["label"], "keyword": texts_of[hits["example"].to_numpy(dtype="int64")],
+            "found": hits["sentence"], "via": "similarity", "score": hits["score"].round(4),
+        })[list(MATCH_COLUMNS)].reset_index(drop=True)
+
+    def _similar_sentences(self, norm: pd.Series) -> pd.DataFrame:
+        """The best sentence of each normalised text for each barrier it is close to: columns
+        ``row`` (position in ``norm``), ``sentence``, ``label``, ``score``, ``example`` (the index of
+        the nearest example, -1 for none), by row then score."""
+        import numpy as np
+        import pandas as pd
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        read = np.arange(len(norm)) if eligible is None else np.flatnonzero(eligible.to_numpy(dtype=bool))
-        if len(read) == 0:
-            return _empty()
-        # The sentences of the texts read (pyarrow: one C pass, not pandas' per-string methods).
-        parts = pc.split_pattern(pa.array(norm.to_numpy(dtype=object)[read], type=pa.large_string()), BOUNDARY)
-        owner = read[pc.list_parent_indices(parts).to_numpy()]
+        columns = {"row": "int64", "sentence": "object", "label": "object", "score": "float64", "example": "int64"}
+        none = pd.DataFrame({c: pd.Series([], dtype=t) for c, t in columns.items()})
+        # The sentences of the texts (pyarrow: one C pass, not pandas' per-string methods).
+        parts = pc.split_pattern(pa.array(norm.to_numpy(dtype=object), type=pa.large_string()), BOUNDARY)
+        owner = pc.list_parent_indices(parts).to_numpy()
         flat = pc.utf8_trim_whitespace(pc.list_flatten(parts))
         words = pc.add(pc.count_substring(flat, " "), 1)
         keep = pc.and_(pc.greater(pc.utf8_length(flat), 0), pc.greater_equal(words, self.settings.min_words))
         flat, owner = flat.filter(keep), owner[keep.to_numpy(zero_copy_only=False)]
         if len(flat) == 0:
-            return _empty()
-        distinct = pc.unique(flat)
-        which = pc.index_in(flat, value_set=distinct).to_numpy()
-        unique = np.array(distinct.to_pylist(), dtype=object)
-        model = self.model
-        label, score, neutral, example, cosine = (np.asarray(v) for v in model.nearest(list(unique)))
+            return none
+        distinct_sentences = pc.unique(flat)
+        which = pc.index_in(flat, value_set=distinct_sentences).to_numpy()
+        unique = np.array(distinct_sentences.to_pylist(), dtype=object)
+        label, score, neutral, example, cosine = (np.asarray(v) for v in self.model.nearest(list(unique)))
         passes = (score >= self.settings.threshold) & (score >= neutral + self.settings.margin) & (cosine >= self.settings.min_cosine)
         chosen = passes[which]
         owner, which = owner[chosen], which[chosen]
         hits = pd.DataFrame({"row": owner, "sentence": unique[which], "label": label[which], "score": score[which],
                              "example": example[which]})
         if hits.empty:
-            return _empty()
-        hits = hits.sort_values(["row", "score"], ascending=[True, False], kind="stable").drop_duplicates(["row", "label"])
-        if not found.empty:
-            known = pd.MultiIndex.from_frame(found[["row", "label"]])
-            hits = hits[~pd.MultiIndex.from_frame(hits[["row", "label"]]).isin(known)]
-        texts_of = np.array([*model.texts, ""], dtype=object)  # index -1: no example shares a word
-        return pd.DataFrame({
-            "row": hits["row"].astype("int64"), "label": hits["label"], "keyword": texts_of[hits["example"].to_numpy(dtype="int64")],
-            "found": hits["sentence"], "via": "similarity", "score": hits["score"].round(4),
-        })[list(MATCH_COLUMNS)].reset_index(drop=True)
+            return none
+        return hits.sort_values(["row", "score"], ascending=[True, False], kind="stable").drop_duplicates(["row", "label"])
 
     # -- both ----------------------------------------------------------------------------
 
     def match(self, texts: pd.Series, normalized: bool = False, eligible: pd.Series | None = None) -> pd.DataFrame:
-        """Every (text, barrier) found, by keyword first, else by similarity (see the class)."""
+        """Every (text, barrier) found, by keyword first, else by similarity (see the class). Each
+        distinct normalised text is matched once (and classified once if any of its texts is
+        eligible); the matches are those of the texts one by one."""
+        import numpy as np
         import pandas as pd
 
         norm = texts if normalized else normalize(texts)
         norm = norm.reset_index(drop=True)
         if eligible is not None:
             eligible = pd.Series(eligible).reset_index(drop=True).fillna(True).astype(bool)
-        located = self.keyword_matches(norm)
+        codes, values = distinct(norm)
+        located = spread(self._keyword_matches(values, codes), codes)
         found = located[list(MATCH_COLUMNS)]
-        similar = self.similarity_matches(norm, eligible, located)
+        read = np.arange(len(norm)) if eligible is None else np.flatnonzero(eligible.to_numpy(dtype=bool))
+        needed, read_codes = np.unique(codes[read], return_inverse=True)
+        similar = self._similarity_matches(values.iloc[needed].reset_index(drop=True), read_codes, read, located)
         if similar.empty:
             return found
         out = pd.concat([found, similar], ignore_index=True) if not found.empty else similar

@@ -25,7 +25,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from cjm_tasks.maps.distinct import distinct, spread
+
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 _SEP = "\n"  # joins texts; normalisation turns every newline inside a text into a space
@@ -83,13 +86,24 @@ def _undisguise(text: str) -> str:
 
 def normalize(texts: pd.Series) -> pd.Series:
     """Normalised, space-padded texts (vectorised with pyarrow's RE2 kernels; missing texts become
-    a single space). The same rules as :func:`normalize_one`."""
+    a single space), each distinct text normalised once. The same rules as :func:`normalize_one`."""
     import pandas as pd
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
     if len(texts) == 0:
         return pd.Series([], index=texts.index, dtype="object")
+    codes, values = distinct(texts)
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        # Values of other types (1 and 1.0 are one value to pandas but two strings): as strings first.
+        codes, values = distinct(texts.fillna("").astype("str"))
+    return pd.Series(_normalize_distinct(values)[codes], index=texts.index, dtype="object")
+
+
+def _normalize_distinct(texts: pd.Series) -> np.ndarray:
+    """:func:`normalize` of every text, as an object array."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     a = pa.array(texts.fillna("").astype("str"), type=pa.string())
     a = pc.utf8_normalize(pc.utf8_lower(a), "NFKD")
     a = pc.replace_substring(a, "\u0438\u0306", "\u0439")  # и + breve is the letter й: kept
@@ -106,7 +120,7 @@ def normalize(texts: pd.Series) -> pd.Series:
     a = pc.replace_substring_regex(a, _RE2_TO_SENTENCE, "\u00b6")
     a = pc.replace_substring_regex(a, _RE2_REPEATED, "\u00a6")
     a = pc.replace_substring_regex(a, _RE2_EDGES, "")
-    return " " + pd.Series(a.to_numpy(zero_copy_only=False), index=texts.index, dtype="object") + " "
+    return np.array([" " + v + " " for v in a.to_pylist()], dtype=object)
 
 
 def normalize_one(text: str) -> str:
@@ -233,8 +247,24 @@ class KeywordMatcher:
 
     def match(self, texts: pd.Series, normalized: bool = False) -> pd.DataFrame:
         """Columns ``row`` (position in ``texts``), ``label``, ``keyword`` and ``found`` (the matched
-        words, normalised, a trailing stem completed to its word); one row per text and label."""
-        hits = self.spans(texts, normalized)
+        words, normalised, a trailing stem completed to its word); one row per text and label.
+        Each distinct text is scanned once."""
+        codes, values = distinct(texts if normalized else normalize(texts))
+        return spread(self._match_distinct(values), codes)
+
+    def counts(self, texts: pd.Series, normalized: bool = False) -> pd.Series:
+        """How many of ``texts`` hold each label (labels in none are left out), by label; each
+        distinct text is scanned once and counted as often as it occurs."""
+        import numpy as np
+        import pandas as pd
+
+        codes, values = distinct(texts if normalized else normalize(texts))
+        found = self._match_distinct(values)
+        return pd.Series(np.bincount(codes, minlength=len(values))[found["row"].to_numpy()], index=found["label"]).groupby(level=0).sum()
+
+    def _match_distinct(self, norm: pd.Series) -> pd.DataFrame:
+        """:meth:`match` of normalised texts, ``row`` their position."""
+        hits = self.spans(norm, normalized=True)
         kept = hits[~hits["excluded"]]
         masks = hits[hits["excluded"]]
         if not masks.empty and not kept.empty:
@@ -273,25 +303,32 @@ def sentiment(texts: pd.Series, lexicon: Mapping[str, Mapping[str, Iterable[str]
     ``lexicon`` is ``{"positive": {lang: words}, "negative": {lang: words}}``; words follow the
     keyword rules above. Where matches overlap the longest wins ("not happy" is one negative hit,
     not a positive and a negative). Texts with no hit score NaN (no opinion expressed), not 0.
+    Each distinct text is scored once.
     """
-    import numpy as np
     import pandas as pd
+
+    codes, values = distinct(texts if normalized else normalize(texts))
+    return pd.Series(_sentiment_distinct(values, lexicon)[codes], index=texts.index)
+
+
+def _sentiment_distinct(norm: pd.Series, lexicon: Mapping[str, Mapping[str, Iterable[str]]]) -> np.ndarray:
+    """:func:`sentiment` of every normalised text, as an array."""
+    import numpy as np
 
     words: dict[str, list[str]] = {}
     for polarity in ("positive", "negative"):
         for word in (w for ws in lexicon.get(polarity, {}).values() for w in ws):
             words.setdefault(f"{polarity}\t{word}", []).append(word)
-    hits = drop_nested(KeywordMatcher(words).spans(texts, normalized))
+    hits = drop_nested(KeywordMatcher(words).spans(norm, normalized=True))
     if hits.empty:
-        return pd.Series(np.nan, index=texts.index)
+        return np.full(len(norm), np.nan)
     positive = hits["label"].str.startswith("positive\t").to_numpy()
     rows = hits["row"].to_numpy()
-    pos = np.bincount(rows[positive], minlength=len(texts)).astype("float64")
-    neg = np.bincount(rows[~positive], minlength=len(texts)).astype("float64")
+    pos = np.bincount(rows[positive], minlength=len(norm)).astype("float64")
+    neg = np.bincount(rows[~positive], minlength=len(norm)).astype("float64")
     total = pos + neg
     with np.errstate(invalid="ignore", divide="ignore"):
-        score = np.where(total > 0, (pos - neg) / total, np.nan)
-    return pd.Series(score, index=texts.index)
+        return np.where(total > 0, (pos - neg) / total, np.nan)
 
 
 # ------------------------------------------------------------------------------------- themes
@@ -319,15 +356,27 @@ def text_bigrams(texts: pd.Series, normalized: bool = False) -> pd.DataFrame:
     """The distinct two-word phrases of every text: columns ``row`` (the text's index label)
     and ``phrase``. Both words are meaningful (no stop word, longer than two letters, not a
     number) and next to each other in the text: a pair never bridges a stop word ("gave up
-    choosing" gives no "gave choosing")."""
+    choosing" gives no "gave choosing"). Each distinct text is read once."""
     import pandas as pd
 
-    empty = pd.DataFrame({"row": pd.Series([], dtype="int64"), "phrase": pd.Series([], dtype="str")})
-    if len(texts) == 0:
-        return empty
-    tokens = (texts if normalized else normalize(texts)).str.split().explode().dropna()
+    norm = texts if normalized else normalize(texts)
+    # Rows sharing an index label are one text to the pairing: read as they are, not per value.
+    per_value = texts.index.is_unique
+    codes, values = distinct(norm) if per_value else (None, norm)
+    pairs = _bigrams_of(values) if len(texts) else None
+    if pairs is None:
+        return pd.DataFrame({"row": pd.Series([], dtype="int64"), "phrase": pd.Series([], dtype="str")})
+    return spread(pairs, codes, texts.index.to_numpy()) if per_value else pairs
+
+
+def _bigrams_of(norm: pd.Series) -> pd.DataFrame | None:
+    """:func:`text_bigrams` of every row of normalised texts (``row``: its index label); None when
+    no text has a word."""
+    import pandas as pd
+
+    tokens = norm.str.split().explode().dropna()
     if tokens.empty:
-        return empty
+        return None
     frame = pd.DataFrame({"row": tokens.index.to_numpy(), "word": tokens.to_numpy()})
     frame["next"] = frame["word"].shift(-1)
     content = lambda words: (words.str.len() > 2) & ~words.isin(STOPWORDS) & ~words.str.isdigit()

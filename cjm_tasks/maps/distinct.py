@@ -1,0 +1,65 @@
+"""Work once per distinct text: a quarter's texts repeat (templated answers, copy-paste, one
+comment pasted on every question of a wide survey), so the per-text functions of
+:mod:`cjm_tasks.maps` read each distinct value once (:func:`distinct`) and give every text the
+result of its value (an array indexed by the codes, or :func:`spread` for tables).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+
+def distinct(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """``values`` as ``(codes, uniques)``: ``uniques`` (a Series on a new range index, the dtype of
+    ``values``) holds each distinct value once, in order of first appearance, and
+    ``uniques.iloc[codes]`` is ``values`` again, by position. Missing values (None, NaN) are one value."""
+    import numpy as np
+    import pandas as pd
+
+    if values.dtype == object and len(values):
+        # Texts expanded from distinct ones share their string objects: grouping by identity first
+        # leaves pandas' hashing of long strings to one object of each.
+        same, _ = pd.factorize(np.fromiter(map(id, values.to_numpy()), dtype=np.int64, count=len(values)))
+        inner, _ = pd.factorize(values.iloc[_first_positions(same)], use_na_sentinel=False)
+        codes = inner[same]
+    else:
+        codes, _ = pd.factorize(values, use_na_sentinel=False)
+    codes = codes.astype(np.int64, copy=False)
+    return codes, values.iloc[_first_positions(codes)].reset_index(drop=True)
+
+
+def _first_positions(codes: np.ndarray) -> np.ndarray:
+    """Where each code first occurs; ``codes`` number values in order of first appearance (as
+    ``pd.factorize`` does), so a first occurrence is where the running maximum grows."""
+    import numpy as np
+
+    if len(codes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    running = np.maximum.accumulate(codes)
+    return np.flatnonzero(np.r_[True, running[1:] > running[:-1]])
+
+
+def spread(per_value: pd.DataFrame, codes: np.ndarray, rows: np.ndarray | None = None, column: str = "row") -> pd.DataFrame:
+    """Rows of a table computed per distinct value (:func:`distinct`), for every text: text ``i``
+    gets the rows of ``per_value`` whose ``column`` is ``codes[i]``, in their order, with
+    ``column`` set to ``rows[i]`` (default ``i``); texts in order, on a new range index. Raises
+    ``ValueError`` when ``per_value`` is not ordered by ``column``."""
+    import numpy as np
+
+    keys = per_value[column].to_numpy()
+    if len(keys) > 1 and (keys[1:] < keys[:-1]).any():
+        raise ValueError(f"per-value rows must be ordered by {column!r}")
+    rows = np.arange(len(codes), dtype=np.int64) if rows is None else np.asarray(rows)
+    size = int(max(keys.max(initial=-1), codes.max(initial=-1))) + 1
+    per_code = np.bincount(keys, minlength=size)
+    count = per_code[codes]
+    first = (np.cumsum(per_code) - per_code)[codes]
+    block_start = np.cumsum(count) - count
+    take = np.repeat(first - block_start, count) + np.arange(int(count.sum()), dtype=np.int64)
+    out = per_value.drop(columns=[column]).iloc[take].reset_index(drop=True)
+    out.insert(per_value.columns.get_loc(column), column, np.repeat(rows, count))
+    return out

@@ -1,0 +1,287 @@
+"""Text work once per distinct text gives every text what it would get read on its own.
+
+The text functions (normalisation, sentiment, word pairs, keyword and catalog matching, the text
+analysis of a quarter) read each distinct text once and spread the results back to the rows
+(``cjm_tasks.maps.distinct``). The references here never share work between rows:
+
+- ``normalize_one``, the plain-Python normalisation of one string (another implementation of the
+  same rules), for every row; word pairs listed in plain Python; keyword matches read from
+  ``KeywordMatcher.spans``, which reports every occurrence in every row as it always did;
+- the function called once on the distinct texts only (a batch without repeats, so there is nothing
+  to share), its results looked up row by row in a Python dict; for catalog matching, once with
+  every text read for similarity and once with none, a row taking the call that fits it;
+- for a few texts, the function called on that text alone;
+- small tables with the answer written out.
+
+The data: one quarter of the sample data, one quarter of the independent evaluation data (seed 0:
+the wide survey export, which repeats a comment on every question of a response), and a table
+with heavy repetition built from the sample texts (200 texts on 20,000 rows, each row with its own
+score, so one text is read for similarity on some rows and not on others, plus empty,
+case and punctuation variants).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cjm_tasks.ingest.sources import read_source
+from cjm_tasks.maps.barriers import pick_quotes, representative_sentences, text_languages
+from cjm_tasks.maps.distinct import distinct, spread
+from cjm_tasks.maps.prepared import Inputs, collect_texts
+from cjm_tasks.maps.text import STOPWORDS, KeywordMatcher, normalize, normalize_one, sentiment, text_bigrams
+from cjm_tasks.maps.text_features import analyse_texts, catalog_matcher, infer_review_stages, similarity_eligible
+from cjm_tasks.periods import Period
+
+DATASETS = ("sample", "evaluation", "repeated")
+MISSING = "\0missing"  # a dict key for a missing text (NaN is not equal to itself)
+
+
+def quarter_texts(config, period: str) -> pd.DataFrame:
+    """The texts of ``period`` as the pipeline collects them."""
+    p = Period.parse(period)
+    return collect_texts(Inputs(surveys=read_source("surveys", config, p).frame, reviews=read_source("reviews", config, p).frame), config)
+
+
+def repeated_texts(texts: pd.DataFrame) -> pd.DataFrame:
+    """20,000 rows of 200 of ``texts``' texts (and a few variants), each row with its own score."""
+    rng = np.random.default_rng(3)
+    pool = list(texts["text"].drop_duplicates().sample(200, random_state=3))
+    pool += [pool[0].upper(), pool[0].lower().rstrip(".!?"), pool[1] + " !!", "0чередь на кассе, 0чень долго", "  ", "", "ok"]
+    rows = pd.DataFrame({"text": rng.choice(np.array(pool, dtype=object), 20000)})
+    rows["score01"] = rng.choice([np.nan, 0.0, 0.25, 0.5, 0.75, 1.0], len(rows))
+    rows["stage"] = rng.choice(np.array([None, "purchase", "delivery"], dtype=object), len(rows))
+    rows["text"] = rows["text"].astype("str")
+    return rows
+
+
+@pytest.fixture(scope="module")
+def evaluation(tmp_path_factory: pytest.TempPathFactory):
+    """(config, texts) of the first quarter of evaluation seed 0 at scale 0.2."""
+    from cjm_demo.evaluation_data import generate, load_evaluation_config
+
+    folder = tmp_path_factory.mktemp("evaluation")
+    generate(folder / "data", 0, 0.2)
+    config = load_evaluation_config(folder / "data", folder / "store")
+    first = min(p.name for p in (folder / "data").iterdir() if p.is_dir() and p.name[:4].isdigit())
+    return config, quarter_texts(config, first)
+
+
+@pytest.fixture(scope="module")
+def sample(sample_config) -> pd.DataFrame:
+    return quarter_texts(sample_config, "2025Q1")
+
+
+@pytest.fixture(scope="module", params=DATASETS)
+def dataset(request, sample_config, sample, evaluation):
+    """(name, config, texts with ``norm``): the three data sets."""
+    config, texts = evaluation if request.param == "evaluation" else (sample_config, sample)
+    texts = repeated_texts(texts) if request.param == "repeated" else texts.reset_index(drop=True)
+    return request.param, config, texts.assign(norm=[normalize_one(t) for t in texts["text"]])
+
+
+def key(value) -> object:
+    return MISSING if value is None or (isinstance(value, float) and value != value) else value
+
+
+def once_per_distinct(values: pd.Series) -> list:
+    """The distinct values, in order of first appearance (missing ones as one)."""
+    return list(dict.fromkeys(key(v) for v in values))
+
+
+def looked_up(values: pd.Series, distinct_values: list, results) -> list:
+    by_value = dict(zip(distinct_values, results))
+    return [by_value[key(v)] for v in values]
+
+
+# ------------------------------------------------------------------------- the helpers
+
+
+def test_distinct_numbers_values_by_first_appearance_and_gives_them_back():
+    same_but_other_object = "".join(["b", "b"])
+    values = pd.Series(["bb", None, "a", same_but_other_object, float("nan"), "a"], index=[9, 8, 7, 6, 5, 4], dtype=object)
+    codes, uniques = distinct(values)
+    assert codes.tolist() == [0, 1, 2, 0, 1, 2]
+    assert uniques.index.tolist() == [0, 1, 2] and uniques.dtype == object
+    assert uniques[0] == "bb" and pd.isna(uniques[1]) and uniques[2] == "a"
+    back = uniques.iloc[codes].tolist()
+    assert [key(v) for v in back] == [key(v) for v in values]
+    codes, uniques = distinct(pd.Series(["x", "y", "x"], dtype="str"))
+    assert codes.tolist() == [0, 1, 0] and uniques.tolist() == ["x", "y"] and uniques.dtype == "str"
+
+
+def test_spread_gives_every_row_the_rows_of_its_value_in_order():
+    per_value = pd.DataFrame({"label": ["a", "b", "c", "d"], "row": [0, 0, 2, 2], "n": [1, 2, 3, 4]})
+    out = spread(per_value, np.array([2, 1, 0, 2]), rows=np.array([10, 11, 12, 13]))
+    expected = pd.DataFrame({"label": ["c", "d", "a", "b", "c", "d"], "row": [10, 10, 12, 12, 13, 13], "n": [3, 4, 1, 2, 3, 4]})
+    pd.testing.assert_frame_equal(out, expected)
+    with pytest.raises(ValueError, match="ordered"):
+        spread(per_value.iloc[::-1], np.array([0]))
+
+
+def test_normalize_reads_values_of_other_types_as_their_strings():
+    values = pd.Series([1, 1.0, "1", True, None, "Ok!"], dtype=object)
+    expected = pd.Series([normalize_one(s) for s in ["1", "1.0", "1", "True", "", "Ok!"]], dtype=object)
+    pd.testing.assert_series_equal(normalize(values), expected)
+
+
+def test_word_pairs_of_rows_sharing_an_index_label_are_read_as_before():
+    # One label on two rows: their words are one sequence to the pairing ("beta gamma" bridges them).
+    pairs = text_bigrams(pd.Series(["alpha beta", "gamma delta", "alpha beta"], index=[7, 7, 8]))
+    assert list(zip(pairs["row"], pairs["phrase"])) == [(7, "alpha beta"), (7, "beta gamma"), (7, "gamma delta"), (8, "alpha beta")]
+
+
+# ------------------------------------------------------------------- text by text, data sets
+
+
+def test_normalize_equals_the_one_string_normalisation_on_every_row(dataset):
+    _, _, texts = dataset
+    pd.testing.assert_series_equal(normalize(texts["text"]), texts["norm"].astype(object).rename(None))
+    with_missing = pd.concat([texts["text"].astype(object), pd.Series([None, float("nan")], dtype=object)], ignore_index=True)
+    assert normalize(with_missing).tolist() == [normalize_one(t) for t in texts["text"]] + [normalize_one("")] * 2
+
+
+def word_pairs(norm: str) -> list[str]:
+    """text_bigrams' pairs of one normalised text, in plain Python: adjacent content words (longer
+    than two letters, not a stop word, not a number), each pair once, in order."""
+    words = norm.split()
+    content = [len(w) > 2 and w not in STOPWORDS and not w.isdigit() for w in words]
+    return list(dict.fromkeys(f"{a} {b}" for a, b, x, y in zip(words, words[1:], content, content[1:]) if x and y))
+
+
+def test_sentiment_and_word_pairs_equal_each_distinct_text_read_once(dataset):
+    _, config, texts = dataset
+    lexicon = config.barriers.sentiment.model_dump()
+    norm = texts["norm"]
+    values = once_per_distinct(norm)
+    scores = sentiment(pd.Series(values), lexicon, normalized=True).tolist()
+    expected = pd.Series(looked_up(norm, values, scores), index=norm.index, dtype="float64")
+    pd.testing.assert_series_equal(sentiment(norm, lexicon, normalized=True), expected)
+
+    labelled = norm.set_axis(norm.index * 3 + 5)  # pairs carry the index label, not the position
+    expected = pd.DataFrame([(label, p) for label, text in labelled.items() for p in word_pairs(text)], columns=["row", "phrase"])
+    pd.testing.assert_frame_equal(text_bigrams(labelled, normalized=True), expected.astype({"row": "int64", "phrase": "str"}))
+
+
+def first_hits(spans: pd.DataFrame) -> pd.DataFrame:
+    """KeywordMatcher.match's reading of its spans: per (row, label) the first occurrence not
+    inside an excluded phrase of the same label."""
+    masks = spans[spans["excluded"]]
+    kept = [h for h in spans[~spans["excluded"]].itertuples(index=False)
+            if not ((masks["row"] == h.row) & (masks["label"] == h.label) & (masks["start"] <= h.start) & (h.end <= masks["end"])).any()]
+    kept = pd.DataFrame(kept, columns=spans.columns).sort_values(["row", "start"], kind="stable")
+    return kept.drop_duplicates(["row", "label"])[["row", "label", "keyword", "found"]]
+
+
+def test_keyword_matches_and_counts_equal_each_distinct_text_read_once(dataset):
+    _, _, texts = dataset
+    norm = texts["norm"]
+    common = text_bigrams(norm.drop_duplicates(), normalized=True)["phrase"].value_counts().head(40).index
+    matcher = KeywordMatcher({p: [p] for p in common} | {"stems": ["deliver*", "достав*", "entreg*"]},
+                             exclude={"stems": ["delivery address", "адрес доставки"]})
+    values = once_per_distinct(norm)
+    hits = first_hits(matcher.spans(pd.Series(values), normalized=True))
+    of_value = {r: list(g.itertuples(index=False, name=None)) for r, g in hits.groupby("row")}
+    records = looked_up(norm, values, [[h[1:] for h in of_value.get(i, [])] for i in range(len(values))])
+    expected = pd.DataFrame([(row, *h) for row, hs in enumerate(records) for h in hs], columns=["row", "label", "keyword", "found"])
+    actual = matcher.match(norm, normalized=True)
+    pd.testing.assert_frame_equal(actual, expected.astype({"row": "int64", "label": "str", "keyword": "str", "found": "str"}))
+    assert len(actual) > 0
+    counts = matcher.counts(norm, normalized=True)
+    assert counts.to_dict() == expected["label"].value_counts().to_dict()
+
+
+def catalog_reference(matcher, norm: pd.Series, eligible: pd.Series) -> pd.DataFrame:
+    """The matches of every row from two calls on the distinct texts: all read for similarity,
+    and none read; a row takes the first call's matches when it is eligible, else the second's."""
+    values = once_per_distinct(norm)
+    position = {v: i for i, v in enumerate(values)}
+    batch = pd.Series(values, dtype=object)
+    read = matcher.match(batch, normalized=True)
+    unread = matcher.match(batch, normalized=True, eligible=pd.Series(False, index=batch.index))
+    by_value = [{r: g.drop(columns="row").to_dict("records") for r, g in found.groupby("row")} for found in (read, unread)]
+    rows = [{"row": row, **record} for row, (value, readable) in enumerate(zip(norm, eligible))
+            for record in by_value[0 if readable else 1].get(position[key(value)], [])]
+    return pd.DataFrame(rows, columns=list(read.columns)).astype(read.dtypes.to_dict())
+
+
+def in_documented_order(found: pd.DataFrame) -> pd.DataFrame:
+    return found.sort_values(["row", "via", "label"], kind="stable").reset_index(drop=True)
+
+
+def test_catalog_matches_equal_the_distinct_texts_read_once_with_each_rows_eligibility(dataset):
+    name, config, texts = dataset
+    texts = texts.assign(sentiment=sentiment(texts["norm"], config.barriers.sentiment.model_dump(), normalized=True))
+    eligible = similarity_eligible(texts, config)
+    assert eligible.any() and (name != "repeated" or not eligible.all())
+    matcher = catalog_matcher(config)
+    actual = matcher.match(texts["norm"], normalized=True, eligible=eligible)
+    expected = catalog_reference(matcher, texts["norm"], eligible)
+    pd.testing.assert_frame_equal(in_documented_order(actual), in_documented_order(expected))
+    assert set(actual["via"]) == {"keyword", "similarity"}
+    # Keyword hits first, then similarity, as match documents when similarity found anything.
+    pd.testing.assert_frame_equal(actual, in_documented_order(actual))
+    # The keyword pass alone keeps each text's hits in the order they occur in it.
+    located = matcher.keyword_matches(texts["norm"])
+    pd.testing.assert_frame_equal(located, located.sort_values(["row", "start"], kind="stable").reset_index(drop=True))
+    pd.testing.assert_frame_equal(in_documented_order(located.drop(columns="start")), in_documented_order(expected[expected["via"] == "keyword"]))
+
+
+def test_a_few_texts_read_alone_get_what_they_get_among_the_repeats(sample_config, sample):
+    config, matcher = sample_config, catalog_matcher(sample_config)
+    norm = normalize(repeated_texts(sample)["text"])
+    lexicon = config.barriers.sentiment.model_dump()
+    together, scores = matcher.match(norm, normalized=True), sentiment(norm, lexicon, normalized=True)
+    for row in norm.drop_duplicates().index[:12]:
+        alone = matcher.match(norm.loc[[row]], normalized=True).assign(row=row)
+        mine = together[together["row"] == row].reset_index(drop=True)
+        pd.testing.assert_frame_equal(in_documented_order(mine), in_documented_order(alone))
+        assert sentiment(norm.loc[[row]], lexicon, normalized=True).iloc[0] == pytest.approx(scores.loc[row], nan_ok=True)
+
+
+def test_analysing_a_quarter_gives_every_text_its_own_results(dataset):
+    _, config, texts = dataset
+    given = texts.drop(columns="norm")
+    analysed, matches = analyse_texts(given.copy(), config)
+    expected = given.assign(norm=texts["norm"].astype(object))
+    values = once_per_distinct(expected["norm"])
+    scores = sentiment(pd.Series(values), config.barriers.sentiment.model_dump(), normalized=True).tolist()
+    expected["sentiment"] = looked_up(expected["norm"], values, scores)
+    expected_matches = catalog_reference(catalog_matcher(config), expected["norm"], similarity_eligible(expected, config))
+    expected["stage"] = infer_review_stages(expected, expected_matches, config)
+    pd.testing.assert_frame_equal(analysed, expected)
+    pd.testing.assert_frame_equal(in_documented_order(matches), in_documented_order(expected_matches))
+
+
+# ------------------------------------------------------------------------------- barriers
+
+
+def test_text_languages_equal_each_text_read_alone(dataset):
+    _, _, texts = dataset
+    texts = texts.head(3000)
+    texts = texts.assign(language=texts.get("language", pd.Series(None, index=texts.index)).where(texts.index % 3 != 0))
+    alone = [text_languages(texts.iloc[[i]], "ru")[0] for i in range(len(texts))]
+    assert text_languages(texts, "ru") == alone
+
+
+def test_quotes_are_the_most_negative_then_newest_texts_whatever_the_index():
+    at = pd.Timestamp("2025-02-01", tz="UTC")
+    texts = pd.DataFrame({
+        "text": ["Short", "Queue was long again", "The card reader failed", "Nobody at the till", "Waited for an hour"],
+        "score01": [0.0, 0.25, 0.0, np.nan, 0.0],
+        "at": [at, at, at - pd.Timedelta(days=3), at, at],
+        "source": "survey", "language": "en",
+    }, index=[4, 4, 2, 1, 0])
+    texts["norm"] = [normalize_one(t) for t in texts["text"]]
+    quotes = pick_quotes(texts, 10, 80, via="phrase")
+    # "Short" is under 8 characters; score 0 before 0.25 before unknown (0.5); newest first, then shorter.
+    assert [q["text"] for q in quotes] == ["Waited for an hour", "The card reader failed", "Queue was long again", "Nobody at the till"]
+
+
+def test_representative_sentences_count_every_copy_of_a_text():
+    texts = pd.DataFrame({"text": ["The queue was very long today."] + ["the queue was very long today"] * 3
+                          + ["Long queue again, nobody at the till."]})
+    texts["norm"] = [normalize_one(t) for t in texts["text"]]
+    # The complaint most texts share comes first, written as most of its texts write it.
+    assert representative_sentences(texts, ["queue"], 2) == ["the queue was very long today", "Long queue again, nobody at the till."]
