@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -25,6 +26,11 @@ from cjm_tasks.errors import CjmError
 
 if TYPE_CHECKING:
     from cjm_tasks.config import S3Config
+
+
+# Files are copied in pieces of this size (a download, an upload part): large enough for
+# throughput, small enough that a big file never sits in memory whole.
+CHUNK = 8 * 1024 * 1024
 
 
 class StorageError(CjmError):
@@ -42,6 +48,9 @@ class Storage(Protocol):
     def exists(self, key: str) -> bool: ...
     def list(self, prefix: str = "") -> list[str]: ...
     def delete(self, keys: Iterable[str]) -> None: ...
+    def local_path(self, key: str) -> Path | None: ...
+    def read_chunks(self, key: str, size: int = CHUNK) -> Iterator[bytes]: ...
+    def move_file(self, key: str, path: Path) -> None: ...
 
 
 def is_s3(location: str) -> bool:
@@ -145,6 +154,39 @@ class LocalStorage:
                 except OSError:  # not empty
                     break
 
+    def local_path(self, key: str) -> Path | None:
+        """The file of ``key`` on this machine (it need not exist yet)."""
+        return self._path(key)
+
+    def read_chunks(self, key: str, size: int = CHUNK) -> Iterator[bytes]:
+        """The bytes at ``key`` in pieces of ``size``."""
+        try:
+            with open(self._path(key), "rb") as fh:
+                while chunk := fh.read(size):
+                    yield chunk
+        except FileNotFoundError:
+            raise StorageError(f"{self.url(key)}: no such file") from None
+
+    def move_file(self, key: str, path: Path) -> None:
+        """Make the local file ``path`` the file at ``key`` (a rename when both are on one file
+        system, so a reader never sees half a file); ``path`` is gone afterwards."""
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(path, target)
+        except OSError:
+            # Another file system: copy next to the target first, then rename.
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            os.close(fd)
+            try:
+                shutil.copyfile(path, tmp)
+                os.chmod(tmp, 0o666 & ~_umask())
+                os.replace(tmp, target)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+            Path(path).unlink()
+
 
 @dataclass
 class S3Storage:
@@ -227,6 +269,39 @@ class S3Storage:
             if failed:
                 raise StorageError(f"{self.url(failed[0].get('Key', ''))}: cannot be deleted ({failed[0].get('Code')}) "
                                    f"and {len(failed) - 1} more")
+
+    def local_path(self, key: str) -> Path | None:
+        """None: an object has no file on this machine (download it with :meth:`read_chunks`)."""
+        return None
+
+    def read_chunks(self, key: str, size: int = CHUNK) -> Iterator[bytes]:
+        """The bytes of the object at ``key`` in pieces of ``size``, as they arrive."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+            yield from body.iter_chunks(size)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404"):
+                raise StorageError(f"{self.url(key)}: no such object") from None
+            raise StorageError(f"{self.url(key)}: cannot be read ({code or exc})") from None
+        except BotoCoreError as exc:
+            raise StorageError(f"{self.url(key)}: cannot be read ({exc})") from None
+
+    def move_file(self, key: str, path: Path) -> None:
+        """Upload the local file ``path`` to ``key`` (in parts when large; the object appears
+        whole when the upload completes), then remove ``path``."""
+        from boto3.exceptions import S3UploadFailedError
+        from boto3.s3.transfer import TransferConfig
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.upload_file(str(path), self.bucket, self._key(key),
+                                    Config=TransferConfig(multipart_threshold=CHUNK, multipart_chunksize=CHUNK))
+        except (S3UploadFailedError, ClientError, BotoCoreError) as exc:
+            raise StorageError(f"{self.url(key)}: cannot be written ({exc})") from None
+        Path(path).unlink()
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,7 @@ class SourceData:
     """
 
     name: str
-    frame: pd.DataFrame
+    frame: pd.DataFrame | None
     files: list[InputFile]
     rows_read: int
     rows_outside_period: int = 0
@@ -104,6 +104,15 @@ class SourceData:
     # ``min_rows`` counts these rather than the rows they became.
     records: int | None = None
     pending: list = field(default_factory=list, repr=False)
+    # A source streamed to disk (the run's workspace) has no ``frame``: its canonical rows are
+    # in this local Parquet file, with ``ROW_COLUMN`` giving each row's position for ``locate``.
+    parquet: str | None = None
+    rows: int | None = None  # rows of the period kept (``len(frame)`` when in memory)
+
+    @property
+    def row_count(self) -> int:
+        """Rows of the period kept."""
+        return len(self.frame) if self.frame is not None else int(self.rows or 0)
 
     def locate(self, index: int) -> str:
         """``file, data row N`` for a positional row index of the concatenated input."""
@@ -122,6 +131,10 @@ class SourceData:
             h.update(f.sha256.encode())
         return h.hexdigest()
 
+
+# The position of a canonical row in its source's concatenated input rows (before the period
+# cut): what ``SourceData.locate`` turns into "file, data row N". Carried in streamed Parquet.
+ROW_COLUMN = "__row"
 
 # A hidden column that keeps the export's own row (a response, an order) through a melt or a
 # long layout, to count them; dropped before the table leaves the reader.

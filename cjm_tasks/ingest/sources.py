@@ -4,52 +4,154 @@ A source is configured by location (path, glob or ``s3://``; ``{period}`` is rep
 period), format (CSV, Parquet, JSON Lines), a column mapping from the file's names to the
 canonical names, value mappings, constants, an optional melt of wide exports, and the timestamp
 column that cuts the quarter. Only the needed columns are parsed. Parsing is columnar (pyarrow);
-no Python loop runs per row.
+no Python loop runs per row. A source is read in batches of bounded size, each converted by the
+same code, into memory (:func:`read_source`: the batches concatenated) or into a Parquet file
+(:func:`stream_source`, for the run's workspace: never more than a batch in memory).
 
 Problems with a file (missing column, undecodable bytes, empty file, an unparseable number or
 timestamp) are reported with the file, the data row and the column; conversion problems are kept
 on the result for the validation gate rather than raised, so that one report lists all of them.
 
-This module reads a source (files or a query) and cuts the period; the file formats are in
-:mod:`~cjm_tasks.ingest.readers`, the melt of wide exports in :mod:`~cjm_tasks.ingest.melt`, the
+This module reads a source (files or a query); files in batches are in
+:mod:`~cjm_tasks.ingest.files`, the conversion of a batch and what the batches report in
+:mod:`~cjm_tasks.ingest.batches`, the file formats in :mod:`~cjm_tasks.ingest.readers`, the melt of wide exports in :mod:`~cjm_tasks.ingest.melt`, the
 conversion to canonical types in :mod:`~cjm_tasks.ingest.convert` and the canonical columns in
 :mod:`~cjm_tasks.ingest.canonical`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cjm_tasks.errors import DataError
-from cjm_tasks.ingest.canonical import DERIVED, ID_COLUMN, TIMESTAMP_COLUMN, UNIT, InputFile, SourceData, _file_columns_for, _wanted_columns, string_mapper
-from cjm_tasks.ingest.convert import record_issue, to_canonical
-from cjm_tasks.ingest.melt import melt_table
-from cjm_tasks.ingest.readers import _header, read_table
+from cjm_tasks.ingest.batches import NUMBER_EXTRAS, SourceReading
+from cjm_tasks.ingest.canonical import (DERIVED, ID_COLUMN, ROW_COLUMN, SCHEMAS, TIMESTAMP_COLUMN, Column, SourceData, _file_columns_for,
+                                        _wanted_columns, string_mapper)
+from cjm_tasks.ingest.files import file_header, file_tables, local_files, rebatch
 from cjm_tasks.periods import Period
 from cjm_tasks.storage import expand_location
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from cjm_tasks.config import CjmConfig, SourceConfig
 
-log = logging.getLogger(__name__)
+# Free text: as many distinct values as rows, so no Parquet dictionary.
+FREE_TEXT = ("comment", "text")
 
 
 def location_for(source: SourceConfig, period: Period | None) -> str:
     return source.location.replace("{period}", str(period)) if period else source.location
 
 
-def read_source(name: str, config: CjmConfig, period: Period | None, only: set[str] | None = None) -> SourceData:
-    """Read source ``name`` of ``config`` for ``period`` into its canonical table.
+# Rows converted at a time: big enough that per-batch work is noise, small enough that a batch,
+# its canonical copy and the pyarrow buffers stay within a few hundred MB.
+BATCH_ROWS = 1 << 20
+
+
+def read_source(name: str, config: CjmConfig, period: Period | None, only: set[str] | None = None,
+                batch_rows: int = BATCH_ROWS) -> SourceData:
+    """Read source ``name`` of ``config`` for ``period`` into its canonical table (in memory).
 
     Rows outside [period start, period end) are dropped when the source's ``period_rows`` is
-    ``filter`` and kept for the gate to reject when it is ``require``.
+    ``filter`` and kept for the gate to reject when it is ``require``. The frame's index is each
+    row's position in the input (what :meth:`SourceData.locate` takes). ``only`` (the dry run)
+    reads those canonical columns, with the timestamp and the id. The rows are those
+    :func:`stream_source` writes: the same batches of ``batch_rows``, concatenated.
     Raises :class:`DataError` when no file matches, a file is empty or undecodable, or a
     required column is missing.
     """
+    import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
+    tables: list[pa.Table] = []
+    reading = _read(name, config, period, only, batch_rows, tables.append)
+    frame = pa.concat_tables(tables).to_pandas(types_mapper=string_mapper())
+    positions = frame.pop(ROW_COLUMN).to_numpy()
+    contiguous = np.array_equal(positions, np.arange(len(positions)))
+    frame.index = pd.RangeIndex(len(positions)) if contiguous else pd.Index(positions)
+    return reading.result(frame=frame)
+
+
+def stream_source(name: str, config: CjmConfig, period: Period | None, path: str | Path, batch_rows: int = BATCH_ROWS) -> SourceData:
+    """Read source ``name`` for ``period`` into the Parquet file ``path`` (zstd), one row group
+    per batch of at most ``batch_rows`` input rows (a melt makes more): the rows
+    :func:`read_source` gives, plus ``__row`` (their positions in the input). At most two batches
+    are in memory: one being written while the next is read.
+
+    Returns the :class:`SourceData` with ``parquet`` (``path``) and ``rows`` and no frame.
+    Raises :class:`DataError` as :func:`read_source` does; ``path`` is removed then.
+    """
+    sink = _ParquetSink(Path(path), name)
+    try:
+        reading = _read(name, config, period, None, batch_rows, sink.write)
+        sink.close()
+    except BaseException:
+        sink.abandon()
+        raise
+    return reading.result(parquet=str(path), rows=reading.rows_kept)
+
+
+class _ParquetSink:
+    """Canonical batches appended to one Parquet file, each written on a thread (pyarrow releases
+    the GIL) while the next batch is read and converted."""
+
+    def __init__(self, path: Path, name: str):
+        self.path, self.name = path, name
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cjm-parquet")
+        self._writer = None
+        self._pending: Future | None = None
+
+    def write(self, table: pa.Table) -> None:
+        import pyarrow.parquet as pq
+
+        if self._pending is not None:
+            self._pending.result()  # one write at a time, so at most two batches are held
+            self._pending = None
+        if self._writer is None:
+            names = table.schema.names
+            self._writer = pq.ParquetWriter(self.path, table.schema, compression="zstd", use_dictionary=_dictionary_columns(self.name, names),
+                                            # Statistics of text columns cost a third of the writing;
+                                            # readers prune row groups by instant and position.
+                                            write_statistics=[c for c in (TIMESTAMP_COLUMN.get(self.name), ROW_COLUMN) if c in names],
+                                            # Positions count up: deltas make them nearly free to write and store.
+                                            column_encoding={ROW_COLUMN: "DELTA_BINARY_PACKED"})
+        if table.num_rows:
+            self._pending = self._pool.submit(self._writer.write_table, table, row_group_size=table.num_rows)
+
+    def close(self) -> None:
+        """Finish the file (every source gives at least one batch, maybe empty: the schema)."""
+        if self._pending is not None:
+            self._pending.result()
+        assert self._writer is not None
+        self._writer.close()
+        self._pool.shutdown()
+
+    def abandon(self) -> None:
+        """Stop after an error: wait for the write under way, close, remove the file."""
+        if self._pending is not None:
+            self._pending.exception()
+        if self._writer is not None:
+            self._writer.close()
+        self._pool.shutdown()
+        self.path.unlink(missing_ok=True)
+
+
+def _dictionary_columns(name: str, columns: list[str]) -> list[str]:
+    """Columns worth a Parquet dictionary: labels (stages, channels, attributes). Ids, free texts,
+    numbers and instants have nearly as many values as rows: their dictionary would cost time to
+    build, then be given up."""
+    schema = SCHEMAS[name]
+    return [c for c in columns if schema.get(c, Column("any")).kind in ("str", "any") and c not in (*FREE_TEXT, *NUMBER_EXTRAS, ROW_COLUMN)]
+
+
+def _read(name: str, config: CjmConfig, period: Period | None, only: set[str] | None, batch_rows: int,
+          emit: Callable[[pa.Table], None]) -> SourceReading:
+    """Read the source batch by batch, handing each canonical batch to ``emit``."""
     source = config.sources[name]
     wanted = _wanted_columns(name, source, config)
     if only is not None:
@@ -57,58 +159,36 @@ def read_source(name: str, config: CjmConfig, period: Period | None, only: set[s
         keep = only | {TIMESTAMP_COLUMN.get(name, ""), ID_COLUMN[name]} | set(source.attributes or [])
         keep |= {origin for derived, origin in DERIVED.get(name, {}).items() if derived in keep}
         wanted = {c: req for c, req in wanted.items() if c in keep}
-    frames, inputs = [], []
+    mapping = _file_columns_for(source, wanted)
     if source.format == "sql":
         from cjm_tasks.ingest.sql import read_query
 
-        table, input_file = read_query(name, source, period, config.project.timezone, _file_columns_for(source, wanted))
+        table, input_file = read_query(name, source, period, config.project.timezone, mapping)
         require_columns(name, source, input_file.location, table.column_names, wanted)
-        frames.append(_finish_table(name, source, input_file.location, table, wanted).to_pandas(types_mapper=string_mapper()))
-        inputs.append(input_file)
-    else:
-        location = location_for(source, period)
-        files = expand_location(location, config.s3)
-        if not files:
-            raise DataError(name, location, "no file matches this location")
-        for display, storage, key in files:
-            raw = storage.read_bytes(key)
-            table = _parse(name, source, display, raw, wanted)
-            inputs.append(InputFile(display, table.num_rows, hashlib.sha256(raw).hexdigest()))
-            frames.append(table.to_pandas(types_mapper=string_mapper()))
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    data = SourceData(name=name, frame=frame, files=inputs, rows_read=len(frame))
-    data.frame = to_canonical(data, source, config)
-    inside = None
-    if period is not None and name in TIMESTAMP_COLUMN and source.period_rows == "filter":
-        ts = data.frame[TIMESTAMP_COLUMN[name]]
-        tz = source.timezone or config.project.timezone
-        inside = ((ts >= period.start(tz)) & (ts < period.end(tz))) | ts.isna()
-        data.rows_outside_period = int((~inside).sum())
-        data.frame = data.frame[inside]
-    # Values that could not be converted are reported for the rows the gate checks: the period's.
-    for column, expected, raw_values, bad in data.pending:
-        record_issue(data, column, expected, raw_values, bad if inside is None else bad & inside.to_numpy())
-    data.pending = []
-    if UNIT in data.frame.columns:
-        data.records = int(data.frame[UNIT].nunique())
-        data.frame = data.frame.drop(columns=[UNIT])
-    log.info("read %s: %d rows from %d file(s), %d outside %s", name, data.rows_read, len(inputs), data.rows_outside_period, period)
-    return data
-
-
-def _parse(name: str, source: SourceConfig, display: str, raw: bytes, wanted: dict[str, bool]):
-    """Parse one file into an Arrow table holding the wanted columns, renamed to canonical names."""
-    if not raw.strip():
-        raise DataError(name, display, "file is empty")
-    mapping = _file_columns_for(source, wanted)
-    melt_cols = source.melt.file_columns() if source.melt else []
-    header = _header(name, source, display, raw)
-    require_columns(name, source, display, header, wanted)
-    read_cols = list(dict.fromkeys([fc for fc, _, _ in mapping if fc in header] + melt_cols))
-    if source.row_id == "hash":
-        read_cols = list(dict.fromkeys(header))  # the id is a hash of the whole row
-    table = read_table(name, source, display, raw, read_cols)
-    return _finish_table(name, source, display, table, wanted)
+        reading = SourceReading(name, config, period, wanted, [c for fc, c, _ in mapping if fc in table.column_names])
+        for batch in reading.file_tables(input_file.location, rebatch([table], batch_rows)):
+            emit(batch)
+        reading.add_query(input_file)
+        return reading
+    location = location_for(source, period)
+    files = expand_location(location, config.s3)
+    if not files:
+        raise DataError(name, location, "no file matches this location")
+    with local_files(files) as inputs:
+        headers = []
+        for file in inputs:
+            header = file_header(name, source, file)
+            require_columns(name, source, file.display, header, wanted)
+            headers.append(header)
+        reading = SourceReading(name, config, period, wanted, [c for fc, c, _ in mapping if any(fc in h for h in headers)])
+        melt_cols = source.melt.file_columns() if source.melt else []
+        for file, header in zip(inputs, headers):
+            # Only the needed columns are parsed, but a hashed id covers the whole row.
+            columns = list(dict.fromkeys(header if source.row_id == "hash" else [fc for fc, _, _ in mapping if fc in header] + melt_cols))
+            for batch in reading.file_tables(file.display, file_tables(name, source, file, columns, batch_rows)):
+                emit(batch)
+            reading.end_file(file.display, file.sha256())
+    return reading
 
 
 def require_columns(name: str, source: SourceConfig, display: str, columns: list[str], wanted: dict[str, bool]) -> None:
@@ -126,37 +206,6 @@ def require_columns(name: str, source: SourceConfig, display: str, columns: list
         if other:
             hint = f"; the header has a single column {columns[0][:80]!r}: is the delimiter {other!r} rather than {source.csv.delimiter!r}? (set csv.delimiter)"
     raise DataError(name, display, f"missing required column(s) {', '.join(dict.fromkeys(missing))}; found {', '.join(map(repr, columns[:20]))}{hint}")
-
-
-def _finish_table(name: str, source: SourceConfig, display: str, table, wanted: dict[str, bool]):
-    """Rename the file's columns to canonical names, add a hashed id where asked, melt."""
-    import pyarrow as pa
-
-    mapping = _file_columns_for(source, wanted)
-    melt_cols = source.melt.file_columns() if source.melt else []
-    if table.num_rows == 0:
-        raise DataError(name, display, "file has a header but no data rows")
-    row_hash = _row_hash(table) if source.row_id == "hash" else None
-    present = [(fc, c) for fc, c, _ in mapping if fc in table.column_names]
-    mapped = {fc for fc, _ in present}
-    columns = [table[fc] for fc, _ in present] + [table[c] for c in melt_cols if c not in mapped]
-    names = [c for _, c in present] + [c for c in melt_cols if c not in mapped]
-    if row_hash is not None:
-        columns.append(row_hash)
-        names.append(ID_COLUMN[name])
-    table = pa.table(columns, names=names)
-    return table if not source.melt else melt_table(name, source, table, display)
-
-
-def _row_hash(table):
-    """A stable id per row: 16 hex digits of a hash over every value of the row (identical rows,
-    duplicates of the export, get the same id and fail the gate's unique check)."""
-    import pandas as pd
-    import pyarrow as pa
-
-    frame = table.to_pandas(types_mapper=string_mapper()).astype("str")
-    hashed = pd.util.hash_pandas_object(frame, index=False, hash_key="cjm-row-id-00001").to_numpy()
-    return pa.array([f"{h:016x}" for h in hashed.tolist()], type=pa.string())
 
 
 def read_sources(config: CjmConfig, period: Period | None, names: list[str] | None = None) -> dict[str, SourceData]:

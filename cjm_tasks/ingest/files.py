@@ -1,0 +1,257 @@
+"""Input files read in batches of bounded size: a file on this machine (an S3 object is
+downloaded in chunks to a temporary folder first), its SHA-256, its header, and its rows as Arrow
+tables of at most ``batch_rows`` rows. CSV goes through pyarrow's streaming reader, Parquet by
+record batches, JSON Lines in line-aligned chunks (each parsed by
+:func:`~cjm_tasks.ingest.readers.read_table`, its mixed-type fallback included); xlsx files are
+small by nature and read whole. A file that does not parse is explained with its row, as the
+whole-file reader (:mod:`~cjm_tasks.ingest.readers`) explains it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+from cjm_tasks.errors import DataError
+from cjm_tasks.ingest.readers import _header, read_table
+from cjm_tasks.storage import CHUNK, Storage
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from cjm_tasks.config import SourceConfig
+
+# JSON Lines are parsed this many bytes at a time (cut at a line end): pyarrow's JSON reader
+# is fast on pieces this size, and a piece and its table stay far below a batch's memory.
+JSONL_CHUNK = 32 * 1024 * 1024
+# CSV blocks handed to pyarrow's streaming reader; larger blocks parse faster, up to a point.
+CSV_BLOCK = 16 * 1024 * 1024
+# A CSV file that fails to parse is read whole to name the bad row, when it is at most this big.
+EXPLAIN_WHOLE = 256 * 1024 * 1024
+
+
+@dataclass
+class LocalFile:
+    """An input file on this machine: ``display`` names it in messages (its URL for S3)."""
+
+    display: str
+    path: Path
+    digest: Future | str
+
+    def sha256(self) -> str:
+        """The SHA-256 of the file's bytes (waits for the hashing thread of a local file)."""
+        return self.digest if isinstance(self.digest, str) else self.digest.result()
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@contextmanager
+def local_files(files: list[tuple[str, Storage, str]]) -> Iterator[list[LocalFile]]:
+    """The files ``expand_location`` listed, on this machine, with their SHA-256.
+
+    A local file is used where it is and hashed on a thread while it is parsed (``hashlib``
+    releases the GIL); an S3 object is downloaded in chunks into a temporary folder, hashed as
+    it arrives, and removed when the block ends.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cjm-sha256") as pool, tempfile.TemporaryDirectory(prefix="cjm-input-") as tmp:
+        out = []
+        for n, (display, storage, key) in enumerate(files):
+            path = storage.local_path(key)
+            if path is not None:
+                out.append(LocalFile(display, path, pool.submit(sha256_of, path)))
+                continue
+            target = Path(tmp) / f"{n:05d}-{PurePosixPath(key).name}"
+            h = hashlib.sha256()
+            with open(target, "wb") as fh:
+                for chunk in storage.read_chunks(key):
+                    h.update(chunk)
+                    fh.write(chunk)
+            out.append(LocalFile(display, target, h.hexdigest()))
+        yield out
+
+
+def file_header(name: str, source: SourceConfig, file: LocalFile) -> list[str]:
+    """The column names of ``file`` (a CSV's first line, a Parquet schema, the keys of the first
+    JSON lines, a sheet's first row). Raises :class:`DataError` for an empty or unreadable file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if _blank(file.path):
+        raise DataError(name, file.display, "file is empty")
+    if source.format == "parquet":
+        try:
+            return pq.read_schema(file.path).names
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(name, file.display, f"not a readable Parquet file ({exc})") from None
+    if source.format == "xlsx":
+        return _header(name, source, file.display, file.path.read_bytes())
+    with open(file.path, "rb") as fh:
+        # A CSV's header is its first line; JSON Lines name their fields in the first 200 lines.
+        head = fh.readline() if source.format == "csv" else b"".join(islice(fh, 200))
+    return _header(name, source, file.display, head)
+
+
+def _blank(path: Path) -> bool:
+    """Whether the file holds nothing but whitespace (read until the first other byte)."""
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            if not chunk.isspace():
+                return False
+    return True
+
+
+def file_tables(name: str, source: SourceConfig, file: LocalFile, columns: list[str], batch_rows: int) -> Iterator[pa.Table]:
+    """The ``columns`` of ``file`` as Arrow tables of ``batch_rows`` rows (the last one shorter).
+    Raises :class:`DataError` naming the row (or line) where the file stops parsing."""
+    if source.format == "csv":
+        pieces: Iterable = _csv_batches(name, source, file, columns)
+    elif source.format == "parquet":
+        pieces = _parquet_batches(name, file, columns, batch_rows)
+    elif source.format == "jsonl":
+        pieces = _jsonl_tables(name, source, file, columns, batch_rows)
+    else:
+        pieces = [read_table(name, source, file.display, file.path.read_bytes(), columns)]
+    return rebatch(pieces, batch_rows)
+
+
+def rebatch(pieces: Iterable, batch_rows: int) -> Iterator[pa.Table]:
+    """Record batches or tables of any size as tables of ``batch_rows`` rows (no copy: the tables
+    share the pieces' buffers). A batch is shorter at the end, and where the pieces' types change
+    (two JSON Lines chunks can infer different types for one field): pieces of different types
+    are never joined."""
+    import pyarrow as pa
+
+    held: list[pa.Table] = []
+    for piece in pieces:
+        table = piece if isinstance(piece, pa.Table) else pa.Table.from_batches([piece])
+        if not table.num_rows:
+            continue
+        if held and table.schema != held[0].schema:
+            yield _joined(held)
+            held = []
+        held.append(table)
+        rows = sum(t.num_rows for t in held)
+        while rows >= batch_rows:
+            joined = _joined(held)
+            yield joined.slice(0, batch_rows)
+            rest = joined.slice(batch_rows)
+            held, rows = ([rest] if rest.num_rows else []), rest.num_rows
+    if held:
+        yield _joined(held)
+
+
+def _joined(tables: list[pa.Table]) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+
+def _csv_batches(name: str, source: SourceConfig, file: LocalFile, columns: list[str]):
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    rows = 0
+    try:
+        # The options of the whole-file reader (readers.read_table): every column as text.
+        reader = pcsv.open_csv(
+            str(file.path),
+            read_options=pcsv.ReadOptions(encoding=source.csv.encoding, block_size=CSV_BLOCK),
+            parse_options=pcsv.ParseOptions(delimiter=source.csv.delimiter, quote_char=source.csv.quotechar, newlines_in_values=True),
+            convert_options=pcsv.ConvertOptions(
+                include_columns=columns,
+                column_types={c: pa.string() for c in columns},
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        for batch in reader:
+            rows += batch.num_rows
+            yield batch
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        if file.path.stat().st_size <= EXPLAIN_WHOLE:
+            # The whole-file reader names the row and the bytes; it raises for the same reason.
+            read_table(name, source, file.display, file.path.read_bytes(), columns)
+        raise DataError(name, f"{file.display}, after data row {rows}", f"cannot be parsed as csv: {exc}") from None
+
+
+def _parquet_batches(name: str, file: LocalFile, columns: list[str], batch_rows: int):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        yield from pq.ParquetFile(file.path).iter_batches(batch_size=batch_rows, columns=columns)
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(name, file.display, f"cannot be parsed as parquet: {exc}") from None
+
+
+def _jsonl_tables(name: str, source: SourceConfig, file: LocalFile, columns: list[str], batch_rows: int):
+    """Pieces of whole lines, at most ``JSONL_CHUNK`` bytes and ``batch_rows`` lines each, parsed
+    one by one; an error's line (and byte) is counted from the start of the file."""
+    offset = 0
+    for piece in _line_pieces(file.path, batch_rows):
+        if not piece.isspace():
+            try:
+                yield read_table(name, source, file.display, piece, columns)
+            except DataError as exc:
+                lines = _lines_before(file.path, offset)
+                raise DataError(name, _shift(exc.location, r"line (\d+)", lines), _shift(exc.detail, r"byte (\d+)", offset)) from None
+        offset += len(piece)
+
+
+def _lines_before(path: Path, offset: int) -> int:
+    """The number of line ends in the first ``offset`` bytes of the file."""
+    lines = 0
+    with open(path, "rb") as fh:
+        while offset > 0 and (chunk := fh.read(min(CHUNK, offset))):
+            lines += chunk.count(b"\n")
+            offset -= len(chunk)
+    return lines
+
+
+def _line_pieces(path: Path, max_lines: int) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        rest = b""
+        while block := fh.read(JSONL_CHUNK):
+            data = rest + block
+            cut = data.rfind(b"\n") + 1
+            rest = data[cut:]
+            if cut:
+                yield from _split_lines(data[:cut], max_lines)
+        if rest:
+            yield from _split_lines(rest, max_lines)
+
+
+def _split_lines(data: bytes, max_lines: int) -> Iterator[bytes]:
+    """``data`` (whole lines) in pieces of at most ``max_lines`` lines."""
+    if data.count(b"\n") <= max_lines:
+        yield data
+        return
+    start = end = 0
+    while end < len(data):
+        for _ in range(max_lines):
+            end = data.find(b"\n", end) + 1
+            if end == 0:
+                end = len(data)
+                break
+        yield data[start:end]
+        start = end
+
+
+def _shift(text: str, pattern: str, by: int) -> str:
+    """``text`` with the first number matched by ``pattern`` increased by ``by``."""
+    return re.sub(pattern, lambda m: m.group(0).replace(m.group(1), str(int(m.group(1)) + by)), text, count=1) if by else text
