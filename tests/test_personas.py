@@ -1,4 +1,5 @@
-"""Persona rules: every operator, derived features, membership policies and malformed rules."""
+"""Persona rules, evaluated by the engine: every operator, derived features, membership policies
+and malformed rules. The operators run on DuckDB and on Spark (local mode) and must agree."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import pandas as pd
 import pytest
 
 from cjm_tasks.config import PersonasFile, load_config
-from cjm_tasks.maps.personas import RuleError, assign_personas, derive_features, evaluate
+from cjm_tasks.engine import open_engine
+from cjm_tasks.engine.personas import CUSTOMERS, MEMBERS, assign_personas, create_customers
+from cjm_tasks.maps.personas import RuleError
+from cjm_tasks.maps.prepared import Inputs, register_inputs
 
 T = pd.Timestamp
 
@@ -37,8 +41,37 @@ def customers() -> pd.DataFrame:
     })
 
 
-def test_derived_features(sales, customers):
-    table = derive_features(sales, customers)
+@pytest.fixture
+def surveys() -> pd.DataFrame:
+    """C4 answered a survey: an active customer of the quarter without sales."""
+    return pd.DataFrame({"customer_id": ["C4"], "answered_at": pd.to_datetime(["2025-07-03"], utc=True)})
+
+
+@pytest.fixture(scope="module")
+def spark():
+    with open_engine(kind="spark") as engine:
+        yield engine
+
+
+CONFIG = load_config()
+
+
+def _customers(engine, sales, customers, surveys, personas: PersonasFile | None = None):
+    """The engine's customer table (and, with ``personas``, its members) for these inputs."""
+    config = CONFIG if personas is None else CONFIG.model_copy(update={"personas": personas})
+    views = register_inputs(engine, Inputs(sales=sales, customers=customers, surveys=surveys))
+    create_customers(engine, config, views)
+    table = engine.query(f"SELECT * FROM {CUSTOMERS} ORDER BY customer_id").to_pandas().set_index("customer_id")
+    if personas is None:
+        return table, None
+    result = assign_personas(engine, personas)
+    pairs = sorted(tuple(r.values()) for r in engine.query(f"SELECT customer_id, persona FROM {MEMBERS}").to_pylist())
+    return table, (result, pairs)
+
+
+def test_derived_features(sales, customers, surveys):
+    with open_engine(kind="duckdb") as engine:
+        table, _ = _customers(engine, sales, customers, surveys)
     assert list(table.index) == ["C1", "C2", "C3", "C4"]
     assert table.loc["C1", "order_count"] == 2 and table.loc["C1", "total_order_value"] == 400.0
     assert table.loc["C1", "avg_order_value"] == 200.0
@@ -81,10 +114,26 @@ def _rule(data):
                   {"not": {"field": "segment", "op": "is_null"}}]}, ["C1"]),
     ],
 )
-def test_every_operator(sales, customers, rule, expected):
-    table = derive_features(sales, customers)
-    matched = evaluate(_rule(rule), table)
-    assert sorted(table.index[matched]) == expected
+def test_every_operator(sales, customers, surveys, rule, expected):
+    with open_engine(kind="duckdb") as engine:
+        _, (_, pairs) = _customers(engine, sales, customers, surveys, _one(rule))
+    assert sorted(c for c, _ in pairs) == expected
+
+
+def test_spark_evaluates_every_operator_as_duckdb_does(sales, customers, surveys, spark):
+    """Every operator of the table above, on both engines: the same customers."""
+    cases = test_every_operator.pytestmark[0].args[1]
+    personas = PersonasFile.model_validate({"membership": "all", "personas": [
+        {"id": f"p{i}", "name": f"P{i}", "rule": rule} for i, (rule, _) in enumerate(cases)]})
+    with open_engine(kind="duckdb") as duck:
+        _, (_, on_duckdb) = _customers(duck, sales, customers, surveys, personas)
+    _, (_, on_spark) = _customers(spark, sales, customers, surveys, personas)
+    assert on_spark == on_duckdb
+    assert sorted(c for c, p in on_duckdb if p == "p0") == cases[0][1]
+
+
+def _one(rule) -> PersonasFile:
+    return PersonasFile.model_validate({"personas": [{"id": "p", "name": "P", "rule": rule}]})
 
 
 def _personas(membership: str) -> PersonasFile:
@@ -97,47 +146,56 @@ def _personas(membership: str) -> PersonasFile:
     })
 
 
-def test_first_match_membership_and_unassigned(sales, customers):
-    result = assign_personas(derive_features(sales, customers), _personas("first"))
-    pairs = sorted(map(tuple, result.members[["customer_id", "persona"]].to_numpy()))
+def test_first_match_membership_and_unassigned(sales, customers, surveys):
+    with open_engine(kind="duckdb") as engine:
+        _, (result, pairs) = _customers(engine, sales, customers, surveys, _personas("first"))
     assert pairs == [("C1", "big_spenders"), ("C2", "big_spenders"), ("C3", "consumers")]
     assert result.unassigned == 1 and result.customers == 4  # C4: no orders, no segment
-    assert result.counts() == {"big_spenders": 2, "consumers": 1}
+    assert result.counts == {"big_spenders": 2, "consumers": 1}
 
 
-def test_all_matches_membership(sales, customers):
-    result = assign_personas(derive_features(sales, customers), _personas("all"))
-    pairs = sorted(map(tuple, result.members[["customer_id", "persona"]].to_numpy()))
+def test_all_matches_membership(sales, customers, surveys):
+    with open_engine(kind="duckdb") as engine:
+        _, (result, pairs) = _customers(engine, sales, customers, surveys, _personas("all"))
     assert pairs == [("C1", "big_spenders"), ("C1", "consumers"), ("C2", "big_spenders"), ("C3", "consumers")]
     assert result.unassigned == 1
 
 
-def test_unknown_field_names_persona_and_rule(sales, customers):
+def test_only_customers_active_in_the_quarter_are_considered(sales, customers):
+    """C4 is in the customers file but has no row of the quarter: not counted, not unassigned."""
+    with open_engine(kind="duckdb") as engine:
+        table, (result, _) = _customers(engine, sales, customers, None, _personas("first"))
+    assert list(table.index) == ["C1", "C2", "C3"] and result.customers == 3 and result.unassigned == 0
+
+
+def test_unknown_field_names_persona_and_rule(sales, customers, surveys):
     personas = PersonasFile.model_validate({"personas": [
         {"id": "ok", "name": "Ok", "rule": {"field": "age", "op": "gt", "value": 1}},
         {"id": "typo", "name": "Typo", "rule": {"all": [{"field": "age", "op": "gt", "value": 1}, {"field": "segmnt", "op": "eq", "value": "x"}]}},
     ]})
-    with pytest.raises(RuleError) as info:
-        assign_personas(derive_features(sales, customers), personas)
+    with pytest.raises(RuleError) as info, open_engine(kind="duckdb") as engine:
+        _customers(engine, sales, customers, surveys, personas)
     err = info.value
     assert err.key == "personas[1].rule.all[1].field"
     assert "persona 'typo'" in str(err) and "'segmnt' is not a customer attribute or derived feature" in str(err)
     assert "segment" in str(err)  # the available fields are listed
 
 
-def test_wrong_kind_of_value_names_persona_and_rule(sales, customers):
+def test_wrong_kind_of_value_names_persona_and_rule(sales, customers, surveys):
     personas = PersonasFile.model_validate({"personas": [
         {"id": "odd", "name": "Odd", "rule": {"field": "region", "op": "gt", "value": 3}},
     ]})
-    with pytest.raises(RuleError, match=r"personas\[0\].rule: persona 'odd': cannot compare 'region'"):
-        assign_personas(derive_features(sales, customers), personas)
+    with pytest.raises(RuleError, match=r"personas\[0\].rule: persona 'odd': cannot compare 'region'"), open_engine(kind="duckdb") as engine:
+        _customers(engine, sales, customers, surveys, personas)
 
 
 def test_bundled_personas_cover_the_demo_segments():
     config = load_config()
-    table = pd.DataFrame({"segment": ["business", "consumer", "consumer", "consumer", "consumer"],
-                          "age": [40, 22, 35, 70, 54], "avg_order_value": [900.0, 30.0, 60.0, 80.0, 600.0]},
-                         index=pd.Index(["B", "Y", "F", "S", "R"], name="customer_id"))
-    result = assign_personas(table, config.personas)
-    assert dict(result.members.to_numpy()) == {"B": "business_buyers", "Y": "young_urban", "F": "families",
-                                                "S": "seniors", "R": "business_buyers"}
+    customers = pd.DataFrame({"customer_id": ["B", "Y", "F", "S", "R"], "segment": ["business", "consumer", "consumer", "consumer", "consumer"],
+                              "age": ["40", "22", "35", "70", "54"]})
+    amounts = {"B": 900.0, "Y": 30.0, "F": 60.0, "S": 80.0, "R": 600.0}
+    sales = pd.DataFrame({"customer_id": list(amounts), "occurred_at": pd.to_datetime(["2025-07-01"] * 5, utc=True),
+                          "event_type": "order_placed", "channel": "web", "amount": list(amounts.values())})
+    with open_engine(kind="duckdb") as engine:
+        _, (_, pairs) = _customers(engine, sales, customers, None, config.personas)
+    assert dict(pairs) == {"B": "business_buyers", "Y": "young_urban", "F": "families", "S": "seniors", "R": "business_buyers"}

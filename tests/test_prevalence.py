@@ -12,7 +12,8 @@ import pandas as pd
 
 from cjm_tasks.config import load_config
 from cjm_tasks.versions.diff import diff_maps
-from cjm_tasks.maps.journey import Inputs, build_maps
+from cjm_tasks.maps.journey import build_maps
+from cjm_tasks.maps.prepared import Inputs
 from cjm_tasks.periods import Period
 
 CONFIG = load_config()
@@ -133,7 +134,7 @@ def test_a_persona_with_too_few_customers_says_so():
 
 
 def test_a_wide_survey_comment_belongs_to_one_stage_or_none():
-    from cjm_tasks.maps.journey import collect_texts
+    from cjm_tasks.maps.prepared import collect_texts
 
     t0 = pd.Timestamp("2025-01-10", tz="UTC")
     # One response of a wide export melted into one row per question: the comment repeats on each.

@@ -20,7 +20,8 @@ import yaml
 from cjm_tasks import jsonio
 from cjm_tasks.config import load_config
 from cjm_tasks.versions.diff import diff_maps
-from cjm_tasks.maps.journey import Inputs, build_maps
+from cjm_tasks.maps.journey import build_maps
+from cjm_tasks.maps.prepared import Inputs
 from cjm_tasks.models import check_map
 from cjm_tasks.periods import Period
 from cjm_tasks.run.pipeline import store_maps

@@ -75,7 +75,7 @@ def test_suggest_proposes_the_planted_uncatalogued_complaints(evaluation_world, 
 
 def test_suggestions_parse_validate_and_paste_into_the_catalog(sample_data: Path, tmp_path: Path):
     from cjm_tasks.config import CatalogBarrier, load_config
-    from cjm_tasks.maps.journey import Inputs, prepare
+    from cjm_tasks.maps.prepared import Inputs, prepare_inputs
     from cjm_tasks.periods import Period
     from cjm_tasks.ingest.sources import read_sources
     from cjm_tasks.maps.suggest import negative_unmatched
@@ -99,7 +99,7 @@ def test_suggestions_parse_validate_and_paste_into_the_catalog(sample_data: Path
     def unmatched(cfg) -> int:
         period = Period.parse(SAMPLE_PERIOD)
         inputs = Inputs(**{name: src.frame for name, src in read_sources(cfg, period).items()})
-        return len(negative_unmatched(prepare(inputs, cfg), cfg))
+        return len(negative_unmatched(prepare_inputs(inputs, cfg), cfg))
 
     # Paste: new entries under `catalog:`, additions merged into their barriers; the config loads
     # (every file validated) and the pasted barriers now read the texts they came from.
@@ -140,7 +140,8 @@ def test_yaml_comments_and_values_carry_untrusted_text_safely():
 
 def test_emerging_theme_title_is_a_sentence_of_its_texts(sample_data: Path, tmp_path: Path):
     from cjm_tasks.config import load_config
-    from cjm_tasks.maps.journey import Inputs, maps_from, prepare
+    from cjm_tasks.maps.journey import maps_from
+    from cjm_tasks.maps.prepared import Inputs, prepare_inputs
     from cjm_tasks.models import check_map
     from cjm_tasks.periods import Period
     from cjm_tasks.run.pipeline import render_site, store_maps
@@ -149,7 +150,7 @@ def test_emerging_theme_title_is_a_sentence_of_its_texts(sample_data: Path, tmp_
 
     config = load_config(write_sample_config(tmp_path / "cfg", sample_data))
     period = Period.parse(SAMPLE_PERIOD)
-    prepared = prepare(Inputs(**{name: src.frame for name, src in read_sources(config, period).items()}), config)
+    prepared = prepare_inputs(Inputs(**{name: src.frame for name, src in read_sources(config, period).items()}), config)
     maps = maps_from(prepared, config, period)
     texts = prepared.texts.drop_duplicates("row")
     flat = [(" ".join(str(t).split()).lower(), str(n), lang) for t, n, lang in zip(texts["text"], texts["norm"], texts["language"])]

@@ -18,7 +18,9 @@ import yaml
 
 from cjm_tasks.config import MainFile, load_config
 from cjm_tasks.errors import ConfigError
-from cjm_tasks.maps.journey import Inputs, prepare
+from cjm_tasks.engine import open_engine
+from cjm_tasks.engine.personas import MEMBERS, assign_personas, create_customers
+from cjm_tasks.maps.prepared import Inputs, register_inputs
 from cjm_tasks.periods import Period
 from cjm_tasks.run.pipeline import read_and_validate
 from cjm_tasks.ingest.sources import read_source
@@ -192,9 +194,11 @@ def test_a_segment_repeated_on_order_rows_gives_customers_their_latest_segment(t
     main = _config(tmp_path, {"sales": {**SALES, "location": str(_orders_csv(tmp_path))}}, personas=_segment_personas(),
                    stages=ORDER_STAGES)
     config = load_config(main)
-    prepared = prepare(Inputs(sales=read_source("sales", config, Q1).frame), config)
-    members = prepared.sales[["customer_id", "persona"]].drop_duplicates()
-    persona = {c: set(members.loc[members["customer_id"] == c, "persona"]) - {"all"} for c in "abc"}
+    with open_engine(config) as engine:
+        create_customers(engine, config, register_inputs(engine, Inputs(sales=read_source("sales", config, Q1).frame)))
+        assign_personas(engine, config.personas)
+        members = engine.query(f"SELECT customer_id, persona FROM {MEMBERS}").to_pandas()
+    persona = {c: set(members.loc[members["customer_id"] == c, "persona"]) for c in "abc"}
     # a: latest segment Private; orders 300 + 100 -> average 200 (order features follow `orders`)
     assert persona == {"a": {"big"}, "b": {"rest"}, "c": {"business"}}
 

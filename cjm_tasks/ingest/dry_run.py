@@ -125,8 +125,10 @@ def _first_header(name: str, config: CjmConfig, period: Period | None) -> tuple[
 
 def dry_run(config: CjmConfig, period: Period) -> DryRun:
     """Read what the report needs for ``period`` and collect every problem (never raises for data)."""
-    from cjm_tasks.maps.journey import Inputs
-    from cjm_tasks.maps.personas import RuleError, assign_personas, customer_attributes, derive_features
+    from cjm_tasks.engine import open_engine
+    from cjm_tasks.engine.personas import assign_personas, create_customers
+    from cjm_tasks.maps.personas import RuleError
+    from cjm_tasks.maps.prepared import Inputs, register_inputs
 
     report = DryRun(period=str(period), sources={}, warnings=config_warnings(config))
     frames: dict[str, Any] = {}
@@ -174,24 +176,21 @@ def dry_run(config: CjmConfig, period: Period) -> DryRun:
 
     if not report.problems or all(n in frames for n in config.sources):
         inputs = Inputs(**{n: f for n, f in frames.items() if n in ("surveys", "reviews", "sales", "customers")})
-        active: set = set()
-        for frame in (inputs.sales, inputs.surveys, inputs.reviews):
-            if frame is not None and "customer_id" in frame.columns:
-                active |= set(frame["customer_id"].dropna().unique())
         try:
-            features = derive_features(inputs.sales, customer_attributes(inputs, config), config.order_events)
-            features = features[features.index.isin(active)]
-            membership = assign_personas(features, config.personas, str(config.files.get("personas", "personas.yaml")))
+            with open_engine(config, kind="duckdb") as engine:
+                views = register_inputs(engine, inputs)
+                create_customers(engine, config, views)
+                membership = assign_personas(engine, config.personas, str(config.files.get("personas", "personas.yaml")))
         except (RuleError, CjmError) as exc:
             report.problems.append(str(exc))
         else:
-            counts = membership.counts() if len(membership.members) else {}
+            counts = membership.counts
             report.personas = [(p.id, int(counts.get(p.id, 0))) for p in config.personas.personas]
             report.customers, report.unassigned = membership.customers, membership.unassigned
             for pid, n in report.personas:
                 if n == 0 and membership.customers:
                     report.warnings.append(f"persona {pid!r} gets no customer in {period}: check its rule against the attribute values")
-            if not active:
+            if not membership.customers:
                 report.warnings.append(f"no row of {period} names a customer: every persona is empty; only the `all` map counts texts")
     return report
 

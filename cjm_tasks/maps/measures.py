@@ -23,28 +23,38 @@ def scale01(values: pd.Series, metric: str, config: CjmConfig) -> pd.Series:
 
 
 def mean_ci(values: pd.Series) -> tuple[float | None, int, list[float] | None]:
-    from scipy import stats
-
+    """Mean, sample size and 95% t interval of the values that are not missing."""
     values = values.dropna()
     n = len(values)
-    if n == 0:
+    return mean_stat(float(values.mean()) if n else None, float(values.std(ddof=1)) if n > 1 else None, n)
+
+
+def mean_stat(mean: float | None, std: float | None, n: int) -> tuple[float | None, int, list[float] | None]:
+    """:func:`mean_ci` from the mean, the sample standard deviation and n (an engine's aggregates)."""
+    from scipy import stats
+
+    if n == 0 or mean is None:
         return None, 0, None
-    mean = float(values.mean())
-    if n < 2:
+    mean = float(mean)
+    if n < 2 or std is None or not math.isfinite(std):
         return mean, n, None
-    half = float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n))
+    half = float(stats.t.ppf(0.975, n - 1) * float(std) / math.sqrt(n))
     return mean, n, [round(mean - half, 3), round(mean + half, 3)]
 
 
 def nps_ci(values: pd.Series) -> tuple[float | None, int, list[float] | None]:
+    """NPS (promoters 9-10 minus detractors 0-6, in points), sample size and 95% interval."""
     values = values.dropna()
-    n = len(values)
+    return nps_stat(int((values >= 9).sum()), int((values <= 6).sum()), len(values))
+
+
+def nps_stat(promoters: int, detractors: int, n: int) -> tuple[float | None, int, list[float] | None]:
+    """:func:`nps_ci` from the counts of promoters and detractors among n answers."""
     if n == 0:
         return None, 0, None
-    promoters = float((values >= 9).mean())
-    detractors = float((values <= 6).mean())
-    nps = 100 * (promoters - detractors)
-    half = 100 * 1.96 * math.sqrt(max(0.0, promoters + detractors - (promoters - detractors) ** 2) / n)
+    p, d = promoters / n, detractors / n
+    nps = 100 * (p - d)
+    half = 100 * 1.96 * math.sqrt(max(0.0, p + d - (p - d) ** 2) / n)
     return nps, n, [round(nps - half, 1), round(nps + half, 1)]
 
 

@@ -1,7 +1,7 @@
 """Catalog suggestions: what a quarter's unmatched complaints say that the catalog does not.
 
 ``cjm catalog suggest`` reads a quarter's inputs as the refresh does, prepares them
-(:func:`cjm_tasks.maps.journey.prepare`) and looks at the **negative texts that match no catalog
+(:func:`cjm_tasks.maps.prepared.prepare`) and looks at the **negative texts that match no catalog
 barrier**: a score at most ``detection.negative_score`` of its scale without positive wording, or
 negative wording (lexicon sentiment below 0) where a text has no score. Words are compared by
 their Snowball stems (Russian for Cyrillic words, else the project's language), stop words left
@@ -50,7 +50,7 @@ from cjm_tasks.maps.text import matched_sentence, normalize_one, text_bigrams
 if TYPE_CHECKING:
     import pandas as pd
 
-    from cjm_tasks.maps.journey import Prepared
+    from cjm_tasks.maps.prepared import Prepared
 
 RARE_SHARE = 0.05
 """A content word of more than this share of the quarter's texts ties a text to no barrier."""

@@ -199,11 +199,12 @@ class InputLineage(Open):
 
 class Lineage(Open):
     """Where the map came from: every input's rows, hash and location, the configuration's hash
-    and the code version (empty when built outside a refresh)."""
+    the code version and the engine that did the counting (empty when built outside a refresh)."""
 
     inputs: dict[str, InputLineage] = Field(default=None)
     config_sha256: Sha256 = Field(default=None)
     code_version: str = Field(default=None)
+    engine: Literal["duckdb", "spark"] = Field(default=None)
 
 
 class DataKinds(Closed):

@@ -32,11 +32,12 @@ def code_version() -> str:
 
 def lineage_of(data: dict[str, SourceData], config: CjmConfig) -> dict[str, Any]:
     """Lineage block of a map: every input's rows, sha256 and location; the configuration's hash
-    (in a run, that of its snapshot: the same value); the code version."""
+    (in a run, that of its snapshot: the same value); the code version; the engine that counted."""
     return {
-        "inputs": {name: {"rows": len(src.frame), "sha256": src.sha256, "location": ", ".join(f.location for f in src.files),
+        "inputs": {name: {"rows": src.row_count, "sha256": src.sha256, "location": ", ".join(f.location for f in src.files),
                           **({"query": next(f.query for f in src.files if f.query)} if any(f.query for f in src.files) else {})}
                    for name, src in data.items()},
         "config_sha256": config.sha256(),
         "code_version": code_version(),
+        "engine": config.engine.kind,
     }

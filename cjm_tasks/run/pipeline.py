@@ -22,7 +22,8 @@ from cjm_tasks.periods import Period
 from cjm_tasks.ingest.canonical import SourceData
 from cjm_tasks.ingest.sources import read_source
 from cjm_tasks.storage import open_storage
-from cjm_tasks.ingest.gate import Check, GateResult, SourceResult, enforce, validate_sources, write_gate_report
+from cjm_tasks.ingest.checks import Check
+from cjm_tasks.ingest.gate import GateResult, SourceResult, enforce, validate_sources, write_gate_report
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +59,22 @@ def read_and_validate(config: CjmConfig, period: Period, progress: Progress | No
         except DataError as exc:
             unreadable[name] = exc
     if progress:
-        progress("validating with Great Expectations")
+        progress(f"validating on {config.engine.kind}")
     return gate(config, period, data, unreadable, raise_on_failure)
 
 
 def gate(config: CjmConfig, period: Period, data: dict[str, SourceData], unreadable: dict[str, DataError],
          raise_on_failure: bool = True) -> GateOutcome:
-    """Run the validation gate on sources already read (and those that could not be), save the
-    report (``validation/<period>/validation.{json,html}`` in the work storage) and, unless told
-    otherwise, raise :class:`~cjm_tasks.errors.ValidationFailed` when a check failed."""
-    result = validate_sources(data, config, period)
+    """Run the validation gate on sources already read (and those that could not be) in the
+    configured engine, save the report (``validation/<period>/validation.{json,html}`` in the work
+    storage) and, unless told otherwise, raise :class:`~cjm_tasks.errors.ValidationFailed` when a
+    check failed."""
+    from cjm_tasks.engine import open_engine
+    from cjm_tasks.engine.inputs import register_sources
+
+    with open_engine(config) as engine:
+        register_sources(engine, data)
+        result = validate_sources(data, config, period, engine)
     for name, exc in unreadable.items():
         result.sources[name] = SourceResult(
             source=name, rows=0, rows_outside_period=0, files=[],
@@ -88,7 +95,8 @@ def build_period(config: CjmConfig, period: Period, personas: list[str] | None =
 
     Raises :class:`~cjm_tasks.errors.ValidationFailed` before building when the gate fails.
     """
-    from cjm_tasks.maps.journey import Inputs, build_maps
+    from cjm_tasks.maps.journey import build_maps
+    from cjm_tasks.maps.prepared import Inputs
     from cjm_tasks.models import check_map
     from cjm_tasks.run.lineage import lineage_of
 

@@ -50,21 +50,45 @@ def snapshot_config(config_path: str | None, run_id: str) -> dict[str, Any]:
     return Workspace.create(load_config(config_path or None), run_id).handle
 
 
+def check_unchanged(workspace: Workspace, period: str, force: bool = False) -> dict[str, Any]:
+    """Whether the quarter is unchanged since its stored versions, judged with the run's
+    configuration snapshot (:func:`cjm_tasks.run.unchanged.compare_with_stored`); returns the
+    answer as plain values ({"unchanged", "reasons", "message", ...}). An unchanged quarter's run
+    has nothing left to do, so its workspace is removed here. ``force`` skips the check."""
+    from cjm_tasks.run.unchanged import UnchangedCheck, compare_with_stored
+    from cjm_tasks.run.workspace import SNAPSHOT, workspace_location
+
+    if force:
+        log.info("%s: forced, rebuilt whether or not anything changed", period)
+        return UnchangedCheck(period, False, ["forced"]).summary()
+    check = compare_with_stored(workspace.config(), Period.parse(period))
+    if check.unchanged:
+        log.info("%s; nothing built, stored or published", check.describe())
+        # Removed from <work>/runs so the run's folder goes too; the snapshot last, so a retry
+        # of an interrupted removal still finds the configuration.
+        folder = workspace_location(workspace.work, workspace.run_id).rsplit("/", 1)[1]
+        runs = open_storage(f"{workspace.work.rstrip('/')}/runs", workspace.s3)
+        runs.delete(sorted((f"{folder}/{key}" for key in workspace.storage.list()), key=lambda key: key.endswith(f"/{SNAPSHOT}")))
+    return check.summary()
+
+
 def list_sources(workspace: Workspace) -> list[str]:
     """The configured sources (one read each)."""
     return list(workspace.config().sources)
 
 
 def read_source(workspace: Workspace, period: str, source: str) -> str:
-    """Read one source for the period into the workspace; returns its key. A source that cannot
-    be read is recorded for the gate to report, not raised."""
-    from cjm_tasks.ingest.sources import read_source as read
+    """Stream one source for the period into the workspace as canonical Parquet (never more than
+    a batch in memory); returns its key. A source that cannot be read is recorded for the gate to
+    report, not raised."""
+    from cjm_tasks.ingest.sources import stream_source
 
-    try:
-        data: Any = read(source, workspace.config(), Period.parse(period))
-    except DataError as exc:
-        data = exc
-    return workspace.save_source(source, data)
+    with workspace.source_file(source) as path:
+        try:
+            data: Any = stream_source(source, workspace.config(), Period.parse(period), path)
+        except DataError as exc:
+            data = exc
+        return workspace.save_source(source, data)
 
 
 def validate_sources(workspace: Workspace, period: str, source_keys: list[str]) -> dict[str, Any]:
@@ -76,15 +100,20 @@ def validate_sources(workspace: Workspace, period: str, source_keys: list[str]) 
 
 
 def prepare_personas(workspace: Workspace, source_keys: list[str]) -> list[str]:
-    """Assign personas and tag every row once, with the run's lineage; returns the personas to build."""
-    from cjm_tasks.maps.journey import Inputs, prepare
+    """Assign personas, count every persona's stage metrics in the engine and analyse the texts
+    once, with the run's lineage; returns the personas to build."""
+    from cjm_tasks.engine import open_engine
+    from cjm_tasks.engine.inputs import register_sources
+    from cjm_tasks.maps.prepared import prepare
     from cjm_tasks.run.lineage import lineage_of
 
     config = workspace.config()
     data, unreadable = workspace.load_sources(list(source_keys))
     if unreadable:
         raise StepError(f"sources {', '.join(unreadable)} could not be read; the validation gate should have stopped the run")
-    prepared = prepare(Inputs(**{name: src.frame for name, src in data.items()}), config)
+    with open_engine(config) as engine:
+        register_sources(engine, data)
+        prepared = prepare(engine, config)
     workspace.save_prepared(prepared, lineage_of(data, config))
     return prepared.personas(config)
 
@@ -157,28 +186,45 @@ def summary(result: Any) -> Any:
     return result
 
 
-def refresh(config: CjmConfig, period: Period, run_id: str | None = None, progress: Progress | None = None) -> dict[str, Any]:
-    """The whole refresh of ``period`` in this process, step by step as the DAG runs it: read,
-    validate, prepare, build each persona's map, store versions with their diffs, render and
-    publish the site (last), then remove old workspaces. ``run_id`` defaults to a new random id.
+def refresh(config: CjmConfig, period: Period, run_id: str | None = None, progress: Progress | None = None,
+            force: bool = False) -> dict[str, Any]:
+    """The whole refresh of ``period`` in this process, step by step as the DAG runs it: check
+    whether the quarter is unchanged since its stored versions, then read, validate, prepare,
+    build each persona's map, store versions with their diffs, render and publish the site
+    (last), and remove old workspaces. ``run_id`` defaults to a new random id.
 
-    Returns {"period", "versions": [StoreResult], "validation": the gate's summary, "site": PublishResult}.
+    An unchanged quarter stops at the check: nothing is built, stored or published and no
+    workspace is made; ``force`` rebuilds it anyway (skipping the check).
+
+    Returns {"period", "unchanged": bool, "check": the check's answer (None when forced)} and,
+    when it ran, "versions": [StoreResult], "validation": the gate's summary, "site": PublishResult.
     Raises :class:`~cjm_tasks.errors.ValidationFailed` before anything is stored or published
     when the gate fails (the run's workspace is kept).
     """
+    from cjm_tasks.run.unchanged import compare_with_stored
+
     def say(what: str) -> None:
         if progress:
             progress(what)
 
+    check = None
+    if not force:
+        say("checking whether anything changed")
+        check = compare_with_stored(config, period).summary()
+        if check["unchanged"]:
+            log.info("%s; nothing built, stored or published", check["message"])
+            return {"period": str(period), "unchanged": True, "check": check}
     workspace = Workspace.create(config, run_id or uuid.uuid4().hex)
     keys = []
     for source in list_sources(workspace):
         say(f"reading {source}")
         keys.append(read_source(workspace, str(period), source))
-    say("validating with Great Expectations")
+    say("validating the inputs")
     validation = validate_sources(workspace, str(period), keys)
+    say("preparing personas and texts")
+    personas = prepare_personas(workspace, keys)
     say("building journey maps")
-    maps = [build_map(workspace, str(period), persona) for persona in prepare_personas(workspace, keys)]
+    maps = [build_map(workspace, str(period), persona) for persona in personas]
     say("storing versions")
     versions = store_versions(workspace, maps)
     say("rendering the site")
@@ -186,4 +232,4 @@ def refresh(config: CjmConfig, period: Period, run_id: str | None = None, progre
     say("publishing the site")
     site = publish_site(workspace, rendered)
     clean_workspaces(workspace)
-    return {"period": str(period), "versions": versions, "validation": validation, "site": site}
+    return {"period": str(period), "unchanged": False, "check": check, "versions": versions, "validation": validation, "site": site}

@@ -13,15 +13,17 @@
 - ``finished.json``: the run succeeded. Only such workspaces are ever removed, keeping the newest
   ``storage.keep_runs``; a failed run's workspace stays for inspection.
 
-Tables cross as Parquet through one round-trip (:func:`_write_frame`, :func:`_read_frame`). A step
-writes only its own keys, so rerunning it gives the same result.
+Sources cross as the Parquet files their reading streamed (an S3 workspace's are downloaded once
+per run to ``<temp>/cjm-cache/<run id>/``, removed when the run finishes). A step writes only
+its own keys, so rerunning it gives the same result.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -29,56 +31,15 @@ from cjm_tasks import jsonio
 from cjm_tasks.config import CjmConfig, S3Config
 from cjm_tasks.errors import DataError
 from cjm_tasks.ingest.canonical import ConversionIssue, InputFile, SourceData
-from cjm_tasks.maps.journey import Prepared
+from cjm_tasks.maps.prepared import Prepared
+from cjm_tasks.run.prepared_io import load_prepared, save_prepared
 from cjm_tasks.storage import Storage, open_storage
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from pathlib import Path
 
 SNAPSHOT = "config.json"
 FINISHED = "finished.json"
-_PREPARED_TABLES = ("sales", "surveys", "texts", "matches")
-
-
-def _write_frame(storage: Storage, key: str, frame: pd.DataFrame, *, index: bool, row_group_size: int | None = None) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    buffer = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=index), buffer, row_group_size=row_group_size)
-    storage.write_bytes(key, buffer.getvalue())
-
-
-def _read_frame(storage: Storage, key: str, filters: list[tuple[str, str, Any]] | None = None) -> pd.DataFrame:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    return pq.read_table(pa.BufferReader(storage.read_bytes(key)), filters=filters).to_pandas()
-
-
-def save_prepared(prepared: Prepared, storage: Storage, prefix: str) -> None:
-    """Write ``prepared`` below ``prefix``: a Parquet file per table (sorted by persona) and a
-    small JSON of counts."""
-    for name in _PREPARED_TABLES:
-        frame = getattr(prepared, name)
-        if frame is None:
-            continue
-        if "persona" in frame.columns:
-            frame = frame.sort_values("persona", kind="stable")
-        _write_frame(storage, f"{prefix}/{name}.parquet", frame, index=False, row_group_size=50_000)
-    storage.write_bytes(f"{prefix}/prepared.json", jsonio.dumps({"counts": prepared.counts, "unassigned": prepared.unassigned,
-                                                                "tables": [n for n in _PREPARED_TABLES if getattr(prepared, n) is not None]}))
-
-
-def load_prepared(storage: Storage, prefix: str, persona: str | None = None) -> Prepared:
-    """Read what :func:`save_prepared` wrote; with ``persona``, only that persona's rows."""
-    meta = json.loads(storage.read_bytes(f"{prefix}/prepared.json"))
-    tables: dict[str, Any] = {}
-    for name in _PREPARED_TABLES:
-        filters = [("persona", "=", persona)] if persona is not None and name != "matches" else None
-        tables[name] = _read_frame(storage, f"{prefix}/{name}.parquet", filters) if name in meta["tables"] else None
-    counts = meta["counts"] if persona is None else {persona: meta["counts"].get(persona, 0)}
-    return Prepared(tables["sales"], tables["surveys"], tables["texts"], tables["matches"], counts, meta["unassigned"])
 
 
 def workspace_location(work: str, run_id: str) -> str:
@@ -154,21 +115,54 @@ class Workspace:
 
     # ------------------------------------------------------------------ inputs
 
+    @contextmanager
+    def source_file(self, name: str) -> Iterator[Path]:
+        """A local file to stream source ``name`` into, for :meth:`save_source` to keep: beside
+        its place when the workspace is a local folder (then renamed into place, so the file
+        appears whole), else a temporary file (then uploaded). What is left of it at the end of
+        the block (after an error) is removed."""
+        import os
+        import tempfile
+        from pathlib import Path
+
+        target = self.storage.local_path(f"inputs/{name}.parquet")
+        if target is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            path = target.with_name(f".{target.name}.partial")  # a hidden name: not listed as a key
+        else:
+            fd, tmp = tempfile.mkstemp(prefix=f"cjm-{name}-", suffix=".parquet")
+            os.close(fd)
+            path = Path(tmp)
+        try:
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
+
     def save_source(self, name: str, read: SourceData | DataError) -> str:
-        """Keep a source as read (its table and description), or the error that stopped its
-        reading, for the gate to report; returns the key of its description."""
+        """Keep a source as read, or the error that stopped its reading, for the gate to report;
+        returns the key of its description (``inputs/<name>.json``: files, rows, issues,
+        records). A source streamed to Parquet (:meth:`source_file`) has its file moved to
+        ``inputs/<name>.parquet``."""
+        from pathlib import Path
+
         meta: dict[str, Any] = {"source": name}
         if isinstance(read, DataError):
             meta["error"] = {"location": read.location, "detail": read.detail}
         else:
-            _write_frame(self.storage, f"inputs/{name}.parquet", read.frame, index=True)
-            meta.update(rows_read=read.rows_read, rows_outside_period=read.rows_outside_period, records=read.records,
-                        files=[vars(f) for f in read.files], issues=[vars(i) for i in read.issues])
+            if read.parquet is None:
+                raise ValueError(f"source {name!r} was read into memory; the workspace keeps sources streamed to Parquet (stream_source)")
+            size = Path(read.parquet).stat().st_size
+            self.storage.move_file(f"inputs/{name}.parquet", Path(read.parquet))
+            meta.update(rows=read.rows, parquet_bytes=size, rows_read=read.rows_read, rows_outside_period=read.rows_outside_period,
+                        records=read.records, files=[vars(f) for f in read.files], issues=[vars(i) for i in read.issues])
         self.storage.write_bytes(f"inputs/{name}.json", jsonio.dumps(meta))
         return f"inputs/{name}.json"
 
     def load_sources(self, keys: list[str]) -> tuple[dict[str, SourceData], dict[str, DataError]]:
-        """The sources :meth:`save_source` kept under ``keys``, and those that could not be read."""
+        """The sources :meth:`save_source` kept under ``keys`` (each with ``parquet``, a local
+        file, and no frame), and those that could not be read. An S3 workspace's files are
+        downloaded once per run into ``<temp>/cjm-cache/<run id>/`` (kept for the run's later
+        steps on this machine: a file of the right size is not downloaded again)."""
         data, unreadable = {}, {}
         for key in keys:
             meta = json.loads(self.storage.read_bytes(key))
@@ -176,16 +170,48 @@ class Workspace:
             if "error" in meta:
                 unreadable[name] = DataError(name, meta["error"]["location"], meta["error"]["detail"])
                 continue
-            data[name] = SourceData(name=name, frame=_read_frame(self.storage, key.replace(".json", ".parquet")),
+            parquet = self._local_copy(f"inputs/{name}.parquet", meta["parquet_bytes"])
+            data[name] = SourceData(name=name, frame=None, parquet=str(parquet), rows=meta["rows"],
                                     files=[InputFile(**f) for f in meta["files"]], rows_read=meta["rows_read"],
                                     rows_outside_period=meta["rows_outside_period"],
                                     issues=[ConversionIssue(**i) for i in meta["issues"]], records=meta.get("records"))
         return data, unreadable
 
+    def cache_folder(self) -> Path:
+        """Where this machine keeps the run's downloaded inputs (an S3 workspace's)."""
+        import tempfile
+        from pathlib import Path
+
+        return Path(tempfile.gettempdir()) / "cjm-cache" / workspace_location(self.work, self.run_id).rsplit("/", 1)[1]
+
+    def _local_copy(self, key: str, size: int) -> Path:
+        """The file at ``key`` on this machine: in the workspace folder, or downloaded (in chunks,
+        then renamed into place) to the run's cache folder."""
+        import os
+        import tempfile
+
+        local = self.storage.local_path(key)
+        if local is not None:
+            return local
+        target = self.cache_folder() / key
+        if target.is_file() and target.stat().st_size == size:
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                for chunk in self.storage.read_chunks(key):
+                    fh.write(chunk)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return target
+
     # ------------------------------------------------------------------ prepared rows and lineage
 
     def save_prepared(self, prepared: Prepared, lineage: dict[str, Any]) -> None:
-        save_prepared(prepared, self.storage, "prepared")
+        save_prepared(prepared, prepared.personas(self.config()), self.storage, "prepared")
         self.storage.write_bytes("prepared/lineage.json", jsonio.dumps(lineage))
 
     def load_prepared(self, persona: str | None = None) -> Prepared:
@@ -220,9 +246,13 @@ class Workspace:
     # ------------------------------------------------------------------ the end of a run
 
     def finish(self) -> list[str]:
-        """Mark the run successful, then remove the workspaces of successful runs beyond the
-        newest ``storage.keep_runs`` (this one included when it is 0); returns their folders."""
+        """Mark the run successful and drop its local cache, then remove the workspaces of
+        successful runs beyond the newest ``storage.keep_runs`` (this one included when it is 0);
+        returns their folders."""
+        import shutil
+
         self.storage.write_bytes(FINISHED, jsonio.dumps({"run_id": self.run_id, "finished_at": datetime.now(timezone.utc).isoformat()}))
+        shutil.rmtree(self.cache_folder(), ignore_errors=True)
         return prune_workspaces(open_storage(f"{self.work.rstrip('/')}/runs", self.s3), self.config().storage.keep_runs)
 
 

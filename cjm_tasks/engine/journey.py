@@ -1,0 +1,227 @@
+"""The relational half of a journey map, computed by the engine for every persona at once: rows
+are tagged with their personas by a join with ``cjm_members`` (and every row once more as
+``all``), never copied per persona in memory. The results are small tables keyed by persona
+(:class:`StageAggregates`); the texts of the quarter come out as one table for the text work
+(:func:`collect_texts`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from cjm_tasks.engine.personas import MAX_BITS, MEMBERS, sales_pairs
+from cjm_tasks.engine.sql import ident, lit
+from cjm_tasks.maps.personas import ALL_PERSONA
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cjm_tasks.config import CjmConfig
+    from cjm_tasks.engine.base import Engine
+
+AGGREGATES = ("reach", "conversion", "channels", "actions", "events", "surveys", "lanes")
+
+
+@dataclass
+class StageAggregates:
+    """Per persona (column ``persona``): ``reach`` (stage, customers), ``conversion`` (stage,
+    converted: of the customers who reached the stage, those who reached its next stage too),
+    ``channels`` (stage, channel, events), ``actions`` (stage, event_type, events, customers),
+    ``events`` (event_type, events), ``surveys`` (stage, metric, n, mean, std, rows, low,
+    promoters, detractors) and ``lanes`` (which sources have rows of the persona: sales, surveys)."""
+
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # Sources with any row in the quarter (whatever the persona): rates are computed when sales has rows.
+    sources_with_rows: list[str] = field(default_factory=list)
+
+    def of(self, persona: str) -> StageAggregates:
+        return StageAggregates({k: t[t["persona"] == persona] for k, t in self.tables.items()}, self.sources_with_rows)
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self.tables[name]
+
+
+def tagged(view: str, columns: list[str]) -> str:
+    """``view``'s rows with a ``persona`` column: once per persona of their customer, once as ``all``."""
+    cols = ", ".join(f"t.{ident(c)}" for c in columns)
+    return (f"SELECT {cols}, m.persona FROM {ident(view)} t JOIN {MEMBERS} m ON m.customer_id = t.customer_id "
+            f"UNION ALL SELECT {cols}, {lit(ALL_PERSONA)} AS persona FROM {ident(view)} t")
+
+
+def stage_aggregates(engine: Engine, config: CjmConfig, views: dict[str, list[str]]) -> StageAggregates:
+    """Every count the stage metrics need, for every persona, in a handful of engine queries.
+
+    Reach, conversion and the customers of each action come from the bit sets of
+    ``cjm_sales_customers`` (:func:`cjm_tasks.engine.personas.create_customers`): customers are
+    counted per persona and combination of stages (and actions), a few hundred rows, then
+    expanded here; event counts come from one grouped join of the sales rows with the members."""
+    import pandas as pd
+
+    out: dict[str, pd.DataFrame] = {}
+    lanes = []
+    cols = views.get("sales", [])
+    if "sales" in views and {"customer_id", "stage"} <= set(cols):
+        masks = _frame(engine, f"SELECT m.persona, c._stages, c._pairs, count(*) AS n FROM cjm_sales_customers c "
+                               f"JOIN {MEMBERS} m ON m.customer_id = c.customer_id GROUP BY m.persona, c._stages, c._pairs "
+                               f"UNION ALL SELECT {lit(ALL_PERSONA)} AS persona, _stages, _pairs, count(*) AS n FROM cjm_sales_customers "
+                               f"GROUP BY _stages, _pairs")
+        out["reach"], out["conversion"] = _reach(masks, config)
+        keys = [c for c in ("stage", "channel", "event_type") if c in cols]
+        listed = ", ".join(f"t.{c}" for c in keys)
+        events = _frame(engine, f"SELECT m.persona, {listed}, count(*) AS events FROM sales t JOIN {MEMBERS} m ON m.customer_id = t.customer_id "
+                                f"GROUP BY m.persona, {listed} UNION ALL SELECT {lit(ALL_PERSONA)} AS persona, {listed}, count(*) AS events "
+                                f"FROM sales t GROUP BY {listed}")
+        if "channel" in keys:
+            out["channels"] = _sum(events.dropna(subset=["stage", "channel"]), ["persona", "stage", "channel"])
+        if "event_type" in keys:
+            out["actions"] = _actions(engine, events, masks, cols)
+            out["events"] = _sum(events.dropna(subset=["event_type"]), ["persona", "event_type"])
+        lanes.append(_lane("sales"))
+    if "surveys" in views and {"stage", "metric", "score"} <= set(views["surveys"]):
+        out["surveys"] = _frame(engine, _survey_sql(config, views["surveys"]))
+        lanes.append(_lane("surveys") if "customer_id" in views["surveys"] else f"SELECT DISTINCT {lit(ALL_PERSONA)} AS persona, 'surveys' AS lane FROM surveys")
+    out["lanes"] = _frame(engine, " UNION ALL ".join(lanes)) if lanes else pd.DataFrame({"persona": [], "lane": []}, dtype="object")
+    return StageAggregates(out, sorted(set(out["lanes"].loc[out["lanes"]["persona"] == ALL_PERSONA, "lane"])))
+
+
+def _lane(view: str) -> str:
+    """The personas with a row in ``view`` (``all`` when it has any row)."""
+    return (f"SELECT DISTINCT m.persona, {lit(view)} AS lane FROM {ident(view)} t JOIN {MEMBERS} m ON m.customer_id = t.customer_id "
+            f"UNION ALL SELECT {lit(ALL_PERSONA)} AS persona, {lit(view)} AS lane FROM (SELECT 1 FROM {ident(view)} LIMIT 1)")
+
+
+def _sum(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    return frame.groupby(keys, as_index=False, sort=True)["events"].sum()
+
+
+def _reach(masks: pd.DataFrame, config: CjmConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Customers per persona and stage, and of them those who reached the stage's next stage too."""
+    import pandas as pd
+
+    bit = {sid: 1 << i for i, sid in enumerate(config.stage_ids[:MAX_BITS])}
+    reach, conversion = [], []
+    stages = masks["_stages"].fillna(0).astype("int64").to_numpy()
+    for stage in config.stage_ids[:MAX_BITS]:
+        at = (stages & bit[stage]) != 0
+        reach.append(pd.DataFrame({"persona": masks["persona"], "stage": stage, "customers": masks["n"].where(at, 0)}))
+        nxt = config.next_stage(stage)
+        if nxt in bit:
+            both = at & ((stages & bit[nxt]) != 0)
+            conversion.append(pd.DataFrame({"persona": masks["persona"], "stage": stage, "converted": masks["n"].where(both, 0)}))
+    def total(parts, value):
+        if not parts:
+            return pd.DataFrame({"persona": [], "stage": [], value: []})
+        frame = pd.concat(parts).groupby(["persona", "stage"], as_index=False)[value].sum()
+        return frame[frame[value] > 0].reset_index(drop=True) if value == "customers" else frame
+    return total(reach, "customers"), total(conversion, "converted")
+
+
+def _actions(engine: Engine, events: pd.DataFrame, masks: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    """Events and distinct customers per persona, stage and event type."""
+    import pandas as pd
+
+    counted = _sum(events.dropna(subset=["stage", "event_type"]), ["persona", "stage", "event_type"])
+    pairs = sales_pairs(engine, cols)
+    if pairs is None:  # more pairs than bits: count distinct customers the long way
+        customers = _frame(engine, f"SELECT persona, stage, event_type, count(DISTINCT customer_id) AS customers FROM "
+                                   f"({tagged('sales', ['customer_id', 'stage', 'event_type'])}) WHERE stage IS NOT NULL "
+                                   f"AND event_type IS NOT NULL GROUP BY persona, stage, event_type")
+    else:
+        bits = masks["_pairs"].fillna(0).astype("int64").to_numpy()
+        parts = [pd.DataFrame({"persona": masks["persona"], "stage": st, "event_type": ev, "customers": masks["n"].where((bits & (1 << i)) != 0, 0)})
+                 for i, (st, ev) in enumerate(pairs)]
+        customers = (pd.concat(parts).groupby(["persona", "stage", "event_type"], as_index=False)["customers"].sum()
+                     if parts else pd.DataFrame({"persona": [], "stage": [], "event_type": [], "customers": []}))
+    return counted.merge(customers, on=["persona", "stage", "event_type"], how="left").fillna({"customers": 0})
+
+
+def _survey_sql(config: CjmConfig, columns: list[str]) -> str:
+    """Per persona, stage and metric: answers (n, mean, sample std), rows, rows scored in the
+    worst quarter of the scale (``low``), and NPS promoters (9-10) and detractors (0-6)."""
+    scaled = _scaled("score", "metric", config)
+    customer = "t.customer_id" if "customer_id" in columns else "CAST(NULL AS VARCHAR)"
+    rows = (f"SELECT t.stage, t.metric, t.score, m.persona FROM surveys t JOIN {MEMBERS} m ON m.customer_id = {customer} "
+            f"UNION ALL SELECT t.stage, t.metric, t.score, {lit(ALL_PERSONA)} AS persona FROM surveys t")
+    return (f"SELECT persona, stage, metric, count(score) AS n, avg(score) AS mean, stddev_samp(score) AS std, count(*) AS rows, "
+            f"count(CASE WHEN {scaled} <= 0.25 THEN 1 END) AS low, count(CASE WHEN score >= 9 THEN 1 END) AS promoters, "
+            f"count(CASE WHEN score <= 6 THEN 1 END) AS detractors FROM ({rows}) "
+            f"WHERE stage IS NOT NULL AND metric IS NOT NULL GROUP BY persona, stage, metric")
+
+
+def _scaled(score: str, metric: str, config: CjmConfig) -> str:
+    """A score on [0, 1], 1 best, by its metric's scale (``measures.scale01`` in SQL; 1-5 for a
+    metric without a scale)."""
+    whens = []
+    for name, (low, high) in config.metrics.scales.items():
+        value = f"LEAST(GREATEST(({score} - {lit(float(low))}) / {lit(float(high - low))}, 0.0), 1.0)"
+        whens.append(f"WHEN {metric} = {lit(name)} THEN " + (f"1.0 - {value}" if config.better(name) == "lower" else value))
+    default = f"LEAST(GREATEST(({score} - 1.0) / 4.0, 0.0), 1.0)"
+    return f"(CASE {' '.join(whens)} ELSE {default} END)"
+
+
+AT = ident("at")  # a keyword of DuckDB's (AT TIME ZONE)
+# Reviews are numbered after every survey row: a text's input order is one BIGINT.
+REVIEWS = 1 << 40
+TEXT_COLUMNS = ["kind", "ref", "customer_id", "stage", "at", "text", "language", "source", "score01", "rating"]
+
+
+def create_texts(engine: Engine, config: CjmConfig, views: dict[str, list[str]]) -> bool:
+    """Materialize ``cjm_texts``: survey comments and reviews as one table of texts, one row per
+    text, in input order by ``_o`` (surveys first, then reviews; the caller numbers them). False
+    when no source has texts.
+
+    A survey comment belongs to the surveys source's ``comment_stage`` when declared ("general":
+    no stage), else to the stage of the question it came with; a comment repeated on the rows of
+    several stages' questions (a wide export melted into one row per question) belongs to no
+    stage, and carries the lowest of those answers (a complaint is about what went wrong). A text
+    repeated with the same kind and timestamp (one answer exported once per seller) is kept once.
+
+    Columns: kind, ref, customer_id, stage, at, text, language, source, score01 (the answer's or
+    review's score on 0..1, 1 best), rating, _o."""
+    parts = []
+    s_cols = views.get("surveys", [])
+    if "comment" in s_cols:
+        declared = config.sources["surveys"].comment_stage if "surveys" in config.sources else None
+        cust = "customer_id" if "customer_id" in s_cols else "CAST(NULL AS VARCHAR)"
+        scaled = f"CASE WHEN metric IS NOT NULL THEN {_scaled('score', 'metric', config)} END"
+        # One comment given with several answers of a response is one text with the lowest answer.
+        keys = f"PARTITION BY {cust}, answered_at, comment"
+        if declared is None:
+            # At most one distinct stage (Spark has no DISTINCT in window functions).
+            stage = f"CASE WHEN min(stage) OVER ({keys}) = max(stage) OVER ({keys}) THEN stage END"
+        else:
+            stage = "CAST(NULL AS VARCHAR)" if declared == "general" else lit(declared)
+        source = "'survey:' || COALESCE(channel, 'unknown')" if "channel" in s_cols else "'survey'"
+        parts.append(f"SELECT __row AS _o, 'survey' AS kind, CAST(response_id AS VARCHAR) AS ref, CAST({cust} AS VARCHAR) AS customer_id, "
+                     f"CAST({stage} AS VARCHAR) AS stage, answered_at AS {AT}, CAST(comment AS VARCHAR) AS text, CAST(NULL AS VARCHAR) AS language, "
+                     f"CAST({source} AS VARCHAR) AS source, min({scaled}) OVER ({keys}) AS score01, CAST(NULL AS DOUBLE) AS rating "
+                     f"FROM surveys WHERE comment IS NOT NULL AND trim(comment) <> ''")
+    r_cols = views.get("reviews", [])
+    if "text" in r_cols:
+        def col(name: str, default: str = "CAST(NULL AS VARCHAR)") -> str:
+            return f"CAST({ident(name)} AS VARCHAR)" if name in r_cols else default
+
+        source = "COALESCE(CAST(source AS VARCHAR), 'review')" if "source" in r_cols else "'review'"
+        parts.append(f"SELECT __row + {REVIEWS} AS _o, 'review' AS kind, {col('review_id')} AS ref, {col('customer_id')} AS customer_id, "
+                     f"{col('stage')} AS stage, published_at AS {AT}, CAST(text AS VARCHAR) AS text, {col('language')} AS language, "
+                     f"{source} AS source, LEAST(GREATEST((rating - 1.0) / 4.0, 0.0), 1.0) AS score01, CAST(rating AS DOUBLE) AS rating "
+                     f"FROM reviews WHERE text IS NOT NULL")
+    if not parts:
+        return False
+    engine.materialize("cjm_text_rows", " UNION ALL ".join(parts))
+    # The same answer exported once per seller or per order line is one voice, not several: the
+    # first of each (kind, time, text) stays.
+    cols = ", ".join(ident(c) for c in TEXT_COLUMNS)
+    engine.materialize("cjm_texts", f"SELECT {cols}, _o FROM cjm_text_rows WHERE {AT} IS NULL OR _o IN "
+                                    f"(SELECT min(_o) FROM cjm_text_rows WHERE {AT} IS NOT NULL GROUP BY kind, {AT}, text)")
+    return True
+
+
+def text_personas_sql() -> str:
+    """(_o, persona) of every text with a customer in a persona (``all`` aside)."""
+    return f"SELECT t._o, m.persona FROM cjm_texts t JOIN {MEMBERS} m ON m.customer_id = t.customer_id ORDER BY t._o, m.persona"
+
+
+def _frame(engine: Engine, sql: str) -> pd.DataFrame:
+    return engine.query(sql).to_pandas()

@@ -1,0 +1,325 @@
+"""Customers and their personas, computed by the engine: one row per active customer with its
+attributes and the features derived from the quarter's sales, and the persona rules of
+personas.yaml as SQL predicates over it. The semantics are those documented in
+:mod:`cjm_tasks.maps.personas` (conflicting attributes, derived features, operators, a missing
+value failing every condition but ``is_null``); rules are data turned into SQL through quoted
+literals, never evaluated as code.
+
+Views created (in this order): ``cjm_customers`` (customer_id, attributes, features) and
+``cjm_members`` (customer_id, persona).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from cjm_tasks.config import AllRule, AnyRule, Condition, NotRule
+from cjm_tasks.engine.sql import ident, lit
+from cjm_tasks.maps.personas import ATTRIBUTE_SOURCES, RuleError
+
+if TYPE_CHECKING:
+    from cjm_tasks.config import CjmConfig, PersonasFile
+    from cjm_tasks.engine.base import Engine
+
+log = logging.getLogger(__name__)
+
+CUSTOMERS = "cjm_customers"
+MEMBERS = "cjm_members"
+NUMERIC = ("double", "float", "real", "bigint", "int", "integer", "smallint", "tinyint", "hugeint", "decimal", "ubigint", "uinteger")
+
+
+@dataclass
+class PersonaCounts:
+    """Active customers per persona (``all`` aside), those in no persona, and all considered."""
+
+    counts: dict[str, int]
+    unassigned: int
+    customers: int
+
+
+def active_customers_sql(views: dict[str, list[str]]) -> str:
+    """Distinct customer ids with a row in any of sales, surveys, reviews (``views``: view -> columns)."""
+    parts = [f"SELECT DISTINCT customer_id FROM {ident(v)} WHERE customer_id IS NOT NULL"
+             for v in ("sales", "surveys", "reviews") if v in views and "customer_id" in views[v]]
+    return " UNION ".join(parts) if parts else "SELECT CAST(NULL AS VARCHAR) AS customer_id WHERE FALSE"
+
+
+def create_customers(engine: Engine, config: CjmConfig, views: dict[str, list[str]]) -> list[str]:
+    """Materialize ``cjm_customers``: every active customer with attributes and derived features.
+    Returns its columns (customer_id first)."""
+    attrs = _attribute_columns(config, views)
+    features = _feature_sql(config, views, engine)
+    customers_cols = [c for c in views.get("customers", []) if c not in ("customer_id", "__row")]
+    engine.materialize("cjm_active", active_customers_sql(views))
+    selects = ["a.customer_id"]
+    joins = []
+    if features is not None:
+        feature_cols, feature_sql = features
+        engine.materialize("cjm_features", feature_sql)
+        joins.append("LEFT JOIN cjm_features f ON f.customer_id = a.customer_id")
+        for col in feature_cols:
+            if col in ("event_count", "order_count"):
+                # A customer without sales in the quarter made no events and no orders.
+                selects.append(f"COALESCE(f.{col}, 0) AS {col}")
+            else:
+                selects.append(f"f.{col} AS {col}")
+    if "customers" in views:
+        engine.materialize("cjm_master", "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY customer_id ORDER BY __row) AS _n "
+                                         "FROM customers WHERE customer_id IS NOT NULL) WHERE _n = 1")
+        joins.append("LEFT JOIN cjm_master c ON c.customer_id = a.customer_id")
+    latest_cols: list[str] = []
+    if attrs:
+        latest_cols = _create_latest_attributes(engine, attrs)
+        joins.append("LEFT JOIN cjm_latest l ON l.customer_id = a.customer_id")
+    taken = {"customer_id", *(c.split(" AS ")[-1] for c in selects[1:])}
+    for col in dict.fromkeys([*customers_cols, *latest_cols]):
+        if col in taken:
+            continue
+        # The customers source is the master record: its filled values win.
+        if col in customers_cols and col in latest_cols:
+            selects.append(f"COALESCE(CAST(c.{ident(col)} AS VARCHAR), l.{ident(col)}) AS {ident(col)}")
+        elif col in customers_cols:
+            selects.append(f"c.{ident(col)} AS {ident(col)}")
+        else:
+            selects.append(f"l.{ident(col)} AS {ident(col)}")
+        taken.add(col)
+    engine.materialize(CUSTOMERS, f"SELECT {', '.join(selects)} FROM cjm_active a {' '.join(joins)}")
+    return list(engine.columns(CUSTOMERS))
+
+
+def _attribute_columns(config: CjmConfig, views: dict[str, list[str]]) -> list[tuple[int, str, str, list[str]]]:
+    """(rank, view, timestamp column, attributes) of every source that carries attributes."""
+    found = []
+    for rank, (name, ts) in enumerate(ATTRIBUTE_SOURCES):
+        source = config.sources.get(name)
+        if source is None or name not in views or "customer_id" not in views[name]:
+            continue
+        attrs = [a for a in (source.attributes or []) if a in views[name]]
+        if attrs:
+            found.append((rank, name, ts if ts in views[name] else "", attrs))
+    return found
+
+
+def _create_latest_attributes(engine: Engine, sources: list[tuple[int, str, str, list[str]]]) -> list[str]:
+    """``cjm_latest``: per customer and attribute the latest dated filled value (ties: the
+    earlier source of ATTRIBUTE_SOURCES), one column per attribute; numbers when every value is."""
+    parts = []
+    for rank, view, ts, attrs in sources:
+        at = ident(ts) if ts else "CAST(NULL AS TIMESTAMPTZ)"
+        for attr in attrs:
+            value = f"CAST({ident(attr)} AS VARCHAR)"
+            parts.append(f"SELECT customer_id, {lit(attr)} AS _attr, {value} AS _value, {at} AS _at, {-rank} AS _rank "
+                         f"FROM {ident(view)} WHERE customer_id IS NOT NULL AND {value} IS NOT NULL AND trim({value}) <> ''")
+    engine.materialize("cjm_attr_long", " UNION ALL ".join(parts))
+    engine.materialize("cjm_attr_pick", "SELECT customer_id, _attr, _value FROM (SELECT *, row_number() OVER (PARTITION BY customer_id, _attr "
+                                        "ORDER BY _at DESC NULLS LAST, _rank DESC, _value) AS _n FROM cjm_attr_long) WHERE _n = 1")
+    names = list(dict.fromkeys(a for _, _, _, attrs in sources for a in attrs))
+    numeric = engine.query("SELECT " + ", ".join(
+        f"count(CASE WHEN _attr = {lit(a)} THEN _value END) = count(CASE WHEN _attr = {lit(a)} THEN TRY_CAST(_value AS DOUBLE) END) "
+        f"AND count(CASE WHEN _attr = {lit(a)} THEN _value END) > 0 AS {ident(a)}" for a in names) + " FROM cjm_attr_pick").to_pylist()[0]
+    columns = []
+    for a in names:
+        picked = f"max(CASE WHEN _attr = {lit(a)} THEN _value END)"
+        columns.append(f"CAST({picked} AS DOUBLE) AS {ident(a)}" if numeric[a] else f"{picked} AS {ident(a)}")
+    engine.materialize("cjm_latest", f"SELECT customer_id, {', '.join(columns)} FROM cjm_attr_pick GROUP BY customer_id")
+    return names
+
+
+MAX_BITS = 62  # stages, or (stage, event type) pairs, kept as bits of one BIGINT per customer
+MAX_CHANNELS = 32  # channels counted per customer in one pass; more fall back to a grouped query
+
+
+def _feature_sql(config: CjmConfig, views: dict[str, list[str]], engine: Engine) -> tuple[list[str], str] | None:
+    """The derived features of every customer with sales in the quarter, or None without sales.
+
+    Also materializes ``cjm_sales_customers``: one row per customer with sales, with the features
+    and two bit sets the stage counts read (:mod:`cjm_tasks.engine.journey`): ``_stages`` (the
+    stages reached) and ``_pairs`` (the (stage, event type) pairs done; NULL when the quarter has
+    more pairs than bits). One pass over the sales rows."""
+    if "sales" not in views:
+        return None
+    cols = views["sales"]
+    order_events = list(config.order_events)
+    selects = ["customer_id", "count(*) AS event_count", "min(occurred_at) AS first_seen", "max(occurred_at) AS last_seen"]
+    names = ["event_count", "first_seen", "last_seen"]
+    if order_events:
+        is_order = f"event_type IN {lit(order_events)}"
+        amount = f"CASE WHEN {is_order} THEN CAST({'amount' if 'amount' in cols else '0.0'} AS DOUBLE) END"
+        orders = f"count(CASE WHEN {is_order} THEN 1 END)"
+        selects += [f"{orders} AS order_count", f"COALESCE(sum({amount}), 0.0) AS total_order_value",
+                    f"CASE WHEN {orders} > 0 THEN COALESCE(sum({amount}), 0.0) / {orders} END AS avg_order_value"]
+        names += ["order_count", "total_order_value", "avg_order_value"]
+    stage_bits = " ".join(f"WHEN {lit(sid)} THEN {1 << i}" for i, sid in enumerate(config.stage_ids[:MAX_BITS]))
+    selects.append(f"bit_or(CASE stage {stage_bits} ELSE 0 END) AS _stages" if "stage" in cols else "CAST(0 AS BIGINT) AS _stages")
+    pairs = sales_pairs(engine, cols)
+    if pairs is not None and pairs:
+        whens = " ".join(f"WHEN stage = {lit(st)} AND event_type = {lit(ev)} THEN {1 << i}" for i, (st, ev) in enumerate(pairs))
+        selects.append(f"bit_or(CASE {whens} ELSE 0 END) AS _pairs")
+    else:
+        selects.append("CAST(NULL AS BIGINT) AS _pairs")
+    channels = _channels(engine, cols)
+    if channels:
+        counts = [f"count(CASE WHEN channel = {lit(c)} THEN 1 END)" for c in channels]
+        top = f"GREATEST({', '.join(counts)})" if len(counts) > 1 else counts[0]
+        # The channel of most events, ties broken by name (channels are in name order).
+        pick = " ".join(f"WHEN {n} = {top} THEN {lit(c)}" for n, c in zip(counts, channels))
+        selects.append(f"CASE WHEN {top} = 0 THEN NULL {pick} END AS main_channel")
+    engine.materialize("cjm_sales_customers", f"SELECT {', '.join(selects)} FROM sales WHERE customer_id IS NOT NULL GROUP BY customer_id")
+    if channels:
+        names.append("main_channel")
+    elif channels is None:
+        main = ("SELECT customer_id, channel AS main_channel FROM (SELECT customer_id, channel, row_number() OVER (PARTITION BY customer_id "
+                "ORDER BY count(*) DESC, channel) AS _n FROM sales WHERE customer_id IS NOT NULL AND channel IS NOT NULL "
+                "GROUP BY customer_id, channel) WHERE _n = 1")
+        columns = ", ".join(f"b.{n}" for n in names)
+        return [*names, "main_channel"], (f"SELECT b.customer_id, {columns}, m.main_channel FROM cjm_sales_customers b "
+                                          f"LEFT JOIN ({main}) m ON m.customer_id = b.customer_id")
+    return names, f"SELECT customer_id, {', '.join(names)} FROM cjm_sales_customers"
+
+
+def sales_pairs(engine: Engine, cols: list[str]) -> list[tuple[str, str]] | None:
+    """The (stage, event type) pairs of the quarter's sales in a fixed order (None: more than fit in a BIGINT)."""
+    if not {"stage", "event_type"} <= set(cols):
+        return []
+    rows = engine.query("SELECT DISTINCT stage, event_type FROM sales WHERE stage IS NOT NULL AND event_type IS NOT NULL "
+                        "ORDER BY stage, event_type").to_pylist()
+    return [(r["stage"], r["event_type"]) for r in rows] if len(rows) <= MAX_BITS else None
+
+
+def _channels(engine: Engine, cols: list[str]) -> list[str] | None:
+    """The channels of the quarter's sales in name order ([]: no channel column; None: too many to count in one pass)."""
+    if "channel" not in cols:
+        return []
+    rows = engine.query("SELECT DISTINCT channel FROM sales WHERE channel IS NOT NULL ORDER BY channel").column(0).to_pylist()
+    return rows if len(rows) <= MAX_CHANNELS else None
+
+
+def assign_personas(engine: Engine, personas: PersonasFile, file: str = "personas.yaml") -> PersonaCounts:
+    """Materialize ``cjm_members`` (customer_id, persona) from ``cjm_customers`` and the rules
+    (membership ``first``: the first matching persona in file order; ``all``: every one).
+    Raises :class:`RuleError` naming the persona and the rule key when a rule cannot be applied."""
+    total = int(engine.query(f"SELECT count(*) AS n FROM {CUSTOMERS}").column(0)[0].as_py())
+    if total == 0:
+        log.warning("no customer ids in this quarter: every persona is empty; the `all` map counts texts")
+        engine.materialize(MEMBERS, "SELECT CAST(NULL AS VARCHAR) AS customer_id, CAST(NULL AS VARCHAR) AS persona WHERE FALSE")
+        return PersonaCounts({}, 0, 0)
+    types = {name: kind.lower() for name, kind in engine.columns(CUSTOMERS).items()}
+    predicates = []
+    for i, persona in enumerate(personas.personas):
+        try:
+            predicates.append((persona.id, _predicate(engine, persona.rule, types, f"personas[{i}].rule")))
+        except RuleError as exc:
+            raise RuleError(exc.key or f"personas[{i}].rule", f"persona {persona.id!r}: {exc.detail}", file) from None
+    if not predicates:
+        engine.materialize(MEMBERS, "SELECT CAST(NULL AS VARCHAR) AS customer_id, CAST(NULL AS VARCHAR) AS persona WHERE FALSE")
+    elif personas.membership == "first":
+        case = " ".join(f"WHEN {p} THEN {lit(pid)}" for pid, p in predicates)
+        engine.materialize(MEMBERS, f"SELECT customer_id, persona FROM (SELECT customer_id, CASE {case} END AS persona FROM {CUSTOMERS}) "
+                                    "WHERE persona IS NOT NULL")
+    else:
+        engine.materialize(MEMBERS, " UNION ALL ".join(f"SELECT customer_id, {lit(pid)} AS persona FROM {CUSTOMERS} WHERE {p}"
+                                                       for pid, p in predicates))
+    rows = engine.query(f"SELECT persona, count(*) AS n FROM {MEMBERS} GROUP BY persona").to_pylist()
+    found = {r["persona"]: int(r["n"]) for r in rows}
+    assigned = int(engine.query(f"SELECT count(DISTINCT customer_id) AS n FROM {MEMBERS}").column(0)[0].as_py())
+    unassigned = total - assigned
+    if unassigned:
+        log.info("%d of %d customers match no persona", unassigned, total)
+    return PersonaCounts({p.id: found[p.id] for p in personas.personas if p.id in found}, unassigned, total)
+
+
+def _predicate(engine: Engine, rule: Any, types: dict[str, str], where: str) -> str:
+    """``rule`` as an SQL predicate that is never NULL (a missing value fails a condition)."""
+    if isinstance(rule, AllRule):
+        return "(" + " AND ".join(["TRUE", *(_predicate(engine, r, types, f"{where}.all[{i}]") for i, r in enumerate(rule.all))]) + ")"
+    if isinstance(rule, AnyRule):
+        return "(" + " OR ".join(["FALSE", *(_predicate(engine, r, types, f"{where}.any[{i}]") for i, r in enumerate(rule.any))]) + ")"
+    if isinstance(rule, NotRule):
+        return f"(NOT {_predicate(engine, rule.not_, types, f'{where}.not')})"
+    if not isinstance(rule, Condition):
+        raise RuleError(where, f"not a rule: {rule!r}")
+    if rule.field not in types:
+        available = ", ".join(sorted(c for c in types if c != "customer_id"))
+        why = ("" if available else "; this quarter's data gives customers no attributes or features: add `attributes:` to a source "
+               "or a customers source, or a sales source for derived features")
+        raise RuleError(f"{where}.field", f"{rule.field!r} is not a customer attribute or derived feature "
+                        f"(available: {available or 'none'}){why}")
+    column, kind = ident(rule.field), _kind(types[rule.field])
+    op, value = rule.op, rule.value
+    if op == "is_null":
+        return f"({column} IS NULL)" if value in (None, True) else f"({column} IS NOT NULL)"
+    try:
+        if op in ("lt", "le", "gt", "ge", "between"):
+            values = value if op == "between" else [value]
+            column, values = _comparable(engine, rule.field, column, kind, values)
+            if op == "between":
+                expr = f"{column} BETWEEN {values[0]} AND {values[1]}"
+            else:
+                expr = f"{column} {dict(lt='<', le='<=', gt='>', ge='>=')[op]} {values[0]}"
+        elif op in ("eq", "ne"):
+            expr = f"{column} {'=' if op == 'eq' else '<>'} {_like(kind, value)}"
+        elif op in ("in", "not_in"):
+            listed = "(" + ", ".join(_like(kind, v) for v in value) + ")"
+            expr = f"{column} {'IN' if op == 'in' else 'NOT IN'} {listed}"
+        elif op == "contains":
+            expr = f"contains(lower(CAST({column} AS VARCHAR)), {lit(str(value).lower())})"
+        else:  # pragma: no cover - the config model admits no other operator
+            raise RuleError(f"{where}.op", f"unknown operator {op!r}")
+    except (TypeError, ValueError) as exc:
+        raise RuleError(where, f"cannot compare {rule.field!r} ({types[rule.field]}) with {value!r}: {exc}") from None
+    return f"COALESCE({expr}, FALSE)"
+
+
+def _kind(sql_type: str) -> str:
+    base = sql_type.split("(")[0].strip()
+    if base.startswith("timestamp") or base == "date":
+        return "time"
+    if base in NUMERIC:
+        return "number"
+    if base in ("boolean", "bool"):
+        return "bool"
+    return "text"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _like(kind: str, value: Any) -> str:
+    """``value`` as a literal of the column's kind: numbers stay numbers, a date text becomes a timestamp."""
+    if kind == "time" and isinstance(value, (str, date)):
+        return _timestamp(value)
+    if kind == "number" and isinstance(value, str):
+        raise ValueError("a numeric field needs a number")
+    if kind == "text" and _is_number(value):
+        return lit(str(value))
+    return lit(value)
+
+
+def _timestamp(value: Any) -> str:
+    """A date or date text as a timestamp literal (UTC when it gives no offset)."""
+    import pandas as pd
+
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    return lit(stamp.to_pydatetime())
+
+
+def _comparable(engine: Engine, field: str, column: str, kind: str, values: list[Any]) -> tuple[str, list[str]]:
+    """The column and the values in a kind that orders: numbers, or timestamps."""
+    if kind == "time":
+        return column, [_timestamp(v) for v in values]
+    if all(_is_number(v) for v in values):
+        if kind != "number":
+            bad = engine.query(f"SELECT count({column}) - count(TRY_CAST({column} AS DOUBLE)) AS n FROM {CUSTOMERS}").column(0)[0].as_py()
+            if bad:
+                raise ValueError("the field holds values that are not numbers")
+            column = f"TRY_CAST({column} AS DOUBLE)"
+        return column, [lit(v) for v in values]
+    if not all(isinstance(v, (str, date, datetime)) for v in values):
+        raise ValueError("compare with numbers or dates")
+    return f"TRY_CAST({column} AS TIMESTAMPTZ)", [_timestamp(v) for v in values]

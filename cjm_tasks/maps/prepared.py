@@ -1,0 +1,169 @@
+"""A quarter prepared for its maps: personas assigned, every count the stage metrics need, and the
+texts analysed once. The relational work runs in the engine (:mod:`cjm_tasks.engine.personas`,
+:mod:`cjm_tasks.engine.journey`) over the canonical tables registered as views; the text work
+(:mod:`cjm_tasks.maps.text_features`) runs on the texts only, never on the event tables.
+
+:func:`prepare` takes an engine with the sources registered (the run's steps register the
+streamed Parquet files); :func:`prepare_inputs` does it for tables held in memory (``cjm build``,
+tests and benchmarks) with an embedded DuckDB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cjm_tasks.config import CjmConfig
+from cjm_tasks.engine.journey import TEXT_COLUMNS, StageAggregates, create_texts, stage_aggregates, text_personas_sql
+from cjm_tasks.engine.personas import assign_personas, create_customers
+from cjm_tasks.maps.personas import ALL_PERSONA
+from cjm_tasks.maps.text_features import analyse_texts
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cjm_tasks.engine.base import Engine
+
+SOURCES = ("surveys", "reviews", "sales", "customers")
+
+
+@dataclass
+class Inputs:
+    """The canonical tables of one period held in memory (any of them may be missing)."""
+
+    surveys: pd.DataFrame | None = None
+    reviews: pd.DataFrame | None = None
+    sales: pd.DataFrame | None = None
+    customers: pd.DataFrame | None = None
+
+
+@dataclass
+class Prepared:
+    """A period ready for per-persona maps.
+
+    ``aggregates``: the stage counts of every persona; ``texts``: one row per text (``row``), with
+    ``norm``, ``sentiment`` and its stage; ``text_personas``: (row, persona) for every persona
+    but ``all`` (every text is ``all``'s); ``matches``: the catalog hits by text ``row``;
+    ``counts``: active customers per persona (``all`` included).
+    """
+
+    aggregates: StageAggregates
+    texts: pd.DataFrame
+    text_personas: pd.DataFrame
+    matches: pd.DataFrame
+    counts: dict[str, int]
+    unassigned: int
+
+    def personas(self, config: CjmConfig) -> list[str]:
+        return [p.id for p in config.personas.personas] + [ALL_PERSONA]
+
+    def texts_of(self, persona: str) -> pd.DataFrame:
+        """The texts of ``persona`` with a ``persona`` column."""
+        if persona == ALL_PERSONA:
+            return self.texts.assign(persona=ALL_PERSONA)
+        rows = self.text_personas.loc[self.text_personas["persona"] == persona, "row"]
+        return self.texts[self.texts["row"].isin(rows)].assign(persona=persona)
+
+    def of(self, persona: str) -> Prepared:
+        """Only what ``persona``'s map reads."""
+        texts = self.texts_of(persona).drop(columns="persona")
+        tp = self.text_personas[self.text_personas["persona"] == persona]
+        matches = self.matches[self.matches["row"].isin(texts["row"])]
+        return Prepared(self.aggregates.of(persona), texts, tp, matches, {persona: self.counts.get(persona, 0)}, self.unassigned)
+
+
+def registered_views(engine: Engine) -> dict[str, list[str]]:
+    """The sources registered in ``engine`` (view name -> columns)."""
+    views = {}
+    for name in SOURCES:
+        try:
+            views[name] = list(engine.columns(name))
+        except Exception:  # not registered: the source is not configured  # noqa: BLE001
+            continue
+    return views
+
+
+def prepare(engine: Engine, config: CjmConfig, views: dict[str, list[str]] | None = None) -> Prepared:
+    """Assign personas, count every stage metric of every persona, and analyse every text once,
+    over the sources registered in ``engine`` (``views``: name -> columns, default: ask the
+    engine). Raises :class:`~cjm_tasks.maps.personas.RuleError` when a persona rule cannot be applied.
+    """
+    views = views if views is not None else registered_views(engine)
+    create_customers(engine, config, views)
+    membership = assign_personas(engine, config.personas, str(config.files.get("personas", "personas.yaml")))
+    aggregates = stage_aggregates(engine, config, views)
+    texts, text_personas = collect_texts_from(engine, config, views)
+    texts, matches = analyse_texts(texts, config)
+    counts = dict(membership.counts)
+    counts[ALL_PERSONA] = membership.customers
+    return Prepared(aggregates, texts, text_personas, matches, counts, membership.unassigned)
+
+
+def collect_texts_from(engine: Engine, config: CjmConfig, views: dict[str, list[str]],
+                       personas: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The quarter's texts (:func:`cjm_tasks.engine.journey.create_texts`), numbered ``row`` 0,
+    1, ... in input order, and, after the personas were assigned, their (row, persona) (else an
+    empty table)."""
+    import numpy as np
+    import pandas as pd
+
+    no_personas = pd.DataFrame({"row": pd.Series([], dtype="int64"), "persona": pd.Series([], dtype="object")})
+    if not create_texts(engine, config, views):
+        empty = pd.DataFrame({c: pd.Series([], dtype="object") for c in ["row", *TEXT_COLUMNS]})
+        empty["row"] = empty["row"].astype("int64")
+        return _finish(empty), no_personas
+    texts = engine.query("SELECT * FROM cjm_texts ORDER BY _o").to_pandas()
+    order = texts.pop("_o")
+    texts.insert(0, "row", np.arange(len(texts), dtype="int64"))
+    if not personas:
+        return _finish(texts), no_personas
+    tagged = engine.query(text_personas_sql()).to_pandas()
+    rows = pd.Series(texts["row"].to_numpy(), index=order.to_numpy())
+    return _finish(texts), pd.DataFrame({"row": rows.loc[tagged["_o"].to_numpy()].to_numpy(), "persona": tagged["persona"].to_numpy()})
+
+
+def _finish(texts: pd.DataFrame) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
+    for column in ("customer_id", "stage", "language", "source", "text", "kind", "ref"):
+        texts[column] = texts[column].astype("object").where(texts[column].notna(), None)
+    for column in ("score01", "rating"):
+        texts[column] = pd.to_numeric(texts[column], errors="coerce").astype("float64")
+    texts["row"] = texts["row"].astype("int64")
+    texts["stage_given"] = texts["stage"].notna().to_numpy(dtype=np.bool_)
+    return texts.reset_index(drop=True)
+
+
+def collect_texts(inputs: Inputs, config: CjmConfig) -> pd.DataFrame:
+    """Survey comments and reviews of in-memory tables as one table of texts (see
+    :func:`cjm_tasks.engine.journey.collect_texts_sql`)."""
+    from cjm_tasks.engine import open_engine
+
+    with open_engine(config, kind="duckdb") as engine:
+        views = register_inputs(engine, inputs)
+        return collect_texts_from(engine, config, views, personas=False)[0]
+
+
+def register_inputs(engine: Engine, inputs: Inputs) -> dict[str, list[str]]:
+    """In-memory tables as engine views, with ``__row`` from their index; returns view -> columns."""
+    from cjm_tasks.engine.inputs import frame_table
+    from cjm_tasks.ingest.canonical import SourceData
+
+    views = {}
+    for name in SOURCES:
+        frame = getattr(inputs, name)
+        if frame is None:
+            continue
+        table = frame_table(SourceData(name=name, frame=frame, files=[], rows_read=len(frame)))
+        engine.register_arrow(name, table)
+        views[name] = table.column_names
+    return views
+
+
+def prepare_inputs(inputs: Inputs, config: CjmConfig) -> Prepared:
+    """:func:`prepare` on tables held in memory, with the configured engine."""
+    from cjm_tasks.engine import open_engine
+
+    with open_engine(config) as engine:
+        return prepare(engine, config, register_inputs(engine, inputs))

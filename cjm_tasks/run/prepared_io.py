@@ -1,0 +1,82 @@
+"""A prepared quarter in the run's workspace, so each persona's task reads only its slice.
+
+``prepared/`` holds ``texts.parquet`` and ``matches.parquet`` (each text, and each catalog hit,
+once per persona it belongs to and once as ``all``; sorted by persona in row groups, so a reader
+of one persona skips the others'), ``aggregates/<table>.parquet`` (the stage counts of every
+persona, small) and ``prepared.json`` (counts, unassigned customers, which sources had rows).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import TYPE_CHECKING, Any
+
+from cjm_tasks import jsonio
+from cjm_tasks.engine.journey import StageAggregates
+from cjm_tasks.maps.personas import ALL_PERSONA
+from cjm_tasks.maps.prepared import Prepared
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cjm_tasks.storage import Storage
+
+ROW_GROUP = 50_000
+
+
+def save_prepared(prepared: Prepared, personas: list[str], storage: Storage, prefix: str) -> None:
+    """Write ``prepared`` below ``prefix``, texts and matches tagged with each of ``personas``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for name, slice_of in (("texts", prepared.texts_of), ("matches", lambda p: _matches_of(prepared, p))):
+        buffer, writer = io.BytesIO(), None
+        for persona in sorted(personas):
+            part = pa.Table.from_pandas(slice_of(persona).assign(persona=persona), preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(buffer, part.schema, compression="zstd")
+            writer.write_table(part.cast(writer.schema), row_group_size=ROW_GROUP)
+        if writer is not None:
+            writer.close()
+        storage.write_bytes(f"{prefix}/{name}.parquet", buffer.getvalue())
+    for name, frame in prepared.aggregates.tables.items():
+        out = io.BytesIO()
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), out)
+        storage.write_bytes(f"{prefix}/aggregates/{name}.parquet", out.getvalue())
+    storage.write_bytes(f"{prefix}/prepared.json", jsonio.dumps({
+        "counts": prepared.counts, "unassigned": prepared.unassigned, "personas": sorted(personas),
+        "aggregates": sorted(prepared.aggregates.tables), "sources_with_rows": prepared.aggregates.sources_with_rows}))
+
+
+def _matches_of(prepared: Prepared, persona: str) -> pd.DataFrame:
+    if persona == ALL_PERSONA:
+        return prepared.matches
+    rows = prepared.text_personas.loc[prepared.text_personas["persona"] == persona, "row"]
+    return prepared.matches[prepared.matches["row"].isin(rows)]
+
+
+def load_prepared(storage: Storage, prefix: str, persona: str | None = None) -> Prepared:
+    """Read what :func:`save_prepared` wrote; with ``persona``, only that persona's rows."""
+    meta = json.loads(storage.read_bytes(f"{prefix}/prepared.json"))
+    wanted = persona or ALL_PERSONA
+    texts = _read(storage, f"{prefix}/texts.parquet", wanted)
+    matches = _read(storage, f"{prefix}/matches.parquet", wanted)
+    if persona is None or persona == ALL_PERSONA:
+        tagged = _read(storage, f"{prefix}/texts.parquet", None)
+        text_personas = tagged.loc[tagged["persona"] != ALL_PERSONA, ["row", "persona"]].reset_index(drop=True)
+    else:
+        text_personas = texts[["row"]].assign(persona=persona)
+    aggregates = StageAggregates({name: _read(storage, f"{prefix}/aggregates/{name}.parquet",
+                                              persona) for name in meta["aggregates"]}, meta["sources_with_rows"])
+    counts = meta["counts"] if persona is None else {persona: meta["counts"][persona]} if persona in meta["counts"] else {}
+    return Prepared(aggregates, texts.drop(columns="persona").reset_index(drop=True), text_personas,
+                    matches.drop(columns="persona").reset_index(drop=True), counts, meta["unassigned"])
+
+
+def _read(storage: Storage, key: str, persona: str | None) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    filters: Any = [("persona", "=", persona)] if persona is not None else None
+    return pq.read_table(pa.BufferReader(storage.read_bytes(key)), filters=filters).to_pandas()
