@@ -150,14 +150,17 @@ def build(
 @app.command()
 def refresh(
     period: Annotated[str, typer.Option("--period", "-p", help="Quarter to refresh, e.g. 2025Q3.")],
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even when inputs, configuration and code match the stored versions.")] = False,
 ) -> None:
-    """Read, validate, build and store every persona's map of a quarter with its diff, then publish the site."""
+    """Read, validate, build and store every persona's map of a quarter with its diff, then publish the site (not when unchanged)."""
     from cjm_tasks.run.steps import refresh as run_refresh
 
-    config = _load()
-    p = _period(period)
+    config, p = _load(), _period(period)
     with step(f"refreshing {p}") as status:
-        result = run_refresh(config, p, progress=lambda what: status.update(f"{p}: {what}"))
+        result = run_refresh(config, p, progress=lambda what: status.update(f"{p}: {what}"), force=force)
+    if result["unchanged"]:
+        out.print(f"{escape(result['check']['message'])}; nothing built, stored or published", highlight=False)
+        return
     store = _store(config)
     for r in result["versions"]:
         diff = store.read_diff(store.resolve(r.persona, r.version))
@@ -401,7 +404,7 @@ def catalog_suggest(
 ) -> None:
     """Propose catalog entries (YAML for barriers.yaml) from a quarter's negative texts that match no barrier."""
     from cjm_tasks.errors import DataError
-    from cjm_tasks.maps.journey import Inputs, prepare
+    from cjm_tasks.maps.prepared import Inputs, prepare_inputs
     from cjm_tasks.ingest.sources import read_sources
     from cjm_tasks.maps.suggest import negative_unmatched, suggest, to_yaml
 
@@ -416,7 +419,7 @@ def catalog_suggest(
             # No gate runs here, so an input that cannot be read is reported as it is, not as a failed check.
             raise CjmError(f"cannot read the inputs of {p}: {exc}") from None
         status.update(f"{p}: preparing texts")
-        prepared = prepare(Inputs(**{name: src.frame for name, src in data.items()}), config)
+        prepared = prepare_inputs(Inputs(**{name: src.frame for name, src in data.items()}), config)
         status.update(f"{p}: looking for recurring complaints")
         suggestions = suggest(prepared, config, top)
         unmatched = len(negative_unmatched(prepared, config))

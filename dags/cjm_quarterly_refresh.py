@@ -8,15 +8,19 @@ just ended, and that quarter is refreshed. Triggered by hand, the run takes the 
 1. **snapshot_config**: load the configuration into the run's workspace
    (`<storage.work>/runs/<run id>/`); every later task builds with this snapshot, so a retry after
    an edit of the YAML files builds with the configuration the maps' lineage names.
-2. **read_source** (one task per source, in parallel): read surveys, reviews, sales and customers
+2. **check_unchanged** (short-circuit): when the quarter's input files (hashed, not read), the
+   configuration and the code match the latest stored revision of every persona, every later
+   task is skipped and the run's workspace removed: nothing is built, stored or published.
+   The `force` param rebuilds anyway.
+3. **read_source** (one task per source, in parallel): read surveys, reviews, sales and customers
    for the quarter into the workspace.
-3. **validate_sources** — the gate: Great Expectations checks on every source. A failure fails the
+4. **validate_sources** — the gate: Great Expectations' checks, computed by the engine, on every source. A failure fails the
    run with the list of failed checks (no retries); nothing is built, stored or published.
-4. **prepare_personas**: assign customers to personas and tag every row once.
-5. **build_map** (one mapped task per persona, named by the persona id): the persona's journey map.
-6. **store_versions**: store every map as an immutable version with its diff (one task: the
+5. **prepare_personas**: assign customers to personas and tag every row once.
+6. **build_map** (one mapped task per persona, named by the persona id): the persona's journey map.
+7. **store_versions**: store every map as an immutable version with its diff (one task: the
    diffs of all personas share one false-discovery adjustment).
-7. **render_site** → **publish_site** (updates the `cjm_published_site` asset) → **notify** →
+8. **render_site** → **publish_site** (updates the `cjm_published_site` asset) → **notify** →
    **clean_workspaces** (removes the workspaces of successful runs but the newest
    `storage.keep_runs`; a failed run's workspace stays for inspection).
 
@@ -70,6 +74,7 @@ def _run(step: str, *args, workspace: dict | None = None):
         "period": Param(None, type=["null", "string"], pattern=PERIOD_PATTERN,
                         description="Quarter to refresh when triggered by hand, e.g. 2025Q3 (scheduled runs use their data interval)."),
         "config": Param(None, type=["null", "string"], description="Main config file (default: CJM_CONFIG or configs/cjm.yaml)."),
+        "force": Param(False, type="boolean", description="Rebuild even when inputs, configuration and code match the stored versions."),
     },
 )
 def cjm_quarterly_refresh():
@@ -81,6 +86,11 @@ def cjm_quarterly_refresh():
     @task(**STORAGE_RETRIES)
     def snapshot_config(run_id=None, params=None) -> dict:
         return _run("snapshot_config", (params or {}).get("config"), run_id)
+
+    @task.short_circuit(**STORAGE_RETRIES)
+    def check_unchanged(period: str, workspace: dict, params=None) -> bool:
+        # False skips every later task: an unchanged quarter has nothing to build.
+        return not _run("check_unchanged", period, bool((params or {}).get("force")), workspace=workspace)["unchanged"]
 
     @task(**STORAGE_RETRIES)
     def list_sources(workspace: dict) -> list[str]:
@@ -130,7 +140,9 @@ def cjm_quarterly_refresh():
 
     period = resolve_period()
     workspace = snapshot_config()
-    source_keys = read_source.partial(period=period, workspace=workspace).expand(source=list_sources(workspace))
+    sources = list_sources(workspace)
+    check_unchanged(period, workspace) >> sources
+    source_keys = read_source.partial(period=period, workspace=workspace).expand(source=sources)
     personas = prepare_personas(source_keys, workspace)
     validate_sources(period, source_keys, workspace) >> personas
     maps = build_map.partial(period=period, workspace=workspace).expand(persona=personas)

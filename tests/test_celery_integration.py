@@ -374,8 +374,8 @@ def test_quarterly_refresh_on_celery_workers_with_s3(stack: Stack):
         assert json.loads(site.read_bytes("latest.json"))["period"] == "2025Q1"
     assert {p: v["created"] for p, v in _stored(stack, first).items()} == {p: True for p in personas}
 
-    # The same quarter again, by hand: same inputs, so no new revision anywhere.
-    again = _trigger(stack, "it-2025Q1-again", conf={"period": "2025Q1"})
+    # The same quarter again, by hand and forced past the unchanged check: same inputs, so no new revision anywhere.
+    again = _trigger(stack, "it-2025Q1-again", conf={"period": "2025Q1", "force": True})
     again_time = _wait_for_success(stack, again)
     assert _xcoms(stack, again, "resolve_period") == ["2025Q1"]
     assert {p: (v["version"], v["created"]) for p, v in _stored(stack, again).items()} == {p: ("2025Q1-r1", False) for p in personas}

@@ -34,7 +34,9 @@ def test_refresh_versions_diff_history_and_verify(config: Path, tmp_path: Path):
     first = cjm("refresh", "--period", "2025Q3", config=config)
     assert first.returncode == 0 and "2025Q3-r1: new" in first.stdout
     again = cjm("refresh", "--period", "2025Q3", config=config)
-    assert "2025Q3-r1: unchanged, kept" in again.stdout
+    assert again.returncode == 0 and "2025Q3 unchanged" in again.stdout  # recognised before reading
+    forced = cjm("refresh", "--period", "2025Q3", "--force", config=config)
+    assert "2025Q3-r1: unchanged, kept" in forced.stdout
     listed = cjm("versions", "list", "--json", config=config)
     assert listed.returncode == 0 and listed.stdout.count('"version": "2025Q3-r1"') == 5
     shown = cjm("versions", "show", "all", "2025Q3", config=config)
