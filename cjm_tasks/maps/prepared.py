@@ -112,7 +112,7 @@ def collect_texts_from(engine: Engine, config: CjmConfig, views: dict[str, list[
         empty = pd.DataFrame({c: pd.Series([], dtype="object") for c in ["row", *TEXT_COLUMNS]})
         empty["row"] = empty["row"].astype("int64")
         return _finish(empty), no_personas
-    texts = engine.query("SELECT * FROM cjm_texts ORDER BY _o").to_pandas()
+    texts = _to_frame(engine.query("SELECT * FROM cjm_texts ORDER BY _o"))
     order = texts.pop("_o")
     texts.insert(0, "row", np.arange(len(texts), dtype="int64"))
     if not personas:
@@ -122,12 +122,44 @@ def collect_texts_from(engine: Engine, config: CjmConfig, views: dict[str, list[
     return _finish(texts), pd.DataFrame({"row": rows.loc[tagged["_o"].to_numpy()].to_numpy(), "persona": tagged["persona"].to_numpy()})
 
 
+# Text columns whose values repeat: each distinct value becomes one Python string that every row
+# holding it shares (8 bytes a row instead of a copy per row; the text work also recognises
+# repeats by identity).
+SHARED = ("text", "kind", "stage", "language", "source")
+
+
+def _to_frame(table) -> pd.DataFrame:
+    """An Arrow table of texts as a frame, repeated strings shared (:data:`SHARED`)."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = {}
+    for name in table.column_names:
+        column = table.column(name)
+        if name in SHARED and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            encoded = pc.dictionary_encode(column).combine_chunks()
+            values = encoded.dictionary.to_numpy(zero_copy_only=False)
+            missing = encoded.indices.is_null().to_numpy(zero_copy_only=False)
+            if len(values):
+                shared = values.take(encoded.indices.fill_null(0).to_numpy(zero_copy_only=False).astype("int64"))
+                shared[missing] = None
+            else:
+                shared = np.full(len(column), None, dtype=object)
+            columns[name] = pd.Series(shared, dtype="object")
+        else:
+            columns[name] = column.to_pandas()
+    return pd.DataFrame(columns)
+
+
 def _finish(texts: pd.DataFrame) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
 
     for column in ("customer_id", "stage", "language", "source", "text", "kind", "ref"):
-        texts[column] = texts[column].astype("object").where(texts[column].notna(), None)
+        if texts[column].dtype != object:
+            texts[column] = texts[column].astype("object").where(texts[column].notna(), None)
     for column in ("score01", "rating"):
         texts[column] = pd.to_numeric(texts[column], errors="coerce").astype("float64")
     texts["row"] = texts["row"].astype("int64")
