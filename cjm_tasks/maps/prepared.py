@@ -112,7 +112,7 @@ def collect_texts_from(engine: Engine, config: CjmConfig, views: dict[str, list[
         empty = pd.DataFrame({c: pd.Series([], dtype="object") for c in ["row", *TEXT_COLUMNS]})
         empty["row"] = empty["row"].astype("int64")
         return _finish(empty), no_personas
-    texts = _to_frame(engine.query("SELECT * FROM cjm_texts ORDER BY _o"))
+    texts = strings_shared(engine.query("SELECT * FROM cjm_texts ORDER BY _o"))
     order = texts.pop("_o")
     texts.insert(0, "row", np.arange(len(texts), dtype="int64"))
     if not personas:
@@ -122,14 +122,10 @@ def collect_texts_from(engine: Engine, config: CjmConfig, views: dict[str, list[
     return _finish(texts), pd.DataFrame({"row": rows.loc[tagged["_o"].to_numpy()].to_numpy(), "persona": tagged["persona"].to_numpy()})
 
 
-# Text columns whose values repeat: each distinct value becomes one Python string that every row
-# holding it shares (8 bytes a row instead of a copy per row; the text work also recognises
-# repeats by identity).
-SHARED = ("text", "kind", "stage", "language", "source")
-
-
-def _to_frame(table) -> pd.DataFrame:
-    """An Arrow table of texts as a frame, repeated strings shared (:data:`SHARED`)."""
+def strings_shared(table) -> pd.DataFrame:
+    """An Arrow table as a frame whose text columns hold one Python string per distinct value,
+    shared by every row holding it (8 bytes a row instead of a copy per row; the text work also
+    recognises repeats by identity). Missing values are None."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
@@ -138,7 +134,7 @@ def _to_frame(table) -> pd.DataFrame:
     columns = {}
     for name in table.column_names:
         column = table.column(name)
-        if name in SHARED and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
             encoded = pc.dictionary_encode(column).combine_chunks()
             values = encoded.dictionary.to_numpy(zero_copy_only=False)
             missing = encoded.indices.is_null().to_numpy(zero_copy_only=False)

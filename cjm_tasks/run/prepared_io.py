@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from cjm_tasks import jsonio
 from cjm_tasks.engine.journey import StageAggregates
 from cjm_tasks.maps.personas import ALL_PERSONA
-from cjm_tasks.maps.prepared import Prepared
+from cjm_tasks.maps.prepared import Prepared, strings_shared
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,7 +36,7 @@ def save_prepared(prepared: Prepared, personas: list[str], storage: Storage, pre
             part = pa.Table.from_pandas(slice_of(persona).assign(persona=persona), preserve_index=False)
             if writer is None:
                 writer = pq.ParquetWriter(buffer, part.schema, compression="zstd")
-            writer.write_table(part.cast(writer.schema), row_group_size=ROW_GROUP)
+            writer.write_table(part.cast(writer.schema) if part.schema != writer.schema else part, row_group_size=ROW_GROUP)
         if writer is not None:
             writer.close()
         storage.write_bytes(f"{prefix}/{name}.parquet", buffer.getvalue())
@@ -62,11 +62,11 @@ def load_prepared(storage: Storage, prefix: str, persona: str | None = None) -> 
     wanted = persona or ALL_PERSONA
     texts = _read(storage, f"{prefix}/texts.parquet", wanted)
     matches = _read(storage, f"{prefix}/matches.parquet", wanted)
-    if persona is None or persona == ALL_PERSONA:
-        tagged = _read(storage, f"{prefix}/texts.parquet", None)
-        text_personas = tagged.loc[tagged["persona"] != ALL_PERSONA, ["row", "persona"]].reset_index(drop=True)
-    else:
-        text_personas = texts[["row"]].assign(persona=persona)
+    if persona is None:
+        tagged = _read(storage, f"{prefix}/texts.parquet", None, ["row", "persona"])
+        text_personas = tagged[tagged["persona"] != ALL_PERSONA].reset_index(drop=True)
+    else:  # only this persona's: ``all`` has every text without a list
+        text_personas = texts[["row"]].assign(persona=persona) if persona != ALL_PERSONA else texts[["row"]].assign(persona="")[0:0]
     aggregates = StageAggregates({name: _read(storage, f"{prefix}/aggregates/{name}.parquet",
                                               persona) for name in meta["aggregates"]}, meta["sources_with_rows"])
     counts = meta["counts"] if persona is None else {persona: meta["counts"][persona]} if persona in meta["counts"] else {}
@@ -74,9 +74,14 @@ def load_prepared(storage: Storage, prefix: str, persona: str | None = None) -> 
                     matches.drop(columns="persona").reset_index(drop=True), counts, meta["unassigned"])
 
 
-def _read(storage: Storage, key: str, persona: str | None) -> pd.DataFrame:
+def _read(storage: Storage, key: str, persona: str | None, columns: list[str] | None = None) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     filters: Any = [("persona", "=", persona)] if persona is not None else None
-    return pq.read_table(pa.BufferReader(storage.read_bytes(key)), filters=filters).to_pandas()
+    # Text columns back as one shared string per distinct value, as the texts are held when
+    # prepared in the same process.
+    # A local file is read in place: only the row groups of the persona (sorted, with statistics).
+    local = storage.local_path(key)
+    source = str(local) if local is not None else pa.BufferReader(storage.read_bytes(key))
+    return strings_shared(pq.read_table(source, filters=filters, columns=columns))
