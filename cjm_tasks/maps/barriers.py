@@ -28,7 +28,7 @@ sentence holding the matched words.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -90,7 +90,8 @@ class Population:
 
 def with_keys(texts: pd.DataFrame) -> pd.DataFrame:
     """``texts`` with a ``who`` column: the customer id, or ``text:<row>`` for a text without one."""
-    who = texts["customer_id"].astype("object").where(texts["customer_id"].notna(), "text:" + texts["row"].astype("str"))
+    who, missing = texts["customer_id"].astype("object").copy(), texts["customer_id"].isna().to_numpy()
+    who[missing] = ["text:" + str(r) for r in texts["row"].to_numpy()[missing]]  # only where there is no id
     return texts.assign(who=who)
 
 
@@ -199,8 +200,7 @@ def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame, population: Popul
             more = pick_quotes(similar, max(1, det.quotes - len(quotes)) if quotes else det.quotes, det.quote_chars)
             quotes = (quotes[: det.quotes - len(more)] + more) if quotes else more
         found.append({
-            "id": barrier.id,
-            "stage": barrier.stage,
+            "id": barrier.id, "stage": barrier.stage,
             "title": localize(barrier.title, lang),
             "kind": "catalog",
             "severity": severity(prevalence, impact_from_negativity(negativity), det.severity_half),
@@ -402,7 +402,7 @@ def theme_label(texts: pd.DataFrame, phrases: Sequence[str], latin: str) -> str:
     return label[:1].upper() + label[1:] if label else phrases[0]
 
 
-def detect_emerging(texts: pd.DataFrame, matched_rows: set[int], population: Population, config: CjmConfig,
+def detect_emerging(texts: pd.DataFrame, matched_rows: Collection[int], population: Population, config: CjmConfig,
                     bigrams: pd.DataFrame) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """Recurring two-word phrases in one persona's negative texts that match no catalog barrier.
 

@@ -45,9 +45,12 @@ log = logging.getLogger(__name__)
 def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: dict[str, Any] | None = None,
               personas: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """One map document per persona of ``prepared`` (or of ``personas``), keyed by persona id."""
+    import pandas as pd
+
     counts = prepared.counts
     wanted = [p for p in prepared.personas(config) if personas is None or p in personas]
-    matched_rows = set(prepared.matches["row"])
+    # Rows of texts with a catalog hit: an index (``isin`` hashes it once; a set is copied to a list each call).
+    matched_rows = pd.Index(prepared.matches["row"].unique())
     minimum = config.barriers.detection.min_customers
 
     maps = {}
@@ -65,6 +68,7 @@ def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: di
         population = measure_population(persona_texts, counts.get(persona_id, 0), config)
         catalog_found, catalog_measures = detect_catalog(persona_texts, prepared.matches, population, config)
         themes_found, theme_measures = detect_emerging(persona_texts, matched_rows, population, config, bigrams)
+        by_stage_texts = dict(tuple(persona_texts.groupby("stage", sort=False))) if len(persona_texts) else {}
         by_stage: dict[str, list[dict[str, Any]]] = {}
         for barrier in catalog_found + detect_metric(stages, config) + themes_found:
             by_stage.setdefault(barrier.pop("stage"), []).append(barrier)
@@ -74,7 +78,7 @@ def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: di
                 {"barrier": b["id"], "title": b["title"], "action": b["recommendation"], "priority": b["severity"]}
                 for b in stage["barriers"] if b["recommendation"]
             ]
-            stage_texts = persona_texts[persona_texts["stage"] == stage["id"]]
+            stage_texts = by_stage_texts.get(stage["id"], persona_texts.iloc[0:0])
             stage["themes"] = _themes(stage_texts, matched_rows, config, bigrams)
             # Too few to tell: fewer customers reached the stage or wrote about it than the limit.
             seen = max(stage["metrics"]["customers"], int(stage_texts["who"].nunique()) if len(stage_texts) else 0)
@@ -98,7 +102,7 @@ def build_maps(inputs: Inputs, config: CjmConfig, period: Period, lineage: dict[
     return maps_from(prepare_inputs(inputs, config), config, period, lineage, personas)
 
 
-def _themes(stage_texts: pd.DataFrame, matched_rows: set[int], config: CjmConfig, bigrams: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+def _themes(stage_texts: pd.DataFrame, matched_rows: pd.Index, config: CjmConfig, bigrams: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
     """What customers expect (positive themes) and fear (negative themes) at a stage, from the
     texts given at that stage. Expectations come from well-scored texts whose wording is not
     negative and that match no barrier, so a complaint phrase is never listed as an expectation."""

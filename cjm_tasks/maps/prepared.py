@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cjm_tasks.config import CjmConfig
+from cjm_tasks.engine.sql import ident
 from cjm_tasks.engine.journey import TEXT_COLUMNS, StageAggregates, create_texts, stage_aggregates, text_personas_sql
 from cjm_tasks.engine.personas import assign_personas, create_customers
 from cjm_tasks.maps.personas import ALL_PERSONA
-from cjm_tasks.maps.text_features import analyse_texts
+from cjm_tasks.maps.text_features import analyse_texts, catalog_matcher
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,10 +60,15 @@ class Prepared:
 
     def texts_of(self, persona: str) -> pd.DataFrame:
         """The texts of ``persona`` with a ``persona`` column."""
-        if persona == ALL_PERSONA:
-            return self.texts.assign(persona=ALL_PERSONA)
-        rows = self.text_personas.loc[self.text_personas["persona"] == persona, "row"]
-        return self.texts[self.texts["row"].isin(rows)].assign(persona=persona)
+        import numpy as np
+        import pandas as pd
+
+        texts = self.texts
+        if persona != ALL_PERSONA:
+            rows = self.text_personas.loc[self.text_personas["persona"] == persona, "row"]
+            texts = texts[texts["row"].isin(rows)]
+        # An object column like the others (a plain string would make an Arrow-backed one, slow to take from).
+        return texts.assign(persona=pd.Series(np.full(len(texts), persona, dtype=object), index=texts.index, dtype=object))
 
     def of(self, persona: str) -> Prepared:
         """Only what ``persona``'s map reads."""
@@ -88,31 +94,39 @@ def prepare(engine: Engine, config: CjmConfig, views: dict[str, list[str]] | Non
     over the sources registered in ``engine`` (``views``: name -> columns, default: ask the
     engine). Raises :class:`~cjm_tasks.maps.personas.RuleError` when a persona rule cannot be applied.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     views = views if views is not None else registered_views(engine)
-    create_customers(engine, config, views)
-    membership = assign_personas(engine, config.personas, str(config.files.get("personas", "personas.yaml")))
-    aggregates = stage_aggregates(engine, config, views)
-    texts, text_personas = collect_texts_from(engine, config, views)
-    texts, matches = analyse_texts(texts, config)
+    with ThreadPoolExecutor(1) as pool:
+        # The matcher (word forms, a fitted similarity model) depends only on the configuration:
+        # built while the engine counts, both mostly in native code.
+        matcher = pool.submit(catalog_matcher, config)
+        create_customers(engine, config, views)
+        membership = assign_personas(engine, config.personas, str(config.files.get("personas", "personas.yaml")))
+        aggregates = stage_aggregates(engine, config, views)
+        texts, text_personas = collect_texts_from(engine, config, views)
+        texts, matches = analyse_texts(texts, config, matcher.result())
     counts = dict(membership.counts)
     counts[ALL_PERSONA] = membership.customers
     return Prepared(aggregates, texts, text_personas, matches, counts, membership.unassigned)
 
 
 def collect_texts_from(engine: Engine, config: CjmConfig, views: dict[str, list[str]],
-                       personas: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+                       personas: bool = True, refs: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The quarter's texts (:func:`cjm_tasks.engine.journey.create_texts`), numbered ``row`` 0,
     1, ... in input order, and, after the personas were assigned, their (row, persona) (else an
-    empty table)."""
+    empty table). ``refs``: keep each text's ``ref`` (its response or review id; the maps do not
+    read it, and at ten million texts it is the largest column)."""
     import numpy as np
     import pandas as pd
 
     no_personas = pd.DataFrame({"row": pd.Series([], dtype="int64"), "persona": pd.Series([], dtype="object")})
     if not create_texts(engine, config, views):
-        empty = pd.DataFrame({c: pd.Series([], dtype="object") for c in ["row", *TEXT_COLUMNS]})
+        empty = pd.DataFrame({c: pd.Series([], dtype="object") for c in ["row", *TEXT_COLUMNS] if c != "ref" or refs})
         empty["row"] = empty["row"].astype("int64")
         return _finish(empty), no_personas
-    texts = strings_shared(engine.query("SELECT * FROM cjm_texts ORDER BY _o"))
+    columns = ", ".join(ident(c) for c in [*TEXT_COLUMNS, "_o"] if c != "ref" or refs)
+    texts = strings_shared(engine.query(f"SELECT {columns} FROM cjm_texts ORDER BY _o"))
     order = texts.pop("_o")
     texts.insert(0, "row", np.arange(len(texts), dtype="int64"))
     if not personas:
@@ -154,7 +168,7 @@ def _finish(texts: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     for column in ("customer_id", "stage", "language", "source", "text", "kind", "ref"):
-        if texts[column].dtype != object:
+        if column in texts.columns and texts[column].dtype != object:
             texts[column] = texts[column].astype("object").where(texts[column].notna(), None)
     for column in ("score01", "rating"):
         texts[column] = pd.to_numeric(texts[column], errors="coerce").astype("float64")
@@ -170,7 +184,7 @@ def collect_texts(inputs: Inputs, config: CjmConfig) -> pd.DataFrame:
 
     with open_engine(config, kind="duckdb") as engine:
         views = register_inputs(engine, inputs)
-        return collect_texts_from(engine, config, views, personas=False)[0]
+        return collect_texts_from(engine, config, views, personas=False, refs=True)[0]
 
 
 def register_inputs(engine: Engine, inputs: Inputs) -> dict[str, list[str]]:

@@ -17,14 +17,14 @@ if TYPE_CHECKING:
     from cjm_tasks.maps.matching import CatalogMatcher
 
 
-def analyse_texts(texts: pd.DataFrame, config: CjmConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+def analyse_texts(texts: pd.DataFrame, config: CjmConfig, matcher: CatalogMatcher | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``texts`` (:func:`cjm_tasks.maps.journey.collect_texts`) with ``norm`` (normalised once:
     matching, sentiment and themes all read it), ``sentiment`` and every text's ``stage``
     (inferred where not given), and the catalog matches by text position ``row``.
 
     Each distinct text is normalised, scored and matched once (a quarter repeats its texts a lot:
     templated answers, one comment on every question of a wide survey); the results are those of
-    the texts one by one."""
+    the texts one by one. ``matcher``: the configuration's :func:`catalog_matcher`, when already built."""
     import pandas as pd
 
     lexicon = config.barriers.sentiment.model_dump()
@@ -35,7 +35,7 @@ def analyse_texts(texts: pd.DataFrame, config: CjmConfig) -> tuple[pd.DataFrame,
         texts["sentiment"] = sentiment(norm, lexicon, normalized=True).to_numpy()[codes]
     else:
         texts["norm"], texts["sentiment"] = texts["text"], []
-    matches = catalog_matcher(config).match(texts["norm"], normalized=True,
+    matches = (matcher or catalog_matcher(config)).match(texts["norm"], normalized=True,
                                             eligible=similarity_eligible(texts, config) if len(texts) else None)
     texts["stage"] = infer_review_stages(texts, matches, config)
     return texts, matches

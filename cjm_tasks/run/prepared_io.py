@@ -30,7 +30,15 @@ def save_prepared(prepared: Prepared, personas: list[str], storage: Storage, pre
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    for name, slice_of in (("texts", prepared.texts_of), ("matches", lambda p: _matches_of(prepared, p))):
+    # The texts repeat (14k distinct of 1.28M at workload L): each row keeps the code of its text
+    # and normalised text, and each distinct one is written once (strings/<column>.parquet).
+    texts, strings = _coded(prepared.texts)
+    coded = Prepared(prepared.aggregates, texts, prepared.text_personas, prepared.matches, prepared.counts, prepared.unassigned)
+    for column, values in strings.items():
+        out = io.BytesIO()
+        pq.write_table(pa.table({"value": pa.array(values, type=pa.string())}), out)
+        storage.write_bytes(f"{prefix}/strings/{column}.parquet", out.getvalue())
+    for name, slice_of in (("texts", coded.texts_of), ("matches", lambda p: _matches_of(prepared, p))):
         buffer, writer = io.BytesIO(), None
         for persona in sorted(personas):
             part = pa.Table.from_pandas(slice_of(persona).assign(persona=persona), preserve_index=False)
@@ -46,7 +54,37 @@ def save_prepared(prepared: Prepared, personas: list[str], storage: Storage, pre
         storage.write_bytes(f"{prefix}/aggregates/{name}.parquet", out.getvalue())
     storage.write_bytes(f"{prefix}/prepared.json", jsonio.dumps({
         "counts": prepared.counts, "unassigned": prepared.unassigned, "personas": sorted(personas),
-        "aggregates": sorted(prepared.aggregates.tables), "sources_with_rows": prepared.aggregates.sources_with_rows}))
+        "aggregates": sorted(prepared.aggregates.tables), "sources_with_rows": prepared.aggregates.sources_with_rows,
+        "strings": sorted(strings)}))
+
+
+CODED = ("text", "norm")
+
+
+def _coded(texts: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list]]:
+    """``texts`` with :data:`CODED` columns as int32 codes (-1: missing) into their distinct values."""
+    import pandas as pd
+
+    strings, out = {}, texts.copy(deep=False)
+    for column in CODED:
+        if column in texts.columns:
+            codes, uniques = pd.factorize(texts[column], use_na_sentinel=True)
+            out[column] = codes.astype("int32")
+            strings[column] = list(uniques)
+    return out, strings
+
+
+def _decoded(texts: pd.DataFrame, strings: dict[str, object]) -> pd.DataFrame:
+    """Codes back to text, one shared string per distinct value (None where missing)."""
+    import numpy as np
+    import pandas as pd
+
+    for column, values in strings.items():
+        codes = texts[column].to_numpy()
+        decoded = values.take(np.where(codes < 0, 0, codes)) if len(values) else np.full(len(codes), None, dtype=object)
+        decoded[codes < 0] = None
+        texts[column] = pd.Series(decoded, index=texts.index, dtype=object)  # not inferred as an Arrow-backed str
+    return texts
 
 
 def _matches_of(prepared: Prepared, persona: str) -> pd.DataFrame:
@@ -60,7 +98,9 @@ def load_prepared(storage: Storage, prefix: str, persona: str | None = None) -> 
     """Read what :func:`save_prepared` wrote; with ``persona``, only that persona's rows."""
     meta = json.loads(storage.read_bytes(f"{prefix}/prepared.json"))
     wanted = persona or ALL_PERSONA
-    texts = _read(storage, f"{prefix}/texts.parquet", wanted)
+    strings = {column: _read(storage, f"{prefix}/strings/{column}.parquet", None)["value"].to_numpy(dtype=object)
+               for column in meta.get("strings", [])}
+    texts = _decoded(_read(storage, f"{prefix}/texts.parquet", wanted), strings)
     matches = _read(storage, f"{prefix}/matches.parquet", wanted)
     if persona is None:
         tagged = _read(storage, f"{prefix}/texts.parquet", None, ["row", "persona"])
