@@ -1,0 +1,260 @@
+"""The refresh at workload scale: how close to the speed of reading its data, in how much memory.
+
+    python benchmarks/bench_refresh.py                       # workload L (scale 720) and 10x (7200)
+    python benchmarks/bench_refresh.py --scales 720 --personas 4 32 --tasks
+    python benchmarks/bench_refresh.py --scales 72 --engine spark
+
+For each scale it generates one quarter of sample data (``cjm sample-data``; kept under
+``--root`` and reused), then, each in a fresh process:
+
+- the **floor**: pyarrow reads every input file of the quarter (CSV, JSON Lines, Parquet), all
+  columns, nothing else;
+- a **full refresh** (``cjm_tasks.run.steps.refresh``, what ``cjm refresh`` runs) into an empty
+  store: the time of each step, the total, its ratio to the floor and the peak RSS of the process;
+- the **unchanged rerun** of the same quarter (it must create nothing);
+- with ``--personas``, full refreshes of the same data with that many personas (rules over
+  segment, region and age bands) into fresh stores;
+- with ``--tasks``, the refresh as the Airflow DAG runs it, each step in a process of its own
+  (one per source read, one per persona's map): the peak RSS of each task.
+
+Results are printed as tables and written as JSON (``--out``). Figures depend on the machine;
+rerun it rather than trusting numbers from elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PERIOD = "2025Q1"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scales", type=float, nargs="+", default=[720, 7200])
+    parser.add_argument("--personas", type=int, nargs="*", default=[4, 32], help="persona counts to compare (first scale only)")
+    parser.add_argument("--tasks", action="store_true", help="also run each step as its own process (memory per Airflow task)")
+    parser.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
+    parser.add_argument("--root", type=Path, default=ROOT / "build" / "bench")
+    parser.add_argument("--out", type=Path, default=None, help="JSON results (default: <root>/results.json)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args, rest = parser.parse_known_args()
+    if args.child:
+        return CHILDREN[args.child](*rest)
+
+    results: dict = {"engine": args.engine, "cpus": os.cpu_count(), "scales": {}}
+    for scale in args.scales:
+        data = generate(args.root, scale)
+        work = Path(tempfile.mkdtemp(prefix=f"cjm-bench-{scale:g}-"))
+        row: dict = {"data": str(data), "inputs_mb": round(sum(f.stat().st_size for f in inputs(data)) / 1e6, 1)}
+        row["floor"] = child("floor", str(data))
+        config = write_config(work / "default", data, args.engine, None)
+        row["refresh"] = child("refresh", str(config))
+        row["unchanged"] = child("refresh", str(config))
+        row["ratio"] = round(row["refresh"]["total"] / row["floor"]["total"], 1)
+        report_scale(scale, row)
+        if args.tasks and scale == args.scales[0]:
+            row["tasks"] = run_tasks(write_config(work / "tasks", data, args.engine, None))
+            report_tasks(row["tasks"])
+        if args.personas and scale == args.scales[0]:
+            row["personas"] = {}
+            for n in args.personas:
+                row["personas"][n] = child("refresh", str(write_config(work / f"p{n}", data, args.engine, n)))
+            report_personas(row["personas"])
+        results["scales"][f"{scale:g}"] = row
+    if len(args.scales) > 1:
+        first, last = (results["scales"][f"{s:g}"] for s in (args.scales[0], args.scales[-1]))
+        results["growth"] = {"data": round(last["inputs_mb"] / first["inputs_mb"], 1),
+                             "time": round(last["refresh"]["total"] / first["refresh"]["total"], 1)}
+        print(f"\n{args.scales[-1]:g} vs {args.scales[0]:g}: {results['growth']['data']}x the data, {results['growth']['time']}x the time")
+    out = args.out or args.root / "results.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    print(f"\nresults: {out}")
+
+
+def generate(root: Path, scale: float) -> Path:
+    """One quarter of sample data at ``scale`` (reused when already there)."""
+    data = root / f"scale-{scale:g}"
+    if not (data / PERIOD / "surveys.csv").exists():
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "cjm_tasks.cli", "sample-data", "--out", str(data), "--scale", f"{scale:g}",
+                        "--quarters", "1", "--start", PERIOD], check=True, cwd=ROOT)
+        print(f"generated scale {scale:g} in {time.perf_counter() - started:.0f} s: {data}")
+    return data
+
+
+def inputs(data: Path) -> list[Path]:
+    """The files a refresh of the quarter reads: the quarter's folder and the customers."""
+    return sorted([*(p for p in (data / PERIOD).rglob("*") if p.is_file()), *data.glob("customers.*")])
+
+
+def write_config(folder: Path, data: Path, engine: str, personas: int | None) -> Path:
+    """The bundled configuration on ``data`` with its own stores, ``engine``, and ``personas`` personas."""
+    import yaml
+
+    sys.path.insert(0, str(ROOT))
+    from tests.conftest import write_sample_config
+
+    folder.mkdir(parents=True, exist_ok=True)
+    main = write_sample_config(folder, data)
+    doc = yaml.safe_load(main.read_text(encoding="utf-8"))
+    doc["engine"] = {"kind": engine}
+    doc["storage"] = {"work": str(folder / "work"), "versions": str(folder / "store"), "site": str(folder / "site"), "keep_runs": 1}
+    main.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    if personas:
+        (folder / "personas.yaml").write_text(yaml.safe_dump(persona_rules(personas), sort_keys=False), encoding="utf-8")
+    return main
+
+
+def persona_rules(n: int) -> dict:
+    """``n`` personas splitting the sample's customers by segment, region and age band."""
+    bands = [(18, 29), (30, 44), (45, 59), (60, 99)]
+    combos = [(seg, region, band) for seg in ("consumer", "business") for region in ("north", "south", "east", "west")
+              for band in bands]
+    personas = []
+    for i in range(n):
+        seg, region, (low, high) = combos[i % len(combos)]
+        rule = {"all": [{"field": "segment", "op": "eq", "value": seg}, {"field": "region", "op": "eq", "value": region},
+                        {"field": "age", "op": "between", "value": [low, high]}]}
+        personas.append({"id": f"p{i:02d}", "name": f"{seg} {region} {low}-{high}", "rule": rule})
+    return {"membership": "first", "personas": personas}
+
+
+def child(kind: str, *args: str) -> dict:
+    """Run ``kind`` in a fresh Python process; its JSON result, with the process's peak RSS."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, __file__, "--child", kind, *args], capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise SystemExit(f"{kind} {' '.join(args)} failed:\n{done.stderr[-4000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["wall"] = round(time.perf_counter() - started, 2)
+    return result
+
+
+def _rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def floor_child(data: str) -> None:
+    """Read every input file of the quarter with pyarrow alone."""
+    import pyarrow.csv as pcsv
+    import pyarrow.json as pjson
+    import pyarrow.parquet as pq
+
+    started = time.perf_counter()
+    rows = 0
+    for path in inputs(Path(data)):
+        if path.suffix == ".csv":
+            rows += pcsv.read_csv(path).num_rows
+        elif path.suffix == ".jsonl":
+            rows += pjson.read_json(path).num_rows
+        elif path.suffix == ".parquet":
+            rows += pq.read_table(path).num_rows
+    print(json.dumps({"total": round(time.perf_counter() - started, 2), "rows": rows, "peak_rss_mb": _rss_mb()}))
+
+
+def refresh_child(config_path: str) -> None:
+    """One refresh as ``cjm refresh`` runs it, timing each step."""
+    sys.path.insert(0, str(ROOT))
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    started = time.perf_counter()
+    from cjm_tasks.config import load_config
+    from cjm_tasks.periods import Period
+    from cjm_tasks.run.steps import refresh
+
+    config = load_config(config_path)
+    marks: list[tuple[float, str]] = [(started, "start (imports, configuration)")]
+    result = refresh(config, Period.parse(PERIOD), progress=lambda what: marks.append((time.perf_counter(), what)))
+    marks.append((time.perf_counter(), "done"))
+    steps: dict[str, float] = {}
+    for (at, what), (after, _) in zip(marks, marks[1:]):
+        name = "reading the sources" if what.startswith("reading") else what
+        steps[name] = round(steps.get(name, 0.0) + after - at, 2)
+    versions = result.get("versions") or []
+    print(json.dumps({"total": round(marks[-1][0] - started, 2), "steps": steps, "unchanged": result["unchanged"],
+                      "created": sum(bool(v.created) for v in versions), "maps": len(versions), "peak_rss_mb": _rss_mb()}))
+
+
+def step_child(handle: str, step: str, *args: str) -> None:
+    """One step of the DAG in its own process, as an Airflow task runs it."""
+    sys.path.insert(0, str(ROOT))
+    started = time.perf_counter()
+    from cjm_tasks.run import steps
+    from cjm_tasks.run.workspace import Workspace
+
+    if step == "snapshot_config":
+        out = steps.snapshot_config(args[0], handle)
+    else:
+        workspace = Workspace.open(json.loads(handle))
+        values = [json.loads(a) for a in args]
+        out = steps.summary(getattr(steps, step)(workspace, *values))
+    print(json.dumps({"total": round(time.perf_counter() - started, 2), "peak_rss_mb": _rss_mb(), "out": out}))
+
+
+def run_tasks(config: Path) -> list[dict]:
+    """The refresh as the DAG runs it: each step in a process of its own."""
+    tasks = []
+
+    def task(step: str, *args) -> object:
+        result = child("step", *args[:1], step, *[json.dumps(a) for a in args[1:]]) if step != "snapshot_config" else \
+            child("step", args[0], step, str(config))
+        tasks.append({"task": step if len(args) < 3 or not isinstance(args[-1], str) else f"{step}[{args[-1]}]",
+                      "seconds": result["total"], "peak_rss_mb": result["peak_rss_mb"]})
+        return result["out"]
+
+    handle = json.dumps(task("snapshot_config", f"bench-{int(time.time())}"))
+    keys = [task("read_source", handle, PERIOD, source) for source in ("surveys", "reviews", "sales", "customers")]
+    task("validate_sources", handle, PERIOD, keys)
+    personas = task("prepare_personas", handle, keys)
+    maps = [task("build_map", handle, PERIOD, persona) for persona in personas]
+    stored = task("store_versions", handle, maps)
+    rendered = task("render_site", handle)
+    task("publish_site", handle, rendered)
+    assert stored, "nothing stored"
+    return tasks
+
+
+def report_scale(scale: float, row: dict) -> None:
+    refresh, floor = row["refresh"], row["floor"]
+    print(f"\nscale {scale:g}: {row['inputs_mb']} MB of inputs, {floor['rows']:,} rows")
+    print(f"  {'floor (pyarrow reads every input)':<34} {floor['total']:8.2f} s  peak {floor['peak_rss_mb']:8.0f} MB")
+    for name, seconds in refresh["steps"].items():
+        print(f"    {name:<32} {seconds:8.2f} s")
+    print(f"  {'refresh (one process)':<34} {refresh['total']:8.2f} s  peak {refresh['peak_rss_mb']:8.0f} MB  "
+          f"= {row['ratio']}x the floor; {refresh['created']} of {refresh['maps']} maps stored")
+    unchanged = row["unchanged"]
+    print(f"  {'unchanged rerun':<34} {unchanged['total']:8.2f} s  peak {unchanged['peak_rss_mb']:8.0f} MB  "
+          f"= {100 * unchanged['total'] / refresh['total']:.1f}% of the refresh; unchanged={unchanged['unchanged']}, "
+          f"created {unchanged['created']}")
+
+
+def report_tasks(tasks: list[dict]) -> None:
+    print("\n  the DAG's tasks, each in its own process:")
+    for t in tasks:
+        print(f"    {t['task']:<40} {t['seconds']:8.2f} s  peak {t['peak_rss_mb']:8.0f} MB")
+
+
+def report_personas(runs: dict) -> None:
+    counts = sorted(runs)
+    print("\n  personas on the same data:")
+    for n in counts:
+        print(f"    {n:>3} personas: {runs[n]['total']:8.2f} s  peak {runs[n]['peak_rss_mb']:8.0f} MB")
+    if len(counts) > 1:
+        print(f"    {counts[-1]} vs {counts[0]}: {runs[counts[-1]]['total'] / runs[counts[0]]['total']:.2f}x the time")
+
+
+CHILDREN = {"floor": floor_child, "refresh": refresh_child, "step": step_child}
+
+if __name__ == "__main__":
+    main()
