@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from cjm_tasks.errors import DataError
-from cjm_tasks.ingest.readers import _header, read_table
+from cjm_tasks.ingest.readers import _header, csv_options, read_table
 from cjm_tasks.storage import CHUNK, Storage
 
 if TYPE_CHECKING:
@@ -167,18 +167,8 @@ def _csv_batches(name: str, source: SourceConfig, file: LocalFile, columns: list
 
     rows = 0
     try:
-        # The options of the whole-file reader (readers.read_table): every column as text.
-        reader = pcsv.open_csv(
-            str(file.path),
-            read_options=pcsv.ReadOptions(encoding=source.csv.encoding, block_size=CSV_BLOCK),
-            parse_options=pcsv.ParseOptions(delimiter=source.csv.delimiter, quote_char=source.csv.quotechar, newlines_in_values=True),
-            convert_options=pcsv.ConvertOptions(
-                include_columns=columns,
-                column_types={c: pa.string() for c in columns},
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=False,
-            ),
-        )
+        # The options of the whole-file reader (readers.read_table), read in blocks.
+        reader = pcsv.open_csv(str(file.path), **csv_options(source, columns, CSV_BLOCK))
         for batch in reader:
             rows += batch.num_rows
             yield batch

@@ -101,6 +101,20 @@ def _jsonl_keys(name: str, display: str, raw: bytes) -> list[str]:
     return keys
 
 
+def csv_options(source: SourceConfig, columns: list[str], block_size: int | None = None) -> dict:
+    """pyarrow's CSV options for a source, whole file or streamed: every wanted column as text
+    (the canonical conversion reads the values), an empty field missing, a quoted one not."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    return {
+        "read_options": pcsv.ReadOptions(encoding=source.csv.encoding, **({"block_size": block_size} if block_size else {})),
+        "parse_options": pcsv.ParseOptions(delimiter=source.csv.delimiter, quote_char=source.csv.quotechar, newlines_in_values=True),
+        "convert_options": pcsv.ConvertOptions(include_columns=columns, column_types={c: pa.string() for c in columns},
+                                               strings_can_be_null=True, quoted_strings_can_be_null=False),
+    }
+
+
 def read_table(name: str, source: SourceConfig, display: str, raw: bytes, columns: list[str]):
     import pyarrow as pa
 
@@ -108,17 +122,7 @@ def read_table(name: str, source: SourceConfig, display: str, raw: bytes, column
         if source.format == "csv":
             import pyarrow.csv as pcsv
 
-            return pcsv.read_csv(
-                pa.BufferReader(raw),
-                read_options=pcsv.ReadOptions(encoding=source.csv.encoding),
-                parse_options=pcsv.ParseOptions(delimiter=source.csv.delimiter, quote_char=source.csv.quotechar, newlines_in_values=True),
-                convert_options=pcsv.ConvertOptions(
-                    include_columns=columns,
-                    column_types={c: pa.string() for c in columns},
-                    strings_can_be_null=True,
-                    quoted_strings_can_be_null=False,
-                ),
-            )
+            return pcsv.read_csv(pa.BufferReader(raw), **csv_options(source, columns))
         if source.format == "parquet":
             import pyarrow.parquet as pq
 
