@@ -106,7 +106,7 @@ def test_a_streamed_source_gives_the_gate_result_of_the_same_source_in_memory(tm
     streamed = {}
     for name, source in data.items():
         path = tmp_path / f"{name}.parquet"
-        pq.write_table(frame_table(source), path)
+        pq.write_table(frame_table(source.frame), path)
         streamed[name] = SourceData(name=name, frame=None, files=source.files, rows_read=source.rows_read,
                                     rows_outside_period=source.rows_outside_period, issues=source.issues, records=source.records,
                                     parquet=str(path), rows=source.row_count)

@@ -37,11 +37,8 @@ class Engine(Protocol):
     def query(self, sql: str) -> pa.Table:
         """Run a query and return its (small) result."""
 
-    def to_parquet(self, sql: str, path: str) -> int:
-        """Write a (possibly large) result to one Parquet file at local ``path``; returns its rows."""
-
     def columns(self, view: str) -> dict[str, str]:
-        """The view's columns and their (engine) types, in order."""
+        """The view's columns and their (engine) types, in order; :class:`EngineError` when there is no such view."""
 
     def close(self) -> None:
         """Release memory, temporary files and sessions."""

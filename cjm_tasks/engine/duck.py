@@ -41,7 +41,8 @@ class DuckDBEngine:
         self.close()
 
     def register_parquet(self, view: str, paths: list[str]) -> None:
-        self.execute(f"CREATE OR REPLACE TEMP VIEW {ident(view)} AS SELECT * FROM read_parquet({lit(list(paths)).replace('(', '[', 1)[:-1]}])")
+        files = ", ".join(lit(str(p)) for p in paths)
+        self.execute(f"CREATE OR REPLACE TEMP VIEW {ident(view)} AS SELECT * FROM read_parquet([{files}])")
 
     def register_arrow(self, view: str, table: pa.Table) -> None:
         self._arrow[view] = table
@@ -60,10 +61,6 @@ class DuckDBEngine:
             return self.con.sql(sql).to_arrow_table()
         except duckdb.Error as exc:
             raise EngineError(f"DuckDB: {exc}\n  in: {sql[:2000]}") from None
-
-    def to_parquet(self, sql: str, path: str) -> int:
-        self._run(f"COPY ({sql}) TO {lit(path)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)")
-        return int(self._run(f"SELECT count(*) FROM read_parquet({lit(path)})").fetchone()[0])
 
     def columns(self, view: str) -> dict[str, str]:
         return {row[0]: row[1] for row in self._run(f"DESCRIBE {ident(view)}").fetchall()}

@@ -10,18 +10,17 @@ from typing import TYPE_CHECKING
 from cjm_tasks.ingest.canonical import ROW_COLUMN
 
 if TYPE_CHECKING:
+    import pandas as pd
     import pyarrow as pa
 
     from cjm_tasks.engine.base import Engine
     from cjm_tasks.ingest.canonical import SourceData
 
 
-def frame_table(data: SourceData) -> pa.Table:
-    """An in-memory source's frame as an Arrow table with ``__row`` from its index."""
+def frame_table(frame: pd.DataFrame) -> pa.Table:
+    """A canonical table held in memory as an Arrow table with ``__row`` from its index."""
     import pyarrow as pa
 
-    frame = data.frame
-    assert frame is not None
     positions = frame.index.to_numpy()
     table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
     return table.append_column(ROW_COLUMN, pa.array(positions, type=pa.int64())) if ROW_COLUMN not in table.column_names else table
@@ -34,4 +33,4 @@ def register_sources(engine: Engine, data: dict[str, SourceData]) -> None:
         if source.parquet is not None:
             engine.register_parquet(name, [source.parquet])
         else:
-            engine.register_arrow(name, frame_table(source))
+            engine.register_arrow(name, frame_table(source.frame))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from cjm_tasks.engine.personas import MAX_BITS, MEMBERS, sales_pairs
+from cjm_tasks.engine.personas import MAX_BITS, MEMBERS
 from cjm_tasks.engine.sql import ident, lit
 from cjm_tasks.maps.personas import ALL_PERSONA
 
@@ -49,13 +49,15 @@ def tagged(view: str, columns: list[str]) -> str:
             f"UNION ALL SELECT {cols}, {lit(ALL_PERSONA)} AS persona FROM {ident(view)} t")
 
 
-def stage_aggregates(engine: Engine, config: CjmConfig, views: dict[str, list[str]]) -> StageAggregates:
+def stage_aggregates(engine: Engine, config: CjmConfig, views: dict[str, list[str]],
+                     pairs: list[tuple[str, str]] | None) -> StageAggregates:
     """Every count the stage metrics need, for every persona, in a handful of engine queries.
 
     Reach, conversion and the customers of each action come from the bit sets of
     ``cjm_sales_customers`` (:func:`cjm_tasks.engine.personas.create_customers`): customers are
     counted per persona and combination of stages (and actions), a few hundred rows, then
-    expanded here; event counts come from one grouped join of the sales rows with the members."""
+    expanded here (``pairs``: what the bits of ``_pairs`` stand for, from ``create_customers``);
+    event counts come from one grouped join of the sales rows with the members."""
     import pandas as pd
 
     out: dict[str, pd.DataFrame] = {}
@@ -75,7 +77,7 @@ def stage_aggregates(engine: Engine, config: CjmConfig, views: dict[str, list[st
         if "channel" in keys:
             out["channels"] = _sum(events.dropna(subset=["stage", "channel"]), ["persona", "stage", "channel"])
         if "event_type" in keys:
-            out["actions"] = _actions(engine, events, masks, cols)
+            out["actions"] = _actions(engine, events, masks, pairs)
             out["events"] = _sum(events.dropna(subset=["event_type"]), ["persona", "event_type"])
         lanes.append(_lane("sales"))
     if "surveys" in views and {"stage", "metric", "score"} <= set(views["surveys"]):
@@ -117,12 +119,11 @@ def _reach(masks: pd.DataFrame, config: CjmConfig) -> tuple[pd.DataFrame, pd.Dat
     return total(reach, "customers"), total(conversion, "converted")
 
 
-def _actions(engine: Engine, events: pd.DataFrame, masks: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+def _actions(engine: Engine, events: pd.DataFrame, masks: pd.DataFrame, pairs: list[tuple[str, str]] | None) -> pd.DataFrame:
     """Events and distinct customers per persona, stage and event type."""
     import pandas as pd
 
     counted = _sum(events.dropna(subset=["stage", "event_type"]), ["persona", "stage", "event_type"])
-    pairs = sales_pairs(engine, cols)
     if pairs is None:  # more pairs than bits: count distinct customers the long way
         customers = _frame(engine, f"SELECT persona, stage, event_type, count(DISTINCT customer_id) AS customers FROM "
                                    f"({tagged('sales', ['customer_id', 'stage', 'event_type'])}) WHERE stage IS NOT NULL "

@@ -47,19 +47,28 @@ def active_customers_sql(views: dict[str, list[str]]) -> str:
     return " UNION ".join(parts) if parts else "SELECT CAST(NULL AS VARCHAR) AS customer_id WHERE FALSE"
 
 
-def create_customers(engine: Engine, config: CjmConfig, views: dict[str, list[str]]) -> list[str]:
-    """Materialize ``cjm_customers``: every active customer with attributes and derived features.
-    Returns its columns (customer_id first)."""
+@dataclass
+class CustomerTable:
+    """What :func:`create_customers` made: the columns of ``cjm_customers`` (customer_id first),
+    and the (stage, event type) pairs the bits of ``cjm_sales_customers._pairs`` stand for, in bit
+    order ([]: no sales; None: more pairs than bits, ``_pairs`` is NULL)."""
+
+    columns: list[str]
+    pairs: list[tuple[str, str]] | None
+
+
+def create_customers(engine: Engine, config: CjmConfig, views: dict[str, list[str]]) -> CustomerTable:
+    """Materialize ``cjm_customers``: every active customer with attributes and derived features."""
     attrs = _attribute_columns(config, views)
     features = _feature_sql(config, views, engine)
+    pairs: list[tuple[str, str]] | None = []
     customers_cols = [c for c in views.get("customers", []) if c not in ("customer_id", "__row")]
     engine.materialize("cjm_active", active_customers_sql(views))
     selects = ["a.customer_id"]
     joins = []
     if features is not None:
-        feature_cols, feature_sql = features
-        engine.materialize("cjm_features", feature_sql)
-        joins.append("LEFT JOIN cjm_features f ON f.customer_id = a.customer_id")
+        feature_cols, feature_sql, pairs = features
+        joins.append(f"LEFT JOIN ({feature_sql}) f ON f.customer_id = a.customer_id")
         for col in feature_cols:
             if col in ("event_count", "order_count"):
                 # A customer without sales in the quarter made no events and no orders.
@@ -87,7 +96,7 @@ def create_customers(engine: Engine, config: CjmConfig, views: dict[str, list[st
             selects.append(f"l.{ident(col)} AS {ident(col)}")
         taken.add(col)
     engine.materialize(CUSTOMERS, f"SELECT {', '.join(selects)} FROM cjm_active a {' '.join(joins)}")
-    return list(engine.columns(CUSTOMERS))
+    return CustomerTable(list(engine.columns(CUSTOMERS)), pairs)
 
 
 def _attribute_columns(config: CjmConfig, views: dict[str, list[str]]) -> list[tuple[int, str, str, list[str]]]:
@@ -132,8 +141,10 @@ MAX_BITS = 62  # stages, or (stage, event type) pairs, kept as bits of one BIGIN
 MAX_CHANNELS = 32  # channels counted per customer in one pass; more fall back to a grouped query
 
 
-def _feature_sql(config: CjmConfig, views: dict[str, list[str]], engine: Engine) -> tuple[list[str], str] | None:
-    """The derived features of every customer with sales in the quarter, or None without sales.
+def _feature_sql(config: CjmConfig, views: dict[str, list[str]], engine: Engine
+                 ) -> tuple[list[str], str, list[tuple[str, str]] | None] | None:
+    """The derived features of every customer with sales in the quarter (their names, the query
+    giving them, and the pairs of ``_pairs``; see :class:`CustomerTable`), or None without sales.
 
     Also materializes ``cjm_sales_customers``: one row per customer with sales, with the features
     and two bit sets the stage counts read (:mod:`cjm_tasks.engine.journey`): ``_stages`` (the
@@ -154,7 +165,7 @@ def _feature_sql(config: CjmConfig, views: dict[str, list[str]], engine: Engine)
         names += ["order_count", "total_order_value", "avg_order_value"]
     stage_bits = " ".join(f"WHEN {lit(sid)} THEN {1 << i}" for i, sid in enumerate(config.stage_ids[:MAX_BITS]))
     selects.append(f"bit_or(CASE stage {stage_bits} ELSE 0 END) AS _stages" if "stage" in cols else "CAST(0 AS BIGINT) AS _stages")
-    pairs = sales_pairs(engine, cols)
+    pairs = _sales_pairs(engine, cols)
     if pairs is not None and pairs:
         whens = " ".join(f"WHEN stage = {lit(st)} AND event_type = {lit(ev)} THEN {1 << i}" for i, (st, ev) in enumerate(pairs))
         selects.append(f"bit_or(CASE {whens} ELSE 0 END) AS _pairs")
@@ -176,11 +187,11 @@ def _feature_sql(config: CjmConfig, views: dict[str, list[str]], engine: Engine)
                 "GROUP BY customer_id, channel) WHERE _n = 1")
         columns = ", ".join(f"b.{n}" for n in names)
         return [*names, "main_channel"], (f"SELECT b.customer_id, {columns}, m.main_channel FROM cjm_sales_customers b "
-                                          f"LEFT JOIN ({main}) m ON m.customer_id = b.customer_id")
-    return names, f"SELECT customer_id, {', '.join(names)} FROM cjm_sales_customers"
+                                          f"LEFT JOIN ({main}) m ON m.customer_id = b.customer_id"), pairs
+    return names, f"SELECT customer_id, {', '.join(names)} FROM cjm_sales_customers", pairs
 
 
-def sales_pairs(engine: Engine, cols: list[str]) -> list[tuple[str, str]] | None:
+def _sales_pairs(engine: Engine, cols: list[str]) -> list[tuple[str, str]] | None:
     """The (stage, event type) pairs of the quarter's sales in a fixed order (None: more than fit in a BIGINT)."""
     if not {"stage", "event_type"} <= set(cols):
         return []

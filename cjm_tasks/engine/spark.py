@@ -9,7 +9,6 @@ import os
 from typing import TYPE_CHECKING
 
 from cjm_tasks.engine.base import EngineError
-from cjm_tasks.engine.sql import ident
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -122,15 +121,12 @@ class SparkEngine:
     def query(self, sql: str) -> pa.Table:
         return self._run(sql).toArrow()
 
-    def to_parquet(self, sql: str, path: str) -> int:
-        import pyarrow.parquet as pq
-
-        table = self.query(sql)  # collected through the driver: these results are the texts, not the events
-        pq.write_table(table, path, compression="zstd")
-        return table.num_rows
-
     def columns(self, view: str) -> dict[str, str]:
-        return {f.name: f.dataType.simpleString() for f in self.spark.table(ident(view).strip('"')).schema.fields}
+        try:
+            fields = self.spark.table(view).schema.fields
+        except Exception as exc:  # AnalysisException: no such view
+            raise EngineError(f"Spark: {str(exc).splitlines()[0]}") from None
+        return {f.name: f.dataType.simpleString() for f in fields}
 
     def close(self) -> None:
         for view in self._views:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cjm_tasks.config import CjmConfig
+from cjm_tasks.engine.base import EngineError
 from cjm_tasks.engine.sql import ident
 from cjm_tasks.engine.journey import TEXT_COLUMNS, StageAggregates, create_texts, stage_aggregates, text_personas_sql
 from cjm_tasks.engine.personas import assign_personas, create_customers
@@ -58,6 +59,10 @@ class Prepared:
     def personas(self, config: CjmConfig) -> list[str]:
         return [p.id for p in config.personas.personas] + [ALL_PERSONA]
 
+    def rows_of(self, persona: str) -> pd.Series:
+        """The text rows of a persona but ``all`` (whose are every text's)."""
+        return self.text_personas.loc[self.text_personas["persona"] == persona, "row"]
+
     def texts_of(self, persona: str) -> pd.DataFrame:
         """The texts of ``persona`` with a ``persona`` column."""
         import numpy as np
@@ -65,17 +70,9 @@ class Prepared:
 
         texts = self.texts
         if persona != ALL_PERSONA:
-            rows = self.text_personas.loc[self.text_personas["persona"] == persona, "row"]
-            texts = texts[texts["row"].isin(rows)]
+            texts = texts[texts["row"].isin(self.rows_of(persona))]
         # An object column like the others (a plain string would make an Arrow-backed one, slow to take from).
         return texts.assign(persona=pd.Series(np.full(len(texts), persona, dtype=object), index=texts.index, dtype=object))
-
-    def of(self, persona: str) -> Prepared:
-        """Only what ``persona``'s map reads."""
-        texts = self.texts_of(persona).drop(columns="persona")
-        tp = self.text_personas[self.text_personas["persona"] == persona]
-        matches = self.matches[self.matches["row"].isin(texts["row"])]
-        return Prepared(self.aggregates.of(persona), texts, tp, matches, {persona: self.counts.get(persona, 0)}, self.unassigned)
 
 
 def registered_views(engine: Engine) -> dict[str, list[str]]:
@@ -84,7 +81,7 @@ def registered_views(engine: Engine) -> dict[str, list[str]]:
     for name in SOURCES:
         try:
             views[name] = list(engine.columns(name))
-        except Exception:  # not registered: the source is not configured  # noqa: BLE001
+        except EngineError:  # not registered: the source is not configured
             continue
     return views
 
@@ -101,9 +98,9 @@ def prepare(engine: Engine, config: CjmConfig, views: dict[str, list[str]] | Non
         # The matcher (word forms, a fitted similarity model) depends only on the configuration:
         # built while the engine counts, both mostly in native code.
         matcher = pool.submit(catalog_matcher, config)
-        create_customers(engine, config, views)
+        customers = create_customers(engine, config, views)
         membership = assign_personas(engine, config.personas, str(config.files.get("personas", "personas.yaml")))
-        aggregates = stage_aggregates(engine, config, views)
+        aggregates = stage_aggregates(engine, config, views, customers.pairs)
         texts, text_personas = collect_texts_from(engine, config, views)
         texts, matches = analyse_texts(texts, config, matcher.result())
     counts = dict(membership.counts)
@@ -190,14 +187,13 @@ def collect_texts(inputs: Inputs, config: CjmConfig) -> pd.DataFrame:
 def register_inputs(engine: Engine, inputs: Inputs) -> dict[str, list[str]]:
     """In-memory tables as engine views, with ``__row`` from their index; returns view -> columns."""
     from cjm_tasks.engine.inputs import frame_table
-    from cjm_tasks.ingest.canonical import SourceData
 
     views = {}
     for name in SOURCES:
         frame = getattr(inputs, name)
         if frame is None:
             continue
-        table = frame_table(SourceData(name=name, frame=frame, files=[], rows_read=len(frame)))
+        table = frame_table(frame)
         engine.register_arrow(name, table)
         views[name] = table.column_names
     return views

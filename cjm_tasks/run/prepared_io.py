@@ -90,8 +90,7 @@ def _decoded(texts: pd.DataFrame, strings: dict[str, object]) -> pd.DataFrame:
 def _matches_of(prepared: Prepared, persona: str) -> pd.DataFrame:
     if persona == ALL_PERSONA:
         return prepared.matches
-    rows = prepared.text_personas.loc[prepared.text_personas["persona"] == persona, "row"]
-    return prepared.matches[prepared.matches["row"].isin(rows)]
+    return prepared.matches[prepared.matches["row"].isin(prepared.rows_of(persona))]
 
 
 def load_prepared(storage: Storage, prefix: str, persona: str | None = None) -> Prepared:
