@@ -4,7 +4,7 @@
     python benchmarks/bench_text.py --texts 200000 --repeat 1 --json build/bench_text.json
 
 **The texts.** A pool of real-looking texts is read through the project's own readers
-(``read_source`` then ``journey.collect_texts``, so every text carries the ``score01`` the
+(``read_source`` then ``prepared.collect_texts``, so every text carries the ``score01`` the
 pipeline gives it): the survey comments and reviews of one quarter of the sample data
 (``cjm_demo.sample_data.generate_sample_data``, scale ``--sample-scale``, 20 by default; read
 with ``configs/cjm.yaml``) and every quarter of one seed of the independent evaluation data

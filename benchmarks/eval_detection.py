@@ -7,7 +7,7 @@ For each seed: generate the retailer's five quarters exactly as ``benchmarks/eva
 does (``cjm_demo.evaluation_data.generate`` into a temporary folder, read with the example config
 ``configs/examples/evaluation/`` for the seed's survey shape, ``load_evaluation_config``). Every
 quarter's texts are read the way the pipeline reads them: the ``surveys`` and ``reviews`` sources
-through ``cjm_tasks.ingest.sources.read_source`` and then ``cjm_tasks.maps.journey.collect_texts`` (melted
+through ``cjm_tasks.ingest.sources.read_source`` and then ``cjm_tasks.maps.prepared.collect_texts`` (melted
 wide export, long export, repeated comments kept once), so the scored texts are the texts the
 maps are built from. No raw file is read except ``<period>/text_labels.jsonl``, which the
 pipeline never reads.

@@ -176,7 +176,7 @@ def _finish(texts: pd.DataFrame) -> pd.DataFrame:
 
 def collect_texts(inputs: Inputs, config: CjmConfig) -> pd.DataFrame:
     """Survey comments and reviews of in-memory tables as one table of texts (see
-    :func:`cjm_tasks.engine.journey.collect_texts_sql`)."""
+    :func:`cjm_tasks.engine.journey.create_texts`)."""
     from cjm_tasks.engine import open_engine
 
     with open_engine(config, kind="duckdb") as engine:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def analyse_texts(texts: pd.DataFrame, config: CjmConfig, matcher: CatalogMatcher | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``texts`` (:func:`cjm_tasks.maps.journey.collect_texts`) with ``norm`` (normalised once:
+    """``texts`` (:func:`cjm_tasks.maps.prepared.collect_texts`) with ``norm`` (normalised once:
     matching, sentiment and themes all read it), ``sentiment`` and every text's ``stage``
     (inferred where not given), and the catalog matches by text position ``row``.
 

@@ -6,8 +6,9 @@
   builds with it, so a retry after an edit of the YAML files builds with the configuration the
   maps' lineage names (``config_sha256``);
 - ``inputs/<source>.parquet`` and ``.json``: each source as read, or why it could not be read;
-- ``prepared/``: the rows tagged with their personas (Parquet, sorted by persona, so a reader of
-  one persona skips the others' row groups), their counts, and the run's lineage;
+- ``prepared/``: the texts and catalog matches tagged with their personas (sorted by persona, so a
+  reader of one persona skips the others' row groups), every persona's stage counts, and the run's
+  lineage (:mod:`cjm_tasks.run.prepared_io`);
 - ``maps/<persona>.json`` and ``.worker`` (which worker built it);
 - ``site/`` and ``site.json``: the rendered site;
 - ``finished.json``: the run succeeded. Only such workspaces are ever removed, keeping the newest
