@@ -22,7 +22,6 @@ from cjm_demo.sample_data import (
     SampleDataSummary,
     generate_sample_data,
     sample_texts,
-    write_sample_data,
 )
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs"
@@ -465,7 +464,7 @@ def test_same_seed_gives_identical_files(tmp_path: Path) -> None:
 
 
 def test_chunk_size_changes_parts_not_rows(sample: SampleDataSummary, tmp_path: Path) -> None:
-    small = write_sample_data(tmp_path, chunk_customers=700)
+    small = generate_sample_data(tmp_path, chunk_customers=700)
     for period in small.periods:
         parts = sorted((tmp_path / period / "sales").glob("*.parquet"))
         assert len(parts) == 2  # 1500 customers, rounded up to blocks of 1000
@@ -505,4 +504,4 @@ def test_bad_arguments_raise(tmp_path: Path, kwargs: dict, message: str) -> None
 
 def test_bad_chunk_size_raises(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="chunk_customers"):
-        write_sample_data(tmp_path, chunk_customers=0)
+        generate_sample_data(tmp_path, chunk_customers=0)

@@ -15,8 +15,8 @@ phrase their complaints) is the model kept in this package:
     arrays.py     vectorised helpers: categorical draws, per-group sums, id columns
     writers.py    one period's files, written chunk by chunk
 
-This module holds the public API: :func:`generate_sample_data`, :func:`write_sample_data`,
-:func:`sample_texts` and :class:`SampleDataSummary`.
+This module holds the public API: :func:`generate_sample_data`, :func:`sample_texts` and
+:class:`SampleDataSummary`.
 
 Layout written under ``out``::
 
@@ -64,7 +64,7 @@ from cjm_demo.sample_data.writers import _write_period
 log = logging.getLogger(__name__)
 
 __all__ = ["BASE_CUSTOMERS", "BLOCK_CUSTOMERS", "CHUNK_CUSTOMERS", "CONFIG_DIR", "Progress", "SampleDataSummary",
-           "generate_sample_data", "sample_texts", "write_sample_data"]
+           "generate_sample_data", "sample_texts"]
 
 CONFIG_DIR = configs_dir()
 
@@ -91,6 +91,8 @@ def generate_sample_data(
     seed: int = 7,
     scale: float = 1.0,
     progress: Progress | None = None,
+    *,
+    chunk_customers: int = CHUNK_CUSTOMERS,
 ) -> SampleDataSummary:
     """Write a deterministic demo data set (customers, surveys, reviews, sales, ground truth).
 
@@ -100,31 +102,14 @@ def generate_sample_data(
     at ``start`` (``YYYYQn``); ``scale`` multiplies the ~1500 active customers per quarter (about
     10 events each); the same ``seed`` and arguments give byte-identical files.
     ``progress(step, fraction_done)`` is called after each chunk and at the end.
+    ``chunk_customers`` customers of a quarter go into one sales part file; it is rounded up to a
+    multiple of :data:`BLOCK_CUSTOMERS` so that the rows written never depend on it (only how
+    they are split into files does).
 
     Returns a :class:`SampleDataSummary` with the counts and every file written.
     Raises ``ValueError`` for ``quarters < 1``, ``scale <= 0``, a negative or non-integer seed, a
-    start that is not a quarter, or configuration files the demo world does not fit.
-    """
-    return write_sample_data(out, quarters=quarters, start=start, seed=seed, scale=scale,
-                             progress=progress, chunk_customers=CHUNK_CUSTOMERS)
-
-
-def write_sample_data(
-    out: Path,
-    *,
-    quarters: int = 4,
-    start: str = "2025Q1",
-    seed: int = 7,
-    scale: float = 1.0,
-    progress: Progress | None = None,
-    chunk_customers: int = CHUNK_CUSTOMERS,
-) -> SampleDataSummary:
-    """:func:`generate_sample_data` with control over the sales part size.
-
-    ``chunk_customers`` customers of a quarter go into one sales part file; it is rounded up to a
-    multiple of :data:`BLOCK_CUSTOMERS` so that the rows written never depend on it (only how
-    they are split into files does). Raises ``ValueError`` like :func:`generate_sample_data`, and
-    for ``chunk_customers < 1``.
+    start that is not a quarter, ``chunk_customers < 1``, or configuration files the demo world
+    does not fit.
     """
     periods = _check_arguments(quarters, start, seed, scale, chunk_customers)
     world = _load_world(CONFIG_DIR)
