@@ -11,11 +11,18 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-_PERIOD_RE = re.compile(r"^(\d{4})Q([1-4])$")
+from cjm_tasks.errors import CjmError
+
+# ASCII digits only: \d would take other scripts' digits, and int() would read them.
+_PERIOD_RE = re.compile(r"([0-9]{4})Q([1-4])")
+# Four digits, and years a journey map can be about: 0000Q1 would be written as 0Q1.
+FIRST_YEAR, LAST_YEAR = 1900, 2999
 
 
-class PeriodError(ValueError):
-    """A period string or timezone that cannot be understood."""
+class PeriodError(CjmError, ValueError):
+    """A period string or timezone that cannot be understood (exit code 2: a usage error)."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True, order=True)
@@ -27,10 +34,16 @@ class Period:
 
     @classmethod
     def parse(cls, text: str) -> Period:
-        """Parse ``YYYYQn``; raise :class:`PeriodError` naming the expected form otherwise."""
-        match = _PERIOD_RE.match(str(text).strip().upper())
-        if not match:
-            raise PeriodError(f"period {text!r} is not a quarter like 2025Q3 (YYYYQn, n = 1..4)")
+        """Parse ``YYYYQn`` (year 1900..2999); raise :class:`PeriodError` naming the expected form otherwise.
+
+        User-supplied periods go through :func:`cjm_tasks.ids.period`, which calls this.
+        """
+        match = _PERIOD_RE.fullmatch(text.strip().upper()) if isinstance(text, str) else None
+        if not match or not FIRST_YEAR <= int(match.group(1)) <= LAST_YEAR:
+            from cjm_tasks.ids import shown
+
+            raise PeriodError(f"period {shown(text)} is not a quarter like 2025Q3 "
+                              f"(YYYYQn: a year {FIRST_YEAR}..{LAST_YEAR}, n = 1..4)")
         return cls(int(match.group(1)), int(match.group(2)))
 
     @classmethod
