@@ -71,7 +71,7 @@ def test_unknown_operator_names_file_key_and_choices(cfg_dir: Path):
         ("personas.yaml", lambda d: d["personas"][2]["rule"]["all"][1].update(op="in", value="north"), "personas[2].rule.all[1]", "non-empty list"),
         ("personas.yaml", lambda d: d["personas"][0]["rule"]["any"][0].pop("field"), "personas[0].rule.any[0]", "{field, op, value}"),
         ("personas.yaml", lambda d: d["personas"][2]["rule"]["all"][0].pop("op"), "personas[2].rule.all[0].op", "required key is missing"),
-        ("personas.yaml", lambda d: d["personas"][1].__setitem__("id", "Young Urban"), "personas[1].id", "must be a slug"),
+        ("personas.yaml", lambda d: d["personas"][1].__setitem__("id", "Young Urban"), "personas[1].id", "is not a persona id (expected 1 to 64 characters among a-z"),
         ("personas.yaml", lambda d: d["personas"][1].__setitem__("id", "all"), "personas[1].id", "reserved"),
         ("personas.yaml", lambda d: d["personas"][3].__setitem__("id", "families"), "personas[3].id", "declared twice"),
         ("personas.yaml", lambda d: d.__setitem__("membership", "some"), "membership", "'some' is not one of first, all"),

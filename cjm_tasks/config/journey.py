@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, model_validator
 
 from cjm_tasks.config.common import Better, Slug, Strict, localize
+from cjm_tasks.ids import persona_id
 
 
 # --------------------------------------------------------------------------- stages.yaml
@@ -167,7 +168,7 @@ NotRule.model_rebuild()
 
 
 class PersonaConfig(Strict):
-    id: Slug
+    id: str
     name: str
     names: dict[str, str] = {}
     description: str = ""
@@ -176,6 +177,8 @@ class PersonaConfig(Strict):
     @field_validator("id")
     @classmethod
     def _not_reserved(cls, value: str) -> str:
+        # The same check as every persona id a user types (CLI, Airflow params): it becomes a folder name.
+        persona_id(value)
         if value == "all":
             raise ValueError("'all' is reserved for the map of every row (rows without a customer id included)")
         return value

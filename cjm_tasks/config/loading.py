@@ -5,6 +5,11 @@ files it names under ``files:``; expands ``${VAR}`` and ``${VAR:-default}`` from
 resolves relative paths against the folder of the file that holds them; combines several barrier
 catalogs and an examples file; and turns a validation error into a :class:`ConfigError` that names
 the file, the key path and what was expected (for an unknown key, the keys its mapping accepts).
+
+Hostile or careless YAML is refused with a :class:`ConfigError` too: a key given twice in one
+mapping, nesting deeper than :data:`MAX_DEPTH`, aliases that expand to more than
+:data:`MAX_ALIAS_EXPANSION` extra values (an alias bomb). No error message shows a value that came
+from the environment or sits under a key named like a secret: it reads ``'***'`` instead.
 """
 
 from __future__ import annotations
@@ -33,6 +38,17 @@ CONFIG_ENV = "CJM_CONFIG"
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
+# Nesting deeper than any real configuration (persona rules nest a few levels), and well inside
+# Python's recursion limit, which a deeper document would hit while it is composed or validated.
+MAX_DEPTH = 100
+# Values that aliases may add to a document once expanded: real configurations reuse a few
+# blocks; nine anchors of nine aliases each would expand to 9**9 values.
+MAX_ALIAS_EXPANSION = 100_000
+MASK = "'***'"
+# Keys whose values are masked in messages. ``*_env`` keys hold the name of a variable, not a secret.
+_SECRET_KEY = re.compile(r"secret|passw|pwd|token|credential|(^|_)(api|access|private)?_?keys?(_|$)", re.I)
+_URL_PASSWORD = re.compile(r"://[^/@:\s]*:([^@/\s]+)@")
+
 
 def config_path(explicit: str | os.PathLike | None = None) -> Path:
     """Which main config file to use: ``explicit``, else ``$CJM_CONFIG``, else the bundled default."""
@@ -43,10 +59,19 @@ def config_path(explicit: str | os.PathLike | None = None) -> Path:
 def load_config(path: str | os.PathLike | None = None) -> CjmConfig:
     """Load and validate the main config file and the files it names.
 
-    Raises :class:`ConfigError` naming the file, the key path and what was expected.
+    Raises :class:`ConfigError` naming the file, the key path and what was expected; a value from
+    the environment or under a key named like a secret shows as ``'***'`` in its message.
     """
+    secrets = _Secrets()
+    try:
+        return _load_config(path, secrets)
+    except ConfigError as exc:
+        raise secrets.masked(exc) from None
+
+
+def _load_config(path: str | os.PathLike | None, secrets: _Secrets) -> CjmConfig:
     main_path = config_path(path).resolve()
-    main = _load_model(main_path, MainFile)
+    main = _load_model(main_path, MainFile, secrets)
     base = main_path.parent
     catalogs = main.files.barriers if isinstance(main.files.barriers, list) else [main.files.barriers]
     if not catalogs:
@@ -55,13 +80,15 @@ def load_config(path: str | os.PathLike | None = None) -> CjmConfig:
     files = {name: resolve_path(getattr(main.files, name), base) for name in FilesConfig.model_fields
              if getattr(main.files, name) is not None and name != "barriers"}
     files["barriers"] = str(barrier_files[0])
-    stages_file = _load_model(Path(files["stages"]), StagesFile)
+    stages_file = _load_model(Path(files["stages"]), StagesFile, secrets)
     stages = stages_file
-    personas = _load_model(Path(files["personas"]), PersonasFile)
-    barriers = _combine_catalogs([(display_path(f), _load_model(f, BarriersFile)) for f in barrier_files])
+    personas = _load_model(Path(files["personas"]), PersonasFile, secrets)
+    barriers = _combine_catalogs([(display_path(f), _load_model(f, BarriersFile, secrets)) for f in barrier_files])
     if "examples" in files:
-        barriers = _with_examples(barriers, _load_model(Path(files["examples"]), ExamplesFile), display_path(Path(files["examples"])))
-    expectations = _load_model(Path(files["expectations"]), ExpectationsFile)
+        barriers = _with_examples(barriers, _load_model(Path(files["examples"]), ExamplesFile, secrets), display_path(Path(files["examples"])))
+    expectations = _load_model(Path(files["expectations"]), ExpectationsFile, secrets)
+    if main.notify.channel == "smtp" and main.notify.smtp is not None:
+        main.notify.smtp.credentials(display_path(main_path))
 
     sources = {
         name: src.model_copy(update={"location": resolve_path(src.location, base)}) if src.location is not None else src
@@ -129,16 +156,141 @@ def resolve_path(value: str, base: Path) -> str:
     return str(p if p.is_absolute() else (base / p).resolve())
 
 
-def _read_yaml(path: Path) -> Any:
+class _Secrets:
+    """What must not appear in an error message: the values read from the environment, the values
+    under keys named like secrets, and passwords inside URLs; and, per file, the key paths whose
+    value came from the environment (a pydantic error there does not quote its input)."""
+
+    def __init__(self) -> None:
+        self.values: set[str] = set()
+        self.paths: set[tuple[str, tuple[Any, ...]]] = set()
+
+    def add(self, value: Any) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                self.add(v)
+        elif isinstance(value, list):
+            for v in value:
+                self.add(v)
+        elif value is not None and not isinstance(value, bool) and str(value):
+            self.values.add(str(value))
+
+    def hides(self, file: str, loc: tuple[Any, ...]) -> bool:
+        """Whether the value at ``loc`` of ``file`` (a pydantic location) must not be shown."""
+        parts = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("rule:")))
+        if any(isinstance(p, str) and _is_secret_key(p) for p in parts):
+            return True
+        return any((file, parts[:n]) in self.paths for n in range(len(parts) + 1))
+
+    def mask(self, text: str) -> str:
+        # Longest first, so a value that contains another is masked whole. Values shorter than
+        # four characters are masked only where a pydantic error points at them: replacing every
+        # "1" or "en" in a message would garble it, and so short a value guards nothing.
+        for value in sorted(self.values, key=len, reverse=True):
+            if len(value) >= 4:
+                for form in (repr(value)[1:-1], value):
+                    text = text.replace(form, "***")
+        return text
+
+    def masked(self, exc: ConfigError) -> ConfigError:
+        return ConfigError(exc.file, exc.key, self.mask(exc.detail)) if self.values else exc
+
+
+def _is_secret_key(name: str) -> bool:
+    return not name.endswith("_env") and bool(_SECRET_KEY.search(name))
+
+
+class _Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses nesting past :data:`MAX_DEPTH` while composing (before
+    Python's recursion limit) and a key given twice in one mapping (YAML keeps the last one
+    silently: a second ``storage:`` would move the store)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.MarkedYAMLError(problem=f"nested deeper than {MAX_DEPTH} levels", problem_mark=self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag in ("tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"):
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    first = seen.setdefault(key, key_node)
+                except TypeError:
+                    continue  # an unhashable key: the constructor reports it
+                if first is not key_node:
+                    raise yaml.MarkedYAMLError(problem=f"key {key!r} is given twice in this mapping (first at line "
+                                                       f"{first.start_mark.line + 1}); remove one",
+                                               problem_mark=key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand past :data:`MAX_ALIAS_EXPANSION` extra values, nest
+    past :data:`MAX_DEPTH`, or refer to themselves. Walks each distinct node once (an alias shares
+    its anchor's node), so a bomb is refused in microseconds."""
+    done: dict[int, tuple[int, int]] = {}  # id(node) -> (values once expanded, depth)
+    open_: set[int] = set()  # nodes on the current path
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        children = ([] if isinstance(node, yaml.ScalarNode) else
+                    node.value if isinstance(node, yaml.SequenceNode) else [n for pair in node.value for n in pair])
+        if finished:
+            open_.discard(id(node))
+            count = 1 + sum(done[id(c)][0] for c in children)
+            depth = 1 + max((done[id(c)][1] for c in children), default=0)
+            done[id(node)] = (count, depth)
+            if depth > MAX_DEPTH:
+                raise yaml.MarkedYAMLError(problem=f"aliases nest it deeper than {MAX_DEPTH} levels", problem_mark=node.start_mark)
+            if count - len(done) > MAX_ALIAS_EXPANSION:
+                raise yaml.MarkedYAMLError(problem=f"aliases expand it by more than {MAX_ALIAS_EXPANSION:,} values "
+                                                   "(an alias bomb?); write the repeated parts out or reuse fewer", problem_mark=node.start_mark)
+            continue
+        if id(node) in done:
+            continue
+        if id(node) in open_:
+            raise yaml.MarkedYAMLError(problem="an alias refers to a node that contains it (a recursive structure)", problem_mark=node.start_mark)
+        open_.add(id(node))
+        stack.append((node, True))
+        stack.extend((c, False) for c in children)
+
+
+def _parse_yaml(text: str) -> Any:
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _read_yaml(path: Path, secrets: _Secrets) -> Any:
     name = display_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(name, None, "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(name, None, "is a folder (expected a YAML file)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(name, None, f"cannot be read: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = _parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
@@ -148,15 +300,22 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(name, None, "file is empty (expected a mapping of keys)")
     if not isinstance(data, dict):
         raise ConfigError(name, None, f"expected a mapping of keys at the top, got {type(data).__name__}")
-    return _expand_env(data, name, "")
+    return _expand_env(data, name, (), secrets)
 
 
-def _expand_env(node: Any, file: str, key: str) -> Any:
+def _expand_env(node: Any, file: str, loc: tuple[Any, ...], secrets: _Secrets) -> Any:
+    """``node`` with ``${VAR}`` and ``${VAR:-default}`` replaced from the environment; records in
+    ``secrets`` what an error message must not show."""
+    if loc and isinstance(loc[-1], str) and _is_secret_key(loc[-1]):
+        secrets.add(node)
     if isinstance(node, dict):
-        return {k: _expand_env(v, file, f"{key}.{k}" if key else str(k)) for k, v in node.items()}
+        return {k: _expand_env(v, file, (*loc, k), secrets) for k, v in node.items()}
     if isinstance(node, list):
-        return [_expand_env(v, file, f"{key}[{i}]") for i, v in enumerate(node)]
-    if not isinstance(node, str) or "${" not in node:
+        return [_expand_env(v, file, (*loc, i), secrets) for i, v in enumerate(node)]
+    if not isinstance(node, str):
+        return node
+    secrets.add([m.group(1) for m in _URL_PASSWORD.finditer(node)])
+    if "${" not in node:
         return node
 
     def substitute(match: re.Match[str]) -> str:
@@ -164,19 +323,23 @@ def _expand_env(node: Any, file: str, key: str) -> Any:
         value = os.environ.get(name)
         if value is None or (value == "" and default is not None):
             if default is None:
-                raise ConfigError(file, key, f"environment variable {name} is not set (write ${{{name}:-default}} for a default)")
+                raise ConfigError(file, _key_path(loc), f"environment variable {name} is not set (write ${{{name}:-default}} for a default)")
             return default
+        secrets.add(value)
+        secrets.paths.add((file, loc))
         return value
 
-    return _ENV_RE.sub(substitute, node)
+    expanded = _ENV_RE.sub(substitute, node)
+    secrets.add([m.group(1) for m in _URL_PASSWORD.finditer(expanded)])
+    return expanded
 
 
-def _load_model(path: Path, model: type[BaseModel]) -> Any:
-    data = _read_yaml(path)
+def _load_model(path: Path, model: type[BaseModel], secrets: _Secrets) -> Any:
+    data = _read_yaml(path, secrets)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise _config_error(display_path(path), exc, model) from None
+        raise _config_error(display_path(path), exc, model, secrets) from None
 
 
 _KEY_IN_MESSAGE = re.compile(r"^(?P<key>[A-Za-z_][\w.\[\]]*): (?P<rest>.*)$", re.S)
@@ -236,9 +399,11 @@ def _valid_keys(model: Any, loc: tuple[Any, ...]) -> list[str] | None:
     return list(dict.fromkeys(keys)) or None
 
 
-def _config_error(file: str, exc: ValidationError, model: Any = None) -> ConfigError:
+def _config_error(file: str, exc: ValidationError, model: Any = None, secrets: _Secrets | None = None) -> ConfigError:
     errors = exc.errors(include_url=False)
     for e in errors:
+        if secrets is not None and secrets.hides(file, tuple(e["loc"])):
+            e["hidden"] = True
         if e["type"] == "extra_forbidden" and model is not None:
             keys = _valid_keys(model, tuple(e["loc"][:-1]))
             if keys:
@@ -266,6 +431,8 @@ def _key_path(loc: Iterable[Any]) -> str:
 
 def _message(error: dict[str, Any]) -> str:
     kind, given = error["type"], error.get("input")
+    if error.get("hidden"):
+        return _hidden_message(error)
     if kind == "missing":
         return "required key is missing"
     if kind == "extra_forbidden":
@@ -283,3 +450,22 @@ def _message(error: dict[str, Any]) -> str:
     if isinstance(given, (dict, list)):
         return f"{msg[0].lower()}{msg[1:]}"
     return f"{msg[0].lower()}{msg[1:]} (got {'null' if given is None else repr(given)})"
+
+
+def _hidden_message(error: dict[str, Any]) -> str:
+    """The message of an error at a value that must not be shown: what was expected, with the
+    value given as ``'***'``. A check's own text may quote the value anywhere, so it is left out."""
+    kind, msg = error["type"], error["msg"]
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        return _message({**error, "hidden": False})
+    if kind == "literal_error":
+        expected = re.findall(r"'([^']*)'", error["ctx"]["expected"])
+        return f"{MASK} is not one of {', '.join(expected)}"
+    given = error.get("input")
+    if kind == "value_error" and isinstance(given, str) and len(given) >= 4:
+        return str(error["ctx"]["error"]).replace(repr(given), MASK).replace(given, "***")
+    if kind == "value_error":
+        return f"{MASK} is not valid here (the value is not shown: it came from the environment or sits under a secret key)"
+    return f"{msg[0].lower()}{msg[1:]} (got {MASK})"

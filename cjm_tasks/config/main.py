@@ -3,12 +3,23 @@ stored, survey metrics, when a change is flagged, and where the summary of a ref
 
 from __future__ import annotations
 
+import os
+import re
 from typing import Any, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
 from cjm_tasks.config.common import Better, Strict, check_scale, check_timezone
 from cjm_tasks.config.sources import SourceConfig
+from cjm_tasks.errors import ConfigError
+
+
+def _a_location(value: Any) -> Any:
+    # An empty location would resolve to the configuration's own folder: a store or site written
+    # there (e.g. from ``${UNSET:-}``) is never what was meant.
+    if value is None or isinstance(value, str) and not value.strip():
+        raise ValueError("is empty: give a folder (relative to this file) or an s3://bucket/prefix URL")
+    return value
 
 
 class ProjectConfig(Strict):
@@ -29,6 +40,11 @@ class StorageConfig(Strict):
     # Workspaces (runs/<run id>/ in work) of successful runs kept after publish, newest first;
     # older ones are removed. A failed run's workspace is always kept, for inspection.
     keep_runs: int = Field(2, ge=0)
+
+    @field_validator("work", "versions", "site", mode="before")
+    @classmethod
+    def _not_empty(cls, value: Any) -> Any:
+        return _a_location(value)
 
 
 class S3Config(Strict):
@@ -87,14 +103,56 @@ class DiffConfig(Strict):
     min_share_floor: float = Field(0.005, ge=0, le=1)
 
 
+_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+
+
 class SmtpConfig(Strict):
     host: str
-    port: int = 587
+    port: int = Field(587, ge=1, le=65535)
     sender: str
     recipients: list[str] = Field(min_length=1)
     starttls: bool = True
+    # Without STARTTLS the password and the summary cross the network in clear text: only when
+    # the operator says so, e.g. for a relay on localhost.
+    allow_plaintext: bool = False
     username_env: str | None = None  # names of environment variables, never the secrets themselves
     password_env: str | None = None
+
+    @field_validator("username_env", "password_env")
+    @classmethod
+    def _a_variable_name(cls, value: str | None) -> str | None:
+        # The value is not quoted: a password pasted here by mistake must not reach a log.
+        if value is not None and not _ENV_NAME.fullmatch(value):
+            raise ValueError("must be the name of an environment variable (A-Z, 0-9, '_', e.g. CJM_SMTP_PASSWORD), "
+                             "not the secret itself")
+        return value
+
+    @model_validator(mode="after")
+    def _safe(self) -> SmtpConfig:
+        if not self.starttls and not self.allow_plaintext:
+            raise ValueError("starttls: false sends the login and the summary in clear text; "
+                             "set allow_plaintext: true as well to allow it (e.g. a relay on localhost)")
+        if (self.username_env is None) != (self.password_env is None):
+            raise ValueError("give both username_env and password_env (to log in), or neither")
+        return self
+
+    def credentials(self, file: str) -> tuple[str, str] | None:
+        """(user name, password) read from the variables ``username_env`` and ``password_env``
+        name, or None when no login is configured.
+
+        Raises :class:`ConfigError` naming ``file``, the key and the variable when one is unset
+        or empty (the values are never part of a message).
+        """
+        if self.username_env is None or self.password_env is None:
+            return None
+        values = []
+        for key, name in (("username_env", self.username_env), ("password_env", self.password_env)):
+            value = os.environ.get(name)
+            if not value:
+                raise ConfigError(file, f"notify.smtp.{key}", f"environment variable {name} is {'empty' if value == '' else 'not set'} "
+                                                              "(it must hold the SMTP login)")
+            values.append(value)
+        return values[0], values[1]
 
 
 class NotifyConfig(Strict):
@@ -119,6 +177,14 @@ class FilesConfig(Strict):
     expectations: str = "expectations.yaml"
     # More example sentences per catalog barrier, and neutral ones, kept apart from the catalog.
     examples: str | None = None
+
+    @field_validator("stages", "personas", "barriers", "expectations", "examples", mode="before")
+    @classmethod
+    def _not_empty(cls, value: Any) -> Any:
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and not item.strip():
+                raise ValueError("is empty: give a file name (relative to this file)")
+        return value
 
 
 class SparkConfig(Strict):

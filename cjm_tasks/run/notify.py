@@ -2,16 +2,18 @@
 
 The default channel writes the summary to the log (the Airflow task log); ``notify.channel:
 smtp`` e-mails it. SMTP credentials are read from the environment variables the configuration
-names (``username_env``, ``password_env``), never from the configuration itself, and never logged.
+names (``username_env``, ``password_env``), never from the configuration itself, and never logged;
+an unset variable is a :class:`~cjm_tasks.errors.ConfigError` naming the key and the variable.
+The configuration refuses ``starttls: false`` unless ``allow_plaintext: true`` says so.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from cjm_tasks.config import CjmConfig
+from cjm_tasks.config.common import display_path
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +48,15 @@ def _send_mail(config: CjmConfig, subject: str, text: str) -> None:
 
     smtp = config.notify.smtp
     assert smtp is not None
+    # Read before connecting: a variable unset on this worker fails with its name, not a KeyError.
+    login = smtp.credentials(display_path(config.path))
     message = EmailMessage()
     message["Subject"], message["From"], message["To"] = subject, smtp.sender, ", ".join(smtp.recipients)
     message.set_content(text)
     with smtplib.SMTP(smtp.host, smtp.port, timeout=30) as client:
         if smtp.starttls:
             client.starttls()
-        if smtp.username_env and smtp.password_env:
-            client.login(os.environ[smtp.username_env], os.environ[smtp.password_env])
+        if login is not None:
+            client.login(*login)
         client.send_message(message)
     log.info("summary e-mailed to %d recipient(s) via %s", len(smtp.recipients), smtp.host)
