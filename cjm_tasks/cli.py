@@ -43,7 +43,10 @@ def main_options(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
 ) -> None:
     state.config, state.debug = config, debug
+    from cjm_tasks.logs import redact_logs
+
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    redact_logs()  # --debug shows botocore's signed requests: their credentials are masked
 
 
 @contextmanager

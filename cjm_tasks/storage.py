@@ -6,15 +6,27 @@ standard AWS chain (environment, profile, instance role), or from an :class:`S3A
 orchestrator hands in (a boto3 session built from an Airflow connection): passed to
 :func:`open_storage` or held by :func:`handing_s3_access` for everything opened inside it. The
 endpoint URL is configurable for S3-compatible servers (MinIO, moto). Transient S3 errors are
-retried with exponential backoff by botocore's standard retry mode.
+retried with exponential backoff by botocore's standard retry mode (``AWS_MAX_ATTEMPTS`` attempts
+in all, default :data:`DEFAULT_ATTEMPTS`); a server still unreachable after them is a
+:class:`StorageError` naming the endpoint, the location and the attempts.
+
+A folder's files are written whole: into its hidden staging folder (:data:`STAGING`, on the same
+file system), then renamed into place, so an interrupted write never leaves a partial file among
+the keys (in a published site, among the pages). What an interrupted write leaves in the staging
+folder is named after its host and process, so :meth:`LocalStorage.remove_temporaries` removes it
+once that process is gone (or after :data:`TEMP_MAX_AGE` seconds) and never a live writer's.
 """
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -31,6 +43,15 @@ if TYPE_CHECKING:
 # Files are copied in pieces of this size (a download, an upload part): large enough for
 # throughput, small enough that a big file never sits in memory whole.
 CHUNK = 8 * 1024 * 1024
+
+# S3 requests are tried this many times in all (first try included) unless AWS_MAX_ATTEMPTS says otherwise.
+DEFAULT_ATTEMPTS = 10
+
+# A folder's writes go through this hidden folder at its root (same file system, so a rename puts
+# the file in place); hidden names are never keys.
+STAGING = ".cjm-tmp"
+# A temporary file older than this is left over whoever made it: no single write takes this long.
+TEMP_MAX_AGE = 3600
 
 
 class StorageError(CjmError):
@@ -51,6 +72,15 @@ class Storage(Protocol):
     def local_path(self, key: str) -> Path | None: ...
     def read_chunks(self, key: str, size: int = CHUNK) -> Iterator[bytes]: ...
     def move_file(self, key: str, path: Path) -> None: ...
+    def check_writable(self) -> None: ...
+    def temporaries(self) -> list[str]: ...
+    def remove_temporaries(self) -> list[str]: ...
+
+
+def key_part(text: str) -> str:
+    """``text`` made safe as one part of a key or file name (run ids hold ``:`` and ``+``):
+    runs of characters other than letters, digits, ``.``, ``_`` and ``-`` become ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_.") or "_"
 
 
 def is_s3(location: str) -> bool:
@@ -96,20 +126,23 @@ class LocalStorage:
             return self._path(key).read_bytes()
         except FileNotFoundError:
             raise StorageError(f"{self.url(key)}: no such file") from None
+        except OSError as exc:
+            raise StorageError(f"{self.url(key)}: cannot be read ({exc.strerror or exc})") from None
 
     def write_bytes(self, key: str, data: bytes, *, if_absent: bool = False, content_type: str | None = None) -> bool:
-        """Write ``data`` at ``key`` atomically (temp file + rename).
+        """Write ``data`` at ``key`` atomically (a file in the staging folder, then renamed).
 
         With ``if_absent`` the write only happens when the key does not exist yet; the return
         value says whether it happened. The check and the create are one step (``os.link``
-        fails when the target exists), so two racing writers cannot both win.
+        fails when the target exists), so two racing writers cannot both win. Raises
+        :class:`StorageError` when the file cannot be written (a name too long, a folder that
+        is a file, no permission, a full disk).
         """
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        tmp = None
         try:
-            # mkstemp makes 0600 files; a published site must be readable by a web server.
-            os.fchmod(fd, 0o666 & ~_umask())
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = self._temp_file()
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
@@ -122,9 +155,21 @@ class LocalStorage:
                 return True
             os.replace(tmp, target)
             return True
+        except OSError as exc:
+            raise StorageError(f"{self.url(key)}: cannot be written ({exc.strerror or exc})") from None
         finally:
-            if os.path.exists(tmp):
+            if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)
+
+    def _temp_file(self) -> tuple[int, str]:
+        """A new file in the staging folder, readable as a published file must be (mkstemp makes
+        0600 files; a web server serving a site must read them): (descriptor, path). Its name
+        says which host and process writes it, for :meth:`remove_temporaries`."""
+        staging = self.root / STAGING
+        staging.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=staging, prefix=f".{_host()}.{os.getpid()}.", suffix=".tmp")
+        os.fchmod(fd, 0o666 & ~_umask())
+        return fd, tmp
 
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
@@ -171,21 +216,94 @@ class LocalStorage:
         """Make the local file ``path`` the file at ``key`` (a rename when both are on one file
         system, so a reader never sees half a file); ``path`` is gone afterwards."""
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            os.replace(path, target)
-        except OSError:
-            # Another file system: copy next to the target first, then rename.
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-            os.close(fd)
+            target.parent.mkdir(parents=True, exist_ok=True)
             try:
-                shutil.copyfile(path, tmp)
-                os.chmod(tmp, 0o666 & ~_umask())
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-            Path(path).unlink()
+                os.replace(path, target)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                # Another file system: copy into the staging folder first, then rename.
+                fd, tmp = self._temp_file()
+                try:
+                    with os.fdopen(fd, "wb") as fh, open(path, "rb") as src:
+                        shutil.copyfileobj(src, fh, CHUNK)
+                    os.replace(tmp, target)
+                finally:
+                    if os.path.exists(tmp):
+                        os.unlink(tmp)
+                Path(path).unlink()
+        except OSError as exc:
+            raise StorageError(f"{self.url(key)}: cannot be written ({exc.strerror or exc})") from None
+
+    def check_writable(self) -> None:
+        """Raise :class:`StorageError` unless the root is a folder this process can write in, or
+        can be created (its nearest existing parent is such a folder). Creates nothing."""
+        existing = self.root
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if existing.exists() and not existing.is_dir():
+            where = "is a file" if existing == self.root else f"cannot be created: {existing} is a file"
+            raise StorageError(f"{self.root}: {where}; expected a folder (or a path where one can be created)")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            where = "is a folder" if existing == self.root else f"would be created in {existing}, a folder"
+            raise StorageError(f"{self.root}: {where} this user ({_user()}) cannot write in")
+
+    def temporaries(self) -> list[str]:
+        """Temporary files interrupted writes left (relative paths): in the staging folder, and
+        beside their targets (``.<name>.<random>.tmp``, where versions before the staging folder
+        wrote them)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(str(p.relative_to(self.root)).replace(os.sep, "/") for p in self.root.rglob(".*.tmp") if p.is_file())
+
+    def remove_temporaries(self) -> list[str]:
+        """Remove the temporary files no live writer owns: those of processes gone from this
+        host, older than :data:`TEMP_MAX_AGE`, or beside their targets (no current writer puts
+        them there); returns what was removed. Another live run's files are left alone."""
+        removed = []
+        now = time.time()
+        for name in self.temporaries():
+            path = self._path(name)
+            owned = name.startswith(f"{STAGING}/") and _writer_alive(path.name)
+            try:
+                if owned and now - path.stat().st_mtime < TEMP_MAX_AGE:
+                    continue
+                path.unlink()
+            except FileNotFoundError:  # its writer finished or another cleaner was first
+                continue
+            removed.append(name)
+        return removed
+
+
+def _host() -> str:
+    return socket.gethostname().replace("/", "_") or "host"
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process a staging file's name ``.<host>.<pid>.<random>.tmp`` names still runs
+    (a process on another host is taken as alive: only its age can tell)."""
+    host, _, rest = name[1:-len(".tmp")].rpartition(".")[0].rpartition(".")
+    if host != _host():
+        return True
+    try:
+        os.kill(int(rest), 0)
+    except ValueError:
+        return False
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 @dataclass
@@ -202,11 +320,28 @@ class S3Storage:
     def url(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{self._key(key)}"
 
+    @contextmanager
+    def _reaching(self, key: str = "") -> Iterator[None]:
+        """Turn a server that could not be reached after every retry into a :class:`StorageError`
+        naming the endpoint, the location and the attempts (botocore raises its own
+        connection errors only once the retry budget is spent)."""
+        from botocore.exceptions import ConnectionError, HTTPClientError
+
+        try:
+            yield
+        except (ConnectionError, HTTPClientError) as exc:
+            meta = getattr(self.client, "meta", None)
+            endpoint = getattr(meta, "endpoint_url", None) or "the S3 endpoint"
+            attempts = (getattr(getattr(meta, "config", None), "retries", None) or {}).get("total_max_attempts", "several")
+            raise StorageError(f"{self.url(key)}: the S3 storage at {endpoint} could not be reached after {attempts} attempts "
+                               f"({exc})") from None
+
     def read_bytes(self, key: str) -> bytes:
         from botocore.exceptions import ClientError
 
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+            with self._reaching(key):
+                return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchKey", "404"):
@@ -222,7 +357,8 @@ class S3Storage:
         if if_absent:
             extra["IfNoneMatch"] = "*"
         try:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+            with self._reaching(key):
+                self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if if_absent and code in ("PreconditionFailed", "ConditionalRequestConflict", "412"):
@@ -234,7 +370,8 @@ class S3Storage:
         from botocore.exceptions import ClientError
 
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            with self._reaching(key):
+                self.client.head_object(Bucket=self.bucket, Key=self._key(key))
             return True
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
@@ -248,9 +385,10 @@ class S3Storage:
         root = self._key("")
         out: list[str] = []
         try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
-                for item in page.get("Contents", []):
-                    out.append(item["Key"][len(root) + 1 if root else 0:])
+            with self._reaching(prefix):
+                for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+                    for item in page.get("Contents", []):
+                        out.append(item["Key"][len(root) + 1 if root else 0:])
         except (ClientError, BotoCoreError) as exc:
             raise StorageError(f"{self.url(prefix)}: cannot be listed ({exc})") from None
         return sorted(out)
@@ -263,7 +401,8 @@ class S3Storage:
         for start in range(0, len(keys), 1000):
             batch = [{"Key": self._key(k)} for k in keys[start:start + 1000]]
             try:
-                failed = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}).get("Errors", [])
+                with self._reaching():
+                    failed = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}).get("Errors", [])
             except (ClientError, BotoCoreError) as exc:
                 raise StorageError(f"{self.url()}: cannot delete ({exc})") from None
             if failed:
@@ -279,8 +418,9 @@ class S3Storage:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
-            yield from body.iter_chunks(size)
+            with self._reaching(key):
+                body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
+                yield from body.iter_chunks(size)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchKey", "404"):
@@ -297,11 +437,35 @@ class S3Storage:
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            self.client.upload_file(str(path), self.bucket, self._key(key),
-                                    Config=TransferConfig(multipart_threshold=CHUNK, multipart_chunksize=CHUNK))
+            with self._reaching(key):
+                self.client.upload_file(str(path), self.bucket, self._key(key),
+                                        Config=TransferConfig(multipart_threshold=CHUNK, multipart_chunksize=CHUNK))
         except (S3UploadFailedError, ClientError, BotoCoreError) as exc:
             raise StorageError(f"{self.url(key)}: cannot be written ({exc})") from None
         Path(path).unlink()
+
+    def check_writable(self) -> None:
+        """Raise :class:`StorageError` unless the bucket exists and answers (whether a write will
+        be allowed only a write can tell, and this check writes nothing)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            with self._reaching():
+                self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                raise StorageError(f"{self.url()}: bucket {self.bucket!r} does not exist") from None
+            if code in ("403", "AccessDenied", "Forbidden"):
+                raise StorageError(f"{self.url()}: access to bucket {self.bucket!r} denied (check the credentials and the bucket policy)") from None
+            raise StorageError(f"{self.url()}: bucket {self.bucket!r} cannot be checked ({code or exc})") from None
+
+    def temporaries(self) -> list[str]:
+        """None: an object appears whole when its PUT or upload completes."""
+        return []
+
+    def remove_temporaries(self) -> list[str]:
+        return []
 
 
 @dataclass(frozen=True)
@@ -343,8 +507,19 @@ def s3_client(s3: S3Config | None = None, access: S3Access | None = None):
         region_name=(access.session.region_name if access else None) or (s3.region if s3 else None)
         or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         # Standard mode retries throttling, 5xx and connection errors with jittered exponential backoff.
-        config=Config(retries={"max_attempts": 10, "mode": "standard"}, connect_timeout=10, read_timeout=60),
+        config=Config(retries={"total_max_attempts": retry_attempts(), "mode": "standard"}, connect_timeout=10, read_timeout=60),
     )
+
+
+def retry_attempts() -> int:
+    """How many times an S3 request is tried in all: ``AWS_MAX_ATTEMPTS`` (the AWS tools'
+    setting) when it is a whole number of at least 1, else :data:`DEFAULT_ATTEMPTS`."""
+    text = os.environ.get("AWS_MAX_ATTEMPTS", "").strip()
+    if not text:
+        return DEFAULT_ATTEMPTS
+    if not text.isdigit() or int(text) < 1:
+        raise StorageError(f"AWS_MAX_ATTEMPTS={text!r}: expected a whole number of attempts, 1 or more")
+    return int(text)
 
 
 def open_storage(location: str, s3: S3Config | None = None, access: S3Access | None = None) -> Storage:

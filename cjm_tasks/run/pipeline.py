@@ -21,7 +21,7 @@ from cjm_tasks.errors import DataError
 from cjm_tasks.periods import Period
 from cjm_tasks.ingest.canonical import SourceData
 from cjm_tasks.ingest.sources import read_source
-from cjm_tasks.storage import open_storage
+from cjm_tasks.storage import StorageError, open_storage
 from cjm_tasks.ingest.checks import Check
 from cjm_tasks.ingest.gate import GateResult, SourceResult, enforce, validate_sources, write_gate_report
 
@@ -128,20 +128,61 @@ def open_version_store(config: CjmConfig):
     return VersionStore(open_storage(config.storage.versions, config.s3))
 
 
-def store_maps(config: CjmConfig, maps: dict[str, dict[str, Any]], run_id: str | None = None) -> list[Any]:
+STORAGE_KEYS = ("work", "versions", "site")
+
+
+def check_locations(config: CjmConfig, keys: tuple[str, ...] = STORAGE_KEYS) -> None:
+    """Check, writing nothing, that every ``storage.<key>`` can be written: a folder (or a path
+    where one can be created) this user can write in, or an S3 bucket that exists and answers.
+    Raises :class:`~cjm_tasks.storage.StorageError` naming the configuration file, the key and
+    the location; a refresh calls it before its first write, so a bad location stops it before
+    any version is stored."""
+    for key in keys:
+        try:
+            open_storage(getattr(config.storage, key), config.s3).check_writable()
+        except StorageError as exc:
+            raise StorageError(f"{config.path}: storage.{key}: {exc}") from None
+
+
+def check_persona_ids(config: CjmConfig, personas: list[str]) -> None:
+    """Raise :class:`~cjm_tasks.ids.IdError` for a persona id that cannot be a folder and file name."""
+    from cjm_tasks.ids import persona_id
+
+    for persona in personas:
+        persona_id(persona, f"{config.path}: personas")
+
+
+def store_maps(config: CjmConfig, maps: dict[str, dict[str, Any]], run_id: str | None = None,
+               until_published: bool = False) -> list[Any]:
     """Store every map as a version with its diff against the version before it.
 
     The diffs of one refresh are decided together (:func:`cjm_tasks.versions.diff.decide`): one
     false-discovery adjustment over every persona's barrier tests, so adding personas does not
     add false alarms. Returns a :class:`~cjm_tasks.versions.store.StoreResult` per persona
     (``created`` False when a revision with the same content already existed).
+
+    Before the first write: the locations are checked (:func:`check_locations`), the persona ids
+    too, temporary files interrupted writes left in the store are removed, and a marker says
+    which personas run ``run_id`` is about to store (:meth:`~cjm_tasks.versions.store.VersionStore.begin`).
+    The marker is removed when every map is stored, or with ``until_published`` only once the
+    run has published (:func:`finish_run`); until then ``cjm versions verify`` reports the
+    quarter as half-applied. Raises :class:`~cjm_tasks.storage.StorageError` when a location
+    cannot be written.
     """
+    import uuid
+
     from cjm_tasks.versions.diff import compare_maps, decide, diff_maps
     from cjm_tasks.versions.wording import summarize
     from cjm_tasks.periods import Period
     from cjm_tasks.versions.store import VersionId
 
+    check_locations(config)
+    check_persona_ids(config, list(maps))
+    run_id = run_id or uuid.uuid4().hex
     store = open_version_store(config)
+    removed = store.storage.remove_temporaries()
+    if removed:
+        log.warning("removed %d temporary file(s) interrupted writes left in %s", len(removed), store.storage.url())
     previous, raw = {}, []
     for persona, doc in maps.items():
         # The version before whatever revision this map becomes: the newest stored one up to its period.
@@ -152,6 +193,7 @@ def store_maps(config: CjmConfig, maps: dict[str, dict[str, Any]], run_id: str |
         raw.append(compare_maps(store.read_map(prev) if prev else None, doc, config.diff, str(old_version) if prev else None, None, last_seen))
     decided = {d["persona"]: d for d in decide(raw, config.diff)}
 
+    store.begin(run_id, maps)
     results = []
     for persona, doc in maps.items():
         def make_diff(previous_map, previous_version, version, persona=persona, doc=doc):
@@ -165,7 +207,15 @@ def store_maps(config: CjmConfig, maps: dict[str, dict[str, Any]], run_id: str |
             return diff
 
         results.append(store.store(doc, _checked(make_diff), run_id))
+    if not until_published:
+        store.finish(run_id)
     return results
+
+
+def finish_run(config: CjmConfig, run_id: str) -> list[str]:
+    """Run ``run_id`` has published: remove its refresh markers (and the earlier ones of its
+    periods it supersedes) from the version store; returns their keys."""
+    return open_version_store(config).finish(run_id)
 
 
 def _checked(make_diff):
@@ -217,6 +267,7 @@ def publish(config: CjmConfig, period: Period | None = None, progress: Progress 
     from cjm_tasks.site.publish import publish_site
     from cjm_tasks.versions.store import VersionError
 
+    check_locations(config, ("site",))
     store = open_version_store(config)
     if period is not None and not any(v.version.period == period for v in store.list()):
         raise VersionError(f"no stored version of {period} in {config.storage.versions}: run `cjm refresh --period {period}` first")

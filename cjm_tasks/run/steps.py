@@ -21,7 +21,8 @@ from typing import Any
 from cjm_tasks.config import CjmConfig, load_config
 from cjm_tasks.errors import CjmError, DataError
 from cjm_tasks.periods import Period
-from cjm_tasks.run.pipeline import Progress, gate, publish_comparison, render_site as render, store_maps
+from cjm_tasks.run.pipeline import (Progress, check_locations, check_persona_ids, finish_run, gate, open_version_store,
+                                    publish_comparison, render_site as render, store_maps)
 from cjm_tasks.run.workspace import Workspace
 from cjm_tasks.site.publish import PublishResult
 from cjm_tasks.storage import open_storage
@@ -46,8 +47,25 @@ def resolve_period(data_interval_start: str | None = None, period: str | None = 
 
 def snapshot_config(config_path: str | None, run_id: str) -> dict[str, Any]:
     """The run's first step: load the configuration (``config_path``, else ``CJM_CONFIG``, else
-    the bundled one) into the run's workspace; returns the workspace's handle for the next steps."""
-    return Workspace.create(load_config(config_path or None), run_id).handle
+    the bundled one), check what can be checked before writing (:func:`check_before_writing`),
+    and snapshot it into the run's workspace; returns the workspace's handle for the next steps."""
+    config = load_config(config_path or None)
+    check_before_writing(config)
+    return Workspace.create(config, run_id).handle
+
+
+def check_before_writing(config: CjmConfig) -> None:
+    """What a refresh checks before its first write: every storage location can be written
+    (:func:`~cjm_tasks.run.pipeline.check_locations`) and every persona id can be a folder and
+    file name. Raises the :class:`~cjm_tasks.errors.CjmError` that says what is wrong."""
+    check_locations(config)
+    check_persona_ids(config, [persona.id for persona in config.personas.personas] + ["all"])
+
+
+def unfinished_refreshes(config: CjmConfig, period: Period) -> list[str]:
+    """What earlier refreshes of ``period`` left half-applied (stored some personas, or all but
+    did not publish), described; a refresh of the period then runs whatever the inputs, to complete it."""
+    return [unfinished.describe() for unfinished in open_version_store(config).unfinished(period)]
 
 
 def check_unchanged(workspace: Workspace, period: str, force: bool = False) -> dict[str, Any]:
@@ -61,6 +79,10 @@ def check_unchanged(workspace: Workspace, period: str, force: bool = False) -> d
     if force:
         log.info("%s: forced, rebuilt whether or not anything changed", period)
         return UnchangedCheck(period, False, ["forced"]).summary()
+    unfinished = unfinished_refreshes(workspace.config(), Period.parse(period))
+    if unfinished:
+        log.warning("rebuilt to complete what an earlier refresh left: %s", "; ".join(unfinished))
+        return UnchangedCheck(period, False, unfinished).summary()
     check = compare_with_stored(workspace.config(), Period.parse(period))
     if check.unchanged:
         log.info("%s; nothing built, stored or published", check.describe())
@@ -136,8 +158,11 @@ def worker_name() -> str:
 
 def store_versions(workspace: Workspace, map_keys: list[str]) -> list[StoreResult]:
     """Store every built map of the run as a version with its diff (no new revision for the same
-    content). One step for all personas: their diffs share one false-discovery adjustment."""
-    return store_maps(workspace.config(), workspace.load_maps(list(map_keys)), workspace.run_id)
+    content). One step for all personas: their diffs share one false-discovery adjustment. The
+    run's marker stays in the store until :func:`publish_site` (see :func:`~cjm_tasks.run.pipeline.store_maps`),
+    so a run stopped between the two is reported by ``cjm versions verify`` and completed by the
+    next refresh of the quarter (or by this step's retry)."""
+    return store_maps(workspace.config(), workspace.load_maps(list(map_keys)), workspace.run_id, until_published=True)
 
 
 def render_site(workspace: Workspace) -> str:
@@ -150,7 +175,9 @@ def publish_site(workspace: Workspace, rendered_key: str) -> PublishResult:
     from cjm_tasks.site.publish import publish_site as publish
 
     config = workspace.config()
-    return publish(workspace.load_site(rendered_key), open_storage(config.storage.site, config.s3))
+    result = publish(workspace.load_site(rendered_key), open_storage(config.storage.site, config.s3))
+    finish_run(config, workspace.run_id)
+    return result
 
 
 def notify(workspace: Workspace, period: str, stored: list[dict[str, Any]], published: dict[str, Any]) -> str:
@@ -193,8 +220,11 @@ def refresh(config: CjmConfig, period: Period, run_id: str | None = None, progre
     build each persona's map, store versions with their diffs, render and publish the site
     (last), and remove old workspaces. ``run_id`` defaults to a new random id.
 
+    First, what can be checked before writing is (:func:`check_before_writing`: a location that
+    cannot be written, a persona id that cannot be a file name raise before anything is written).
     An unchanged quarter stops at the check: nothing is built, stored or published and no
-    workspace is made; ``force`` rebuilds it anyway (skipping the check).
+    workspace is made; ``force`` rebuilds it anyway (skipping the check), and so does a quarter
+    an earlier refresh left half-applied (:func:`unfinished_refreshes`), which this one completes.
 
     Returns {"period", "unchanged": bool, "check": the check's answer (None when forced)} and,
     when it ran, "versions": [StoreResult], "validation": the gate's summary, "site": PublishResult.
@@ -207,8 +237,12 @@ def refresh(config: CjmConfig, period: Period, run_id: str | None = None, progre
         if progress:
             progress(what)
 
+    check_before_writing(config)
     check = None
-    if not force:
+    unfinished = unfinished_refreshes(config, period)
+    if unfinished:
+        log.warning("rebuilt to complete what an earlier refresh left: %s", "; ".join(unfinished))
+    elif not force:
         say("checking whether anything changed")
         check = compare_with_stored(config, period).summary()
         if check["unchanged"]:

@@ -22,7 +22,6 @@ its own keys, so rerunning it gives the same result.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -34,7 +33,7 @@ from cjm_tasks.errors import DataError
 from cjm_tasks.ingest.canonical import ConversionIssue, InputFile, SourceData
 from cjm_tasks.maps.prepared import Prepared
 from cjm_tasks.run.prepared_io import load_prepared, save_prepared
-from cjm_tasks.storage import Storage, open_storage
+from cjm_tasks.storage import Storage, key_part, open_storage
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -45,8 +44,7 @@ FINISHED = "finished.json"
 
 def workspace_location(work: str, run_id: str) -> str:
     """``<work>/runs/<run id>``, the id made safe for paths."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", run_id).strip("_") or "run"
-    return f"{work.rstrip('/')}/runs/{safe}"
+    return f"{work.rstrip('/')}/runs/{key_part(run_id)}"
 
 
 def workspace_storage(config: CjmConfig, run_id: str) -> Storage:

@@ -14,6 +14,10 @@ so each page a reader fetches is complete; and because the pointer and the index
 every page they link to exists, a publish killed half-way leaves the site as the previous publish
 left it (with, at most, unlinked new version pages). Navigation pages whose bytes would not
 change are not written again.
+
+On a folder, pages are written through the storage's hidden staging folder, never beside the
+pages; what an interrupted publish left there is removed by the next publish first (once its
+writer is gone, see :meth:`cjm_tasks.storage.LocalStorage.remove_temporaries`).
 """
 
 from __future__ import annotations
@@ -78,6 +82,9 @@ def pointer_files(period: str | None) -> dict[str, bytes]:
 def publish_site(files: dict[str, bytes], site: Storage) -> PublishResult:
     """Write ``files`` (relative path -> bytes) to ``site`` in the safe order above."""
     result = PublishResult(url=site.url("index.html"))
+    removed = site.remove_temporaries()
+    if removed:
+        log.warning("removed %d temporary file(s) an interrupted publish left in %s", len(removed), site.url())
     versions = sorted(p for p in files if _VERSION_FILE.match(p))
     periods = sorted(p for p in files if _PERIOD_PAGE.match(p))
     other = sorted(p for p in files if p not in set(versions) | set(periods) | {"index.html"})

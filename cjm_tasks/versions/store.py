@@ -15,6 +15,14 @@ overwritten or deleted.
 The content hash is the SHA-256 of the map's canonical JSON without ``lineage.code_version``: the
 same inputs and configuration give the same hash, so refreshing a period twice keeps one revision,
 while one changed input row (its file's SHA-256 is in the lineage) makes the next revision.
+
+A refresh stores its personas one after the other. So that one stopped half-way (a crash, a
+persona that cannot be written) is seen, it first writes a marker, ``pending/<period>/<run>.json``:
+the personas it is about to store and each map's content hash (:meth:`VersionStore.begin`). The
+run removes it once the site is published (:meth:`VersionStore.finish`), with the markers of
+earlier runs of the same period, which its own complete refresh supersedes. Until then
+:meth:`VersionStore.verify` reports the quarter as half-applied, naming the personas stored and
+missing. Markers are the one thing in the store the tool removes; versions are never touched.
 """
 
 from __future__ import annotations
@@ -24,19 +32,22 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from cjm_tasks import jsonio
 from cjm_tasks.clock import stamp
 from cjm_tasks.errors import CjmError
 from cjm_tasks.periods import Period, PeriodError
-from cjm_tasks.storage import Storage, StorageError
+from cjm_tasks.storage import Storage, StorageError, key_part
 
 log = logging.getLogger(__name__)
 
 _VERSION_RE = re.compile(r"^(\d{4}Q[1-4])(?:-r(\d+))?$")
 _REV_KEY = re.compile(r"^maps/([^/]+)/(\d{4}Q[1-4])/r(\d+)/(map|diff|manifest)\.json$")
+_PENDING_KEY = re.compile(r"^pending/(\d{4}Q[1-4])/([^/]+)\.json$")
 MAX_ATTEMPTS = 50
+PENDING = "pending"
 
 
 class VersionError(CjmError):
@@ -102,6 +113,28 @@ class StoreResult:
 
 def revision_prefix(persona: str, period: Period, revision: int | None) -> str:
     return f"maps/{persona}/{period}/r{revision}"
+
+
+@dataclass
+class Unfinished:
+    """A refresh that began storing a period and has not published (see the module's description)."""
+
+    key: str
+    period: str
+    run_id: str
+    started_at: str
+    stored: list[str]
+    missing: list[str]
+
+    def describe(self) -> str:
+        told = f"{self.period}: half-applied by run {self.run_id} (started {self.started_at}): "
+        if self.missing:
+            told += (f"stored {', '.join(self.stored) or 'no persona'}; missing {', '.join(self.missing)}. "
+                     f"The next refresh of {self.period} completes it")
+        else:
+            told += (f"all {len(self.stored)} persona(s) stored, the site not published. "
+                     f"The next refresh of {self.period} (or `cjm publish`) publishes it")
+        return told + " (a refresh still running shows the same)"
 
 
 class VersionStore:
@@ -262,13 +295,67 @@ class VersionStore:
         self.storage.write_bytes(f"{prefix}/manifest.json", jsonio.dumps(manifest), if_absent=True, content_type="application/json")
         return self._json(f"{prefix}/manifest.json")
 
+    # ------------------------------------------------------------------ a refresh's marker
+
+    def begin(self, run_id: str, maps: dict[str, dict[str, Any]]) -> list[str]:
+        """Say, before storing ``maps`` ({persona: map}), that run ``run_id`` is about to store
+        them: one marker per period, holding each persona's content hash; returns their keys."""
+        by_period: dict[str, dict[str, str]] = {}
+        for persona, doc in maps.items():
+            by_period.setdefault(str(Period.parse(doc["period"])), {})[persona] = content_hash(doc)
+        keys = []
+        for period, personas in sorted(by_period.items()):
+            key = f"{PENDING}/{period}/{key_part(run_id)}.json"
+            # The wall clock, not stamp(): runs are ordered by it, and SOURCE_DATE_EPOCH would make them all equal.
+            started = datetime.now(timezone.utc).isoformat()
+            self.storage.write_bytes(key, jsonio.dumps({"run_id": run_id, "period": period, "started_at": started,
+                                                        "personas": personas}), content_type="application/json")
+            keys.append(key)
+        return keys
+
+    def finish(self, run_id: str) -> list[str]:
+        """Run ``run_id`` has published: remove its markers and those of earlier runs of the same
+        periods (started before it), which its complete refresh supersedes; returns the removed keys."""
+        markers = {key: self._marker(key) for key in self._pending_keys()}
+        own = {key: m for key, m in markers.items() if key.endswith(f"/{key_part(run_id)}.json")}
+        removed = [key for key, m in markers.items()
+                   if key in own or any(m["period"] == o["period"] and m["started_at"] < o["started_at"] for o in own.values())]
+        self.storage.delete(removed)
+        return sorted(removed)
+
+    def unfinished(self, period: Period | str | None = None) -> list[Unfinished]:
+        """The refreshes that began storing (``period``'s, or every period's) and have not published."""
+        out = []
+        for key in self._pending_keys(f"{PENDING}/{period}/" if period else f"{PENDING}/"):
+            marker = self._marker(key)
+            per = Period.parse(marker["period"])
+            hashes = marker["personas"]
+            have = {v.persona for v in self.list(period=per) if v.manifest.get("content_sha256") == hashes.get(v.persona)}
+            out.append(Unfinished(key, str(per), marker.get("run_id", "?"), marker.get("started_at", "?"),
+                                  sorted(p for p in marker["personas"] if p in have),
+                                  sorted(p for p in marker["personas"] if p not in have)))
+        return out
+
+    def _pending_keys(self, prefix: str = f"{PENDING}/") -> list[str]:
+        return [key for key in self.storage.list(prefix) if _PENDING_KEY.match(key)]
+
+    def _marker(self, key: str) -> dict[str, Any]:
+        marker = self._json(key)
+        if not isinstance(marker.get("personas"), dict) or not _PENDING_KEY.match(f"{PENDING}/{marker.get('period')}/x.json"):
+            raise VersionError(f"{self.storage.url(key)}: not a refresh marker (expected run_id, period, started_at and personas)")
+        return marker
+
     # ------------------------------------------------------------------ checking
 
     def verify(self) -> list[str]:
-        """Problems found: files missing, truncated or changed since their manifest was written."""
+        """Problems found: files missing, truncated or changed since their manifest was written,
+        quarters a refresh left half-applied, temporary files interrupted writes left."""
         import json
 
         problems = [f"{name}: incomplete revision (map.json without manifest.json)" for name in self.incomplete()]
+        problems += [unfinished.describe() for unfinished in self.unfinished()]
+        problems += [f"{self.storage.url(name)}: temporary file left by an interrupted write (the next refresh removes it)"
+                     for name in self.storage.temporaries()]
         for stored in self.list():
             name = f"{stored.persona}/{stored.version}"
             for file, expected in stored.manifest.get("files", {}).items():
