@@ -66,13 +66,35 @@ def _load():
     return load_config(state.config)
 
 
-def _period(text: str):
-    from cjm_tasks.periods import Period, PeriodError
+def _checked(check, text: str, param: str):
+    """``check(text)`` (a :mod:`cjm_tasks.ids` check), its refusal shown as a bad ``param``.
+
+    Every persona, period and version a user types passes here before the configuration is read
+    or the store is listed: none of them reaches a path unchecked."""
+    from cjm_tasks.ids import IdError
 
     try:
-        return Period.parse(text)
-    except PeriodError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--period") from None
+        return check(text)
+    except IdError as exc:
+        raise typer.BadParameter(str(exc), param_hint=param) from None
+
+
+def _period(text: str, param: str = "--period"):
+    from cjm_tasks import ids
+
+    return _checked(ids.period, text, param)
+
+
+def _persona(text: str, param: str = "PERSONA") -> str:
+    from cjm_tasks import ids
+
+    return _checked(ids.persona_id, text, param)
+
+
+def _version(text: str, param: str) -> str:
+    from cjm_tasks import ids
+
+    return str(_checked(ids.version_ref, text, param))
 
 
 @app.command("sample-data")
@@ -91,7 +113,7 @@ def sample_data(
             raise
         raise CjmError("the sample-data command needs the demo package: pip install 'cjm[demo]'") from None
 
-    _period(start)
+    _period(start, "--start")
     with step(f"generating {quarters} quarter(s) of sample data into {out_dir}") as status:
         summary = generate_sample_data(out_dir, quarters=quarters, start=start, seed=seed, scale=scale,
                                        progress=lambda what, done: status.update(f"{what} ({done:.0%})"))
@@ -108,8 +130,8 @@ def validate(
     """Read every source for a quarter and run the validation gate (exit 1 when it fails)."""
     from cjm_tasks.run.pipeline import read_and_validate
 
-    config = _load()
     p = _period(period)
+    config = _load()
     with step(f"validating {p}") as status:
         outcome = read_and_validate(config, p, progress=lambda what: status.update(f"{p}: {what}"), raise_on_failure=False)
     result = outcome.result
@@ -134,8 +156,9 @@ def build(
     """Validate a quarter's inputs and write every persona's journey map as JSON."""
     from cjm_tasks.run.pipeline import build_period, write_maps
 
-    config = _load()
     p = _period(period)
+    persona = [_persona(x, "--persona") for x in persona] if persona else None
+    config = _load()
     known = [x.id for x in config.personas.personas] + ["all"]
     unknown = [x for x in persona or [] if x not in known]
     if unknown:
@@ -158,7 +181,8 @@ def refresh(
     """Read, validate, build and store every persona's map of a quarter with its diff, then publish the site (not when unchanged)."""
     from cjm_tasks.run.steps import refresh as run_refresh
 
-    config, p = _load(), _period(period)
+    p = _period(period)
+    config = _load()
     with step(f"refreshing {p}") as status:
         result = run_refresh(config, p, progress=lambda what: status.update(f"{p}: {what}"), force=force)
     if result["unchanged"]:
@@ -186,8 +210,8 @@ def publish(
     """Re-render the site from the stored versions and publish it (pages first, the latest pointer last)."""
     from cjm_tasks.run.pipeline import publish as run_publish
 
-    config = _load()
     p = _period(period) if period else None
+    config = _load()
     with step("publishing the site") as status:
         site = run_publish(config, p, progress=lambda what: status.update(what))
     _report_site(site)
@@ -211,6 +235,7 @@ def versions_list(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Every stored version, oldest first."""
+    persona = _persona(persona, "--persona") if persona is not None else None
     config = _load()
     versions = _store(config).list(persona)
     rows = [{"persona": v.persona, "version": str(v.version), "created_at": v.manifest.get("created_at"),
@@ -239,6 +264,7 @@ def versions_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the map document.")] = False,
 ) -> None:
     """One version: its manifest summary, barriers and diff summary (or the whole map with --json)."""
+    persona, version = _persona(persona), _version(version, "VERSION")
     config = _load()
     store = _store(config)
     stored = store.resolve(persona, version)
@@ -284,6 +310,7 @@ def diff(
 
     if fmt not in ("text", "json", "md"):
         raise typer.BadParameter(f"{fmt!r} is not one of text, json, md", param_hint="--format")
+    persona, from_version, to_version = _persona(persona), _version(from_version, "FROM"), _version(to_version, "TO")
     config = _load()
     store = _store(config)
     a, b = store.resolve(persona, from_version), store.resolve(persona, to_version)
@@ -312,6 +339,7 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Each barrier's severity and status across every version of a persona."""
+    persona = _persona(persona)
     config = _load()
     found = _store(config).history(persona)
     if barrier:
@@ -335,6 +363,7 @@ def config_check(
     """Validate every configuration file; with --period, check it against the real files before any gate or build."""
     from cjm_tasks.ingest.dry_run import config_warnings, dry_run
 
+    p = _period(period) if period is not None else None
     config = _load()
     out.print(f"[green]✔[/green] {config.path} is valid (config sha256 {config.sha256()[:12]})")
     for name, src in config.sources.items():
@@ -344,11 +373,10 @@ def config_check(
               f"{', '.join(p.id for p in config.personas.personas)}")
     out.print(f"  {len(config.barriers.catalog)} catalog barriers, {len(config.barriers.metric_rules)} metric rules")
     out.print(f"  storage: work {config.storage.work}, versions {config.storage.versions}, site {config.storage.site}")
-    if period is None:
+    if p is None:
         for note in config_warnings(config):
             out.print(f"  [yellow]note:[/yellow] {escape(note)}", highlight=False)
         return
-    p = _period(period)
     with step(f"reading what {p} needs (no gate, no build)"):
         report = dry_run(config, p)
     _print_dry_run(report)
@@ -411,10 +439,10 @@ def catalog_suggest(
     from cjm_tasks.ingest.sources import read_sources
     from cjm_tasks.maps.suggest import negative_unmatched, suggest, to_yaml
 
+    p = _period(period)
     if config_file:
         state.config = config_file
     config = _load()
-    p = _period(period)
     with step(f"reading and preparing {p}") as status:
         try:
             data = read_sources(config, p)

@@ -15,7 +15,11 @@ from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import Param, dag, task
 
-VERSION_PATTERN = r"^[0-9]{4}Q[1-4](-r[0-9]+)?$"
+# The form checks of the trigger form; the task checks the values again with cjm_tasks.ids (the
+# one check of every id a user types), which the DAG file cannot import at parse time.
+PERSONA_PATTERN = r"^[a-z0-9_-]+$"
+PERSONA_MAX_LENGTH = 64
+VERSION_PATTERN = r"^(19[0-9]{2}|2[0-9]{3})Q[1-4](-r[1-9][0-9]{0,5})?$"
 
 
 @dag(
@@ -28,7 +32,8 @@ VERSION_PATTERN = r"^[0-9]{4}Q[1-4](-r[0-9]+)?$"
     doc_md=__doc__,
     default_args={"owner": "cx-analytics", "retries": 0},
     params={
-        "persona": Param("all", type="string", pattern=r"^[a-z0-9_-]+$", description="Persona id (or 'all')."),
+        "persona": Param("all", type="string", pattern=PERSONA_PATTERN, minLength=1, maxLength=PERSONA_MAX_LENGTH,
+                         description="Persona id (or 'all')."),
         "from": Param("2025Q1", type="string", pattern=VERSION_PATTERN, description="Older version, e.g. 2025Q1 or 2025Q1-r1."),
         "to": Param("2025Q2", type="string", pattern=VERSION_PATTERN, description="Newer version."),
         "config": Param(None, type=["null", "string"], description="Main config file (default: CJM_CONFIG or configs/cjm.yaml)."),
@@ -37,9 +42,16 @@ VERSION_PATTERN = r"^[0-9]{4}Q[1-4](-r[0-9]+)?$"
 def cjm_compare_versions():
     @task(retries=3, retry_delay=timedelta(seconds=30), retry_exponential_backoff=2.0)
     def compare_versions(params=None) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+        from cjm_tasks import ids
         from cjm_tasks.run.airflow import run_step
 
-        return run_step("compare_versions", params.get("config"), params["persona"], params["from"], params["to"])
+        try:
+            persona = ids.persona_id(params["persona"], "param 'persona'")
+            older, newer = (str(ids.version_ref(params[key], f"param {key!r}")) for key in ("from", "to"))
+        except ids.IdError as exc:
+            raise AirflowFailException(str(exc)) from None  # a bad param: no retry can help
+        return run_step("compare_versions", params.get("config"), persona, older, newer)
 
     compare_versions()
 

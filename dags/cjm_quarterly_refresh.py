@@ -47,7 +47,9 @@ SITE = Asset(name="cjm_published_site", uri="cjm://published-site")
 QUARTERLY = CronTriggerTimetable("0 6 1 1,4,7,10 *", timezone="UTC", interval=relativedelta(months=3))
 STORAGE_RETRIES = {"retries": 3, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": 2.0,
                    "max_retry_delay": timedelta(minutes=10)}
-PERIOD_PATTERN = r"^[0-9]{4}Q[1-4]$"
+# The trigger form's check; the task checks the value again with cjm_tasks.ids.period (the one
+# check of every period a user types), which the DAG file cannot import at parse time.
+PERIOD_PATTERN = r"^(19[0-9]{2}|2[0-9]{3})Q[1-4]$"
 
 
 def _start_date() -> datetime:
@@ -80,8 +82,16 @@ def _run(step: str, *args, workspace: dict | None = None):
 def cjm_quarterly_refresh():
     @task
     def resolve_period(data_interval_start=None, params=None) -> str:
+        from airflow.sdk.exceptions import AirflowFailException
+        from cjm_tasks import ids
+
+        period = (params or {}).get("period")
+        try:
+            period = str(ids.period(period, "param 'period'")) if period else None
+        except ids.IdError as exc:
+            raise AirflowFailException(str(exc)) from None  # a bad param: no retry can help
         start = data_interval_start.isoformat() if data_interval_start else None
-        return _run("resolve_period", start, (params or {}).get("period"))
+        return _run("resolve_period", start, period)
 
     @task(**STORAGE_RETRIES)
     def snapshot_config(run_id=None, params=None) -> dict:

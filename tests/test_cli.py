@@ -69,3 +69,37 @@ def test_failed_gate_exits_1_and_builds_nothing(config: Path, tmp_path: Path):
     result = cjm("refresh", "--period", "2025Q3", config=bad / "cjm.yaml")
     assert result.returncode == 1 and "validation failed" in result.stderr and "missing required column(s)" in result.stderr
     assert not (bad / "store").exists()
+
+
+@pytest.mark.parametrize(("args", "param", "phrase"), [
+    (("versions", "list", "--persona", "../../../../.."), "--persona", "is not a persona id"),
+    (("versions", "show", "all", "0000Q1"), "VERSION", "'0000Q1' is not a quarter"),
+    (("versions", "show", "Families!", "2025Q3"), "PERSONA", "is not a persona id"),
+    (("diff", "../x", "2025Q1", "2025Q2"), "PERSONA", "is not a persona id"),
+    (("diff", "all", "2025Q1", "2025Q2-r0"), "TO", "revision must be 1 to 999999"),
+    (("history", "p" * 300), "PERSONA", "is too long: 300 characters"),
+    (("build", "--period", "2025Q3", "--persona", "a b"), "--persona", "is not a persona id"),
+    (("validate", "--period", "0000Q1"), "--period", "'0000Q1' is not a quarter like 2025Q3"),
+    (("config", "check", "--period", "1899Q4"), "--period", "a year 1900..2999"),
+    (("sample-data", "--start", "0Q1"), "--start", "'0Q1' is not a quarter"),
+])
+def test_every_persona_period_and_version_argument_is_checked_before_anything_is_read(args, param: str, phrase: str):
+    # A configuration that does not exist: the argument is refused before it is looked for.
+    result = cjm(*args, config=Path("/nonexistent/cjm.yaml"))
+    assert result.returncode == 2, result.stderr
+    assert param in result.stderr and phrase in result.stderr, result.stderr
+    assert "file not found" not in result.stderr and "Traceback" not in result.stderr and "unexpected error" not in result.stderr
+
+
+def test_config_errors_exit_2_and_never_show_an_environment_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    secret = "hunter2-FAKE-cli-51d7"
+    main = write_config(tmp_path / "cfg", tmp_path / "data", project={"language": "${CJM_T_LANGUAGE}"})
+    monkeypatch.setenv("CJM_T_LANGUAGE", secret)
+    for debug in ((), ("--debug",)):
+        result = cjm(*debug, "config", "check", config=main)
+        assert result.returncode == 2 and "project.language: '***' is not one of en, ru" in result.stderr
+        assert secret not in result.stderr + result.stdout
+    (tmp_path / "cfg" / "stages.yaml").write_text("stages: " + "[" * 50_000 + "]" * 50_000 + "\n", encoding="utf-8")
+    monkeypatch.setenv("CJM_T_LANGUAGE", "en")
+    result = cjm("config", "check", config=main)
+    assert result.returncode == 2 and "nested deeper than 100 levels" in result.stderr and "Traceback" not in result.stderr

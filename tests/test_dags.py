@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -75,6 +76,60 @@ def test_dag_rules(dagbag):
     compare = dagbag.dags["cjm_compare_versions"]
     assert type(compare.timetable).__name__ == "NullTimetable"  # manual only
     assert set(compare.params) >= {"persona", "from", "to"}
+
+
+PERSONAS = ["all", "families", "b2b-2025", "a" * 64, "a" * 65, "x" * 300, "../../../..", "Families", "", "a b", "a\x00b"]
+PERIODS = ["2025Q3", "1900Q1", "2999Q4", "0000Q1", "1899Q4", "3000Q1", "2025Q5", "2025Q3-r1", "../2025Q3"]
+VERSIONS = ["2025Q3", "2025Q3-r2", "2025Q3-r999999", "2025Q3-r0", "2025Q3-r1234567", "0000Q1", "0000Q1-r1", "latest"]
+
+
+def _accepted(param, value) -> bool:
+    from airflow.sdk.exceptions import ParamValidationError
+
+    try:
+        param.resolve(value=value)
+    except ParamValidationError:
+        return False
+    return True
+
+
+def _ids_accept(check, value) -> bool:
+    from cjm_tasks.ids import IdError
+
+    try:
+        check(value)
+    except IdError:
+        return False
+    return True
+
+
+def test_dag_params_accept_what_the_ids_check_accepts(dagbag):
+    # The trigger form's patterns are a copy (the DAG file cannot import cjm_tasks at parse time):
+    # they must agree with cjm_tasks.ids on every case, hostile ones included.
+    from cjm_tasks import ids
+
+    compare, refresh = dagbag.dags["cjm_compare_versions"].params, dagbag.dags["cjm_quarterly_refresh"].params
+    cases = [(compare.get_param("persona"), ids.persona_id, PERSONAS), (refresh.get_param("period"), ids.period, PERIODS),
+             (compare.get_param("from"), ids.version_ref, VERSIONS), (compare.get_param("to"), ids.version_ref, VERSIONS)]
+    for param, check, values in cases:
+        for value in values:
+            assert _accepted(param, value) == _ids_accept(check, value), (param.schema, value)
+
+
+@pytest.mark.parametrize(("dag_id", "task_id", "params", "phrase"), [
+    ("cjm_compare_versions", "compare_versions", {"persona": "../../../..", "from": "2025Q1", "to": "2025Q2"}, "param 'persona': '../../../..' is not a persona id"),
+    ("cjm_compare_versions", "compare_versions", {"persona": "families\n", "from": "2025Q1", "to": "2025Q2"}, "is not a persona id"),
+    ("cjm_compare_versions", "compare_versions", {"persona": "all", "from": "0000Q1", "to": "2025Q2"}, "param 'from': period '0000Q1'"),
+    ("cjm_quarterly_refresh", "resolve_period", {"period": "0000Q1"}, "param 'period': period '0000Q1' is not a quarter"),
+])
+def test_dag_tasks_check_their_params_with_cjm_tasks_ids_and_do_not_retry(dagbag, dag_id: str, task_id: str, params: dict, phrase: str):
+    # A param can bypass the trigger form (the REST API, a Python value the schema lets through):
+    # the task checks it again, and a bad one fails at once instead of retrying.
+    from airflow.sdk.exceptions import AirflowFailException
+
+    task = dagbag.dags[dag_id].get_task(task_id)
+    with pytest.raises(AirflowFailException, match=re.escape(phrase)):
+        task.python_callable(params=params)
 
 
 def _ancestors(tasks, task_id: str) -> set[str]:
