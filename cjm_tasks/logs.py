@@ -31,7 +31,7 @@ _SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|ACCESS_KEY|PRIVATE_KEY|
 _PATTERNS = [
     re.compile(r"""(?i)((?:authorization|x-amz-security-token|proxy-authorization)['"]?\s*[:=]\s*b?['"]?)([^'"\r\n,}]+(?:,\s*(?:SignedHeaders|Signature)=[^'"\r\n,}]+)*)"""),
     re.compile(r"(?i)((?:x-amz-credential|x-amz-signature|x-amz-security-token|awsaccesskeyid|signature)=)([^&\s'\"]+)"),
-    re.compile(r"(?i)(credential=)([^,\s'\"]+)"),
+    re.compile(r"(?i)((?<![\w-])credential=)([^,&\s'\"]+)"),
 ]
 
 _extra: set[str] = set()

@@ -324,11 +324,14 @@ class S3Storage:
     def _reaching(self, key: str = "") -> Iterator[None]:
         """Turn a server that could not be reached after every retry into a :class:`StorageError`
         naming the endpoint, the location and the attempts (botocore raises its own
-        connection errors only once the retry budget is spent)."""
-        from botocore.exceptions import ConnectionError, HTTPClientError
+        connection errors only once the retry budget is spent); missing credentials too."""
+        from botocore.exceptions import ConnectionError, HTTPClientError, NoCredentialsError, PartialCredentialsError
 
         try:
             yield
+        except (NoCredentialsError, PartialCredentialsError) as exc:
+            raise StorageError(f"{self.url(key)}: no usable S3 credentials ({exc}): set them in the environment, a profile, "
+                               "an instance role, or the Airflow connection CJM_AWS_CONN_ID names") from None
         except (ConnectionError, HTTPClientError) as exc:
             meta = getattr(self.client, "meta", None)
             endpoint = getattr(meta, "endpoint_url", None) or "the S3 endpoint"
