@@ -209,3 +209,17 @@ def test_notify_reports_a_variable_unset_on_the_worker_before_connecting(cfg_dir
     with pytest.raises(ConfigError) as info:
         send_summary(config, "2025Q3", [], {"url": "file:///site/index.html"})
     assert info.value.key == "notify.smtp.password_env" and "CJM_T_SMTP_PASSWORD is not set" in str(info.value)
+
+
+def test_an_smtp_server_that_cannot_be_reached_is_a_clear_error(cfg_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    from tests.conftest import free_port
+    from cjm_tasks.run.notify import NotifyError, send_summary
+
+    monkeypatch.setenv("CJM_T_SMTP_USER", "cjm")
+    monkeypatch.setenv("CJM_T_SMTP_PASSWORD", SECRET)
+    port = free_port()  # nothing listens there
+    config = load_config(_smtp(cfg_dir, port=port, username_env="CJM_T_SMTP_USER", password_env="CJM_T_SMTP_PASSWORD"))
+    with pytest.raises(NotifyError) as info:
+        send_summary(config, "2025Q3", [], {"url": "file:///site/index.html"})
+    assert f"cannot send the summary via 127.0.0.1:{port}: ConnectionRefusedError" in str(info.value)
+    assert SECRET not in str(info.value) and info.value.exit_code == 1

@@ -14,8 +14,15 @@ from typing import Any
 
 from cjm_tasks.config import CjmConfig
 from cjm_tasks.config.common import display_path
+from cjm_tasks.errors import CjmError
 
 log = logging.getLogger(__name__)
+
+
+class NotifyError(CjmError):
+    """The summary could not be e-mailed: the server refused the connection, TLS or the login."""
+
+    exit_code = 1
 
 
 def summary_text(config: CjmConfig, period: str, stored: list[dict[str, Any]], published: dict[str, Any]) -> str:
@@ -53,10 +60,14 @@ def _send_mail(config: CjmConfig, subject: str, text: str) -> None:
     message = EmailMessage()
     message["Subject"], message["From"], message["To"] = subject, smtp.sender, ", ".join(smtp.recipients)
     message.set_content(text)
-    with smtplib.SMTP(smtp.host, smtp.port, timeout=30) as client:
-        if smtp.starttls:
-            client.starttls()
-        if login is not None:
-            client.login(*login)
-        client.send_message(message)
+    try:
+        with smtplib.SMTP(smtp.host, smtp.port, timeout=30) as client:
+            if smtp.starttls:
+                client.starttls()
+            if login is not None:
+                client.login(*login)
+            client.send_message(message)
+    except (smtplib.SMTPException, OSError) as exc:
+        # The server's reply or the socket error; the login is never part of either.
+        raise NotifyError(f"notify.smtp: cannot send the summary via {smtp.host}:{smtp.port}: {type(exc).__name__}: {exc}") from None
     log.info("summary e-mailed to %d recipient(s) via %s", len(smtp.recipients), smtp.host)
