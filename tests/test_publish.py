@@ -14,7 +14,7 @@ import pytest
 
 from cjm_tasks.config import S3Config
 from cjm_tasks.site.publish import content_type, publish_site
-from cjm_tasks.storage import StorageError, open_storage
+from cjm_tasks.storage import STAGING, StorageError, open_storage
 
 PERSONAS = ["alpha", "beta", "gamma", "delta", "all"]
 
@@ -132,6 +132,8 @@ def test_a_publish_killed_half_way_leaves_latest_on_the_previous_complete_versio
         time.sleep(step * attempt)  # kill a little later each time, until one publish completes
         child.send_signal(signal.SIGKILL)
         child.wait(30)
+        if s3 is None:
+            assert _temporaries(Path(location), outside_staging=True) == [], "a temporary file beside the published pages"
         latest = json.loads(_read(site, "latest.json"))["period"]
         assert latest in ("2025Q3", "2025Q4")
         assert _complete(site, latest), f"latest points at {latest}, which is incomplete"
@@ -144,3 +146,79 @@ def test_a_publish_killed_half_way_leaves_latest_on_the_previous_complete_versio
     assert interrupted >= 1, "no kill landed between the first new page and the pointer switch"
     publish_site(fake_site(["2025Q3", "2025Q4"], pages_per_version=12), site)
     assert json.loads(site.read_bytes("latest.json"))["period"] == "2025Q4" and _complete(site, "2025Q4")
+    assert site.temporaries() == [] and (s3 is not None or _temporaries(Path(location)) == [])
+
+
+def _temporaries(root: Path, outside_staging: bool = False) -> list[str]:
+    """Every temporary file under ``root`` (or only those outside the staging folder)."""
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*.tmp")
+                  if p.is_file() and not (outside_staging and STAGING in p.relative_to(root).parts))
+
+
+REFRESH_CHILD = r"""
+import json, sys
+sys.path.insert(0, {repo!r})
+from cjm_tasks.config import load_config
+from cjm_tasks.run import steps
+from cjm_tasks.run.workspace import Workspace
+config = load_config({config!r})
+workspace = Workspace.create(config, {run_id!r})
+keys = [workspace.save_map(persona, doc, "child") for persona, doc in json.loads(open({maps!r}).read()).items()]
+print("ready", flush=True)
+steps.store_versions(workspace, keys)
+steps.publish_site(workspace, steps.render_site(workspace))
+print("done", flush=True)
+"""
+
+
+def test_a_refresh_killed_while_storing_is_reported_by_verify_and_the_next_run_leaves_no_temporary(tmp_path: Path):
+    """The store and publish steps of a refresh (as the DAG and `cjm refresh` run them) killed
+    at the first stored version, then in the middle of publishing: `verify` names the
+    half-applied quarter; the next run completes it and removes whatever the kills left."""
+    from cjm_tasks.config import load_config
+    from cjm_tasks.run import steps
+    from cjm_tasks.run.pipeline import open_version_store
+    from cjm_tasks.run.workspace import Workspace
+    from tests.conftest import write_config
+    from tests.test_safe_storing import MAPS, small_maps
+
+    repo = Path(__file__).resolve().parents[1]
+    main = write_config(tmp_path / "cfg", tmp_path / "data")
+    config = load_config(main)
+    store_root, site_root = Path(config.storage.versions), Path(config.storage.site)
+
+    def killed_when(run_id: str, landed) -> bool:
+        """Run the child until ``landed()`` says the kill point is reached, then SIGKILL it;
+        whether it was killed (rather than finished first)."""
+        script = REFRESH_CHILD.format(repo=str(repo), config=str(main), run_id=run_id, maps=str(MAPS))
+        child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        assert child.stdout.readline().strip() == "ready"
+        deadline = time.monotonic() + 120
+        while not landed() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.0005)
+        finished = child.poll() is not None
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+        return not finished
+
+    # Killed as soon as the first persona is stored: the others are not.
+    assert killed_when("run-killed-storing", lambda: any(store_root.glob("maps/*/2025Q3/r1/manifest.json")))
+    store = open_version_store(config)
+    [unfinished] = store.unfinished()
+    assert unfinished.run_id == "run-killed-storing" and unfinished.stored
+    assert any(problem.startswith("2025Q3: half-applied by run run-killed-storing") for problem in store.verify())
+
+    # Killed while publishing (the first version page written): every version stored, the site not complete.
+    if killed_when("run-killed-publishing", lambda: any(site_root.glob("personas/*/*/*"))):
+        assert {u.run_id: u.missing for u in store.unfinished()} == {"run-killed-storing": [], "run-killed-publishing": []}
+    else:  # it finished before the kill landed: its publish superseded the run killed while storing
+        assert store.unfinished() == []
+    assert _temporaries(site_root, outside_staging=True) == [] and _temporaries(store_root, outside_staging=True) == []
+
+    # The next run: everything stored and published, no marker, no temporary file left anywhere.
+    following = Workspace.create(config, "run-next")
+    steps.store_versions(following, [following.save_map(persona, doc, "test") for persona, doc in small_maps().items()])
+    result = steps.publish_site(following, steps.render_site(following))
+    assert result.latest == "2025Q3" and (site_root / "latest.json").is_file()
+    assert store.unfinished() == [] and store.verify() == []
+    assert _temporaries(store_root) == [] and _temporaries(site_root) == []
