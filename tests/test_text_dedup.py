@@ -28,7 +28,8 @@ import pytest
 
 from cjm_tasks.ingest.sources import read_source
 from cjm_tasks.maps.barriers import pick_quotes, representative_sentences, text_languages
-from cjm_tasks.maps.distinct import distinct, spread
+from cjm_tasks.maps.barriers import with_keys
+from cjm_tasks.maps.distinct import among, distinct, spread
 from cjm_tasks.maps.prepared import Inputs, collect_texts
 from cjm_tasks.maps.text import STOPWORDS, KeywordMatcher, normalize, normalize_one, sentiment, text_bigrams
 from cjm_tasks.maps.text_features import analyse_texts, catalog_matcher, infer_review_stages, similarity_eligible
@@ -118,6 +119,24 @@ def test_spread_gives_every_row_the_rows_of_its_value_in_order():
     pd.testing.assert_frame_equal(out, expected)
     with pytest.raises(ValueError, match="ordered"):
         spread(per_value.iloc[::-1], np.array([0]))
+
+
+@pytest.mark.parametrize("wanted_kind", ["array", "set", "series", "index"])
+def test_among_selects_rows_as_isin_does(wanted_kind):
+    rng = np.random.default_rng(3)
+    rows = rng.integers(0, 5000, 20_000)
+    for chosen in (rng.choice(5000, 700, replace=False), np.array([], dtype=np.int64), np.array([10**12, 4]), np.array([-3, 7])):
+        wanted = {"array": chosen, "set": set(chosen.tolist()), "series": pd.Series(chosen), "index": pd.Index(chosen)}[wanted_kind]
+        assert np.array_equal(among(pd.Series(rows), wanted), np.isin(rows, chosen))
+    assert among(np.array([], dtype=np.int64), [1, 2]).tolist() == []
+
+
+def test_writers_are_customers_numbered_once_and_each_anonymous_text_apart():
+    texts = pd.DataFrame({"row": [0, 1, 2, 3, 4], "customer_id": ["b", None, "a", "b", np.nan]})
+    who = with_keys(texts)["who"].to_numpy()
+    assert who[0] == who[3] and who[0] != who[2] and (who[[0, 2, 3]] >= 0).all()
+    assert who[1] == -2 and who[4] == -5  # a text without an id is a writer of its own
+    assert with_keys(with_keys(texts))["who"].tolist() == who.tolist()
 
 
 def test_normalize_reads_values_of_other_types_as_their_strings():

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cjm_tasks.config import CjmConfig, localize
+from cjm_tasks.maps.distinct import among
 from cjm_tasks.maps.keywords import stem_word
 from cjm_tasks.maps.text import STOPWORDS, KeywordMatcher, matched_sentence, normalize_one, pick_varied, stable_id
 
@@ -89,15 +90,24 @@ class Population:
 
 
 def with_keys(texts: pd.DataFrame) -> pd.DataFrame:
-    """``texts`` with a ``who`` column: the customer id, or ``text:<row>`` for a text without one."""
-    who, missing = texts["customer_id"].astype("object").copy(), texts["customer_id"].isna().to_numpy()
-    who[missing] = ["text:" + str(r) for r in texts["row"].to_numpy()[missing]]  # only where there is no id
+    """``texts`` with a ``who`` column: one integer per writer, the customers numbered by id
+    (0, 1, ...) and each text without a customer id a number of its own (``-1 - row``), so
+    counting distinct writers hashes integers, not ids. ``texts`` as it is when it has ``who``."""
+    import numpy as np
+    import pandas as pd
+
+    if "who" in texts.columns:
+        return texts
+    codes, _ = pd.factorize(texts["customer_id"])  # -1 where the id is missing
+    who = codes.astype(np.int64)
+    missing = who < 0
+    who[missing] = -1 - texts["row"].to_numpy(dtype=np.int64)[missing]
     return texts.assign(who=who)
 
 
 def measure_population(texts: pd.DataFrame, active_customers: int, config: CjmConfig) -> Population:
     """The denominator of one persona's prevalences (``texts``: that persona's texts, with ``who``)."""
-    anonymous = int(texts["customer_id"].isna().sum()) if len(texts) else 0
+    anonymous = int((texts["who"] < 0).sum()) if len(texts) else 0
     writers = int(texts["who"].nunique()) if len(texts) else 0
     if active_customers > 0:
         unit, denominator = "customers", active_customers + anonymous
@@ -164,7 +174,7 @@ def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame, population: Popul
                    ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """One persona's catalog barriers over the thresholds, and the measure of every catalog barrier.
 
-    ``texts``: the persona's texts (columns row, stage, stage_given, customer_id, who, score01,
+    ``texts``: the persona's texts (columns row, stage, stage_given, who, score01,
     text, norm, at, source, language); ``matches``: row, label (barrier id), keyword, found.
     Returns (barriers, {barrier id: measure}); a measure holds customers, mentions, prevalence
     and its interval, where the texts sit, and whether the barrier is active (over the thresholds).
@@ -431,11 +441,11 @@ def detect_emerging(texts: pd.DataFrame, matched_rows: Collection[int], populati
     # Negative: a low score whose wording is not clearly positive (a 1-star "great product" is noise).
     low = (texts["score01"] <= det.negative_score) & ~(texts["sentiment"] > 0)
     texts = texts[[c for c in texts.columns if c in _TEXT_COLUMNS]]
-    negative = texts[low & ~texts["row"].isin(matched_rows)].reset_index(drop=True)
+    negative = texts[low & ~among(texts["row"], matched_rows)].reset_index(drop=True)
     others = texts.loc[~low, "norm"]
     if negative.empty:
         return [], {}
-    pairs = bigrams[bigrams["row"].isin(negative["row"])].merge(negative[["row", "who"]], on="row")
+    pairs = bigrams[among(bigrams["row"], negative["row"])].merge(negative[["row", "who"]], on="row")
     if pairs.empty:
         return [], {}
     counted = pairs.groupby("phrase").agg(customers=("who", "nunique"), texts=("row", "nunique"))
@@ -469,7 +479,7 @@ def detect_emerging(texts: pd.DataFrame, matched_rows: Collection[int], populati
         aliases = [c.phrase for c in candidates.itertuples(index=False)
                    if c.phrase not in merged and len(theme_rows & set(c.rows)) > 0.5 * min(len(theme_rows), len(c.rows))][:4]
         merged |= set(aliases)
-        group = negative[negative["row"].isin(theme_rows)]
+        group = negative[among(negative["row"], theme_rows)]
         placement = _placement(group)
         given = {k: v for k, v in placement.items() if k != UNPLACED}
         stage = max(given, key=lambda k: (given[k], k)) if given and sum(given.values()) * 2 >= len(group) else UNPLACED

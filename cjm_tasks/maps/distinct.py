@@ -63,3 +63,21 @@ def spread(per_value: pd.DataFrame, codes: np.ndarray, rows: np.ndarray | None =
     out = per_value.drop(columns=[column]).iloc[take].reset_index(drop=True)
     out.insert(per_value.columns.get_loc(column), column, np.repeat(rows, count))
     return out
+
+
+def among(rows: pd.Series | np.ndarray, wanted) -> np.ndarray:
+    """Which of ``rows`` (text row numbers, >= 0) are in ``wanted`` (any collection of them): a
+    boolean array, as ``isin`` gives, by indexing a mask instead of hashing (the maps select a
+    persona's, a stage's or the negative texts' rows this way many times)."""
+    import numpy as np
+
+    values = np.asarray(rows, dtype=np.int64)
+    chosen = np.fromiter(wanted, dtype=np.int64) if isinstance(wanted, (set, frozenset)) else np.asarray(wanted, dtype=np.int64)
+    if not len(values) or not len(chosen):
+        return np.zeros(len(values), dtype=bool)
+    size = int(max(values.max(), chosen.max())) + 1
+    if min(values.min(), chosen.min()) < 0 or size > 8 * (len(values) + len(chosen)) + (1 << 20):
+        return np.isin(values, chosen)  # sparse or negative numbers: a mask would be mostly empty
+    mask = np.zeros(size, dtype=bool)
+    mask[chosen] = True
+    return mask[values]

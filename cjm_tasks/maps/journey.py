@@ -29,12 +29,14 @@ from cjm_tasks.maps.barriers import UNPLACED, detect_catalog, detect_emerging, d
 from cjm_tasks.config import CjmConfig, localize
 from cjm_tasks.periods import Period
 from cjm_tasks.maps.personas import ALL_PERSONA
+from cjm_tasks.maps.distinct import among
 from cjm_tasks.maps.prepared import Inputs, Prepared, prepare_inputs
 from cjm_tasks.maps.text import count_phrases, pick_varied, text_bigrams
 from cjm_tasks.maps.measures import emotion, mean_ci, mean_stat, nps_stat, rounded
 from cjm_tasks.models import SCHEMA_VERSION
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from cjm_tasks.engine.journey import StageAggregates
@@ -45,26 +47,35 @@ log = logging.getLogger(__name__)
 def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: dict[str, Any] | None = None,
               personas: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """One map document per persona of ``prepared`` (or of ``personas``), keyed by persona id."""
-    import pandas as pd
+    from dataclasses import replace
 
     counts = prepared.counts
     wanted = [p for p in prepared.personas(config) if personas is None or p in personas]
-    # Rows of texts with a catalog hit: an index (``isin`` hashes it once; a set is copied to a list each call).
-    matched_rows = pd.Index(prepared.matches["row"].unique())
+    matched_rows = prepared.matches["row"].unique()
     minimum = config.barriers.detection.min_customers
+    if len(prepared.texts) and "who" not in prepared.texts.columns:
+        prepared = replace(prepared, texts=with_keys(prepared.texts))  # writers numbered once for every persona
+    # The word pairs of every text once when several personas are built: each persona's are a subset by row.
+    shared_bigrams = text_bigrams(prepared.texts.set_index("row")["norm"], normalized=True) if len(wanted) > 1 else None
 
     maps = {}
     for persona_id in wanted:
         persona_cfg = next((p for p in config.personas.personas if p.id == persona_id), None)
         persona_texts = prepared.texts_of(persona_id)
-        persona_texts = with_keys(persona_texts) if len(persona_texts) else persona_texts.assign(who=None)
+        if not len(persona_texts):
+            persona_texts = persona_texts.assign(who=None)
         aggregates = prepared.aggregates.of(persona_id)
         if persona_id not in counts and not len(persona_texts):
             stages = _empty_stages(config)  # nobody in the persona this quarter
         else:
             stages = _stage_metrics(aggregates, persona_texts, counts.get(persona_id, 0), config)
         # Each text's word pairs once; themes and emerging barriers count subsets of them by row.
-        bigrams = text_bigrams(persona_texts.set_index("row")["norm"], normalized=True)
+        if shared_bigrams is None:
+            bigrams = text_bigrams(persona_texts.set_index("row")["norm"], normalized=True)
+        elif persona_id == ALL_PERSONA:
+            bigrams = shared_bigrams
+        else:
+            bigrams = shared_bigrams[among(shared_bigrams["row"], persona_texts["row"])].reset_index(drop=True)
         population = measure_population(persona_texts, counts.get(persona_id, 0), config)
         catalog_found, catalog_measures = detect_catalog(persona_texts, prepared.matches, population, config)
         themes_found, theme_measures = detect_emerging(persona_texts, matched_rows, population, config, bigrams)
@@ -102,17 +113,17 @@ def build_maps(inputs: Inputs, config: CjmConfig, period: Period, lineage: dict[
     return maps_from(prepare_inputs(inputs, config), config, period, lineage, personas)
 
 
-def _themes(stage_texts: pd.DataFrame, matched_rows: pd.Index, config: CjmConfig, bigrams: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+def _themes(stage_texts: pd.DataFrame, matched_rows: np.ndarray, config: CjmConfig, bigrams: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
     """What customers expect (positive themes) and fear (negative themes) at a stage, from the
     texts given at that stage. Expectations come from well-scored texts whose wording is not
     negative and that match no barrier, so a complaint phrase is never listed as an expectation."""
     out = {}
     given = stage_texts[stage_texts["stage_given"].astype(bool)]
-    positive = (given["score01"] >= 0.75) & ~(given["sentiment"] < 0) & ~given["row"].isin(matched_rows)
+    positive = (given["score01"] >= 0.75) & ~(given["sentiment"] < 0) & ~among(given["row"], matched_rows)
     negative = given["score01"] <= config.barriers.detection.negative_score
     for polarity, mask in (("positive", positive), ("negative", negative)):
         rows = given.loc[mask, "row"]
-        found = pick_varied(count_phrases(bigrams[bigrams["row"].isin(rows)], min_count=3), top=3)
+        found = pick_varied(count_phrases(bigrams[among(bigrams["row"], rows)], min_count=3), top=3)
         out[polarity] = [{"phrase": t.phrase, "texts": int(t.texts)} for t in found.itertuples(index=False)]
     return out
 

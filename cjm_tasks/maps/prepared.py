@@ -18,6 +18,8 @@ from cjm_tasks.engine.base import EngineError
 from cjm_tasks.engine.sql import ident
 from cjm_tasks.engine.journey import TEXT_COLUMNS, StageAggregates, create_texts, stage_aggregates, text_personas_sql
 from cjm_tasks.engine.personas import assign_personas, create_customers
+from cjm_tasks.maps.distinct import among
+from cjm_tasks.maps.barriers import with_keys
 from cjm_tasks.maps.personas import ALL_PERSONA
 from cjm_tasks.maps.text_features import analyse_texts, catalog_matcher
 
@@ -44,7 +46,7 @@ class Prepared:
     """A period ready for per-persona maps.
 
     ``aggregates``: the stage counts of every persona; ``texts``: one row per text (``row``), with
-    ``norm``, ``sentiment`` and its stage; ``text_personas``: (row, persona) for every persona
+    ``norm``, ``sentiment``, its stage and its writer ``who`` (:func:`~cjm_tasks.maps.barriers.with_keys`); ``text_personas``: (row, persona) for every persona
     but ``all`` (every text is ``all``'s); ``matches``: the catalog hits by text ``row``;
     ``counts``: active customers per persona (``all`` included).
     """
@@ -70,7 +72,7 @@ class Prepared:
 
         texts = self.texts
         if persona != ALL_PERSONA:
-            texts = texts[texts["row"].isin(self.rows_of(persona))]
+            texts = texts[among(texts["row"], self.rows_of(persona))]
         # An object column like the others (a plain string would make an Arrow-backed one, slow to take from).
         return texts.assign(persona=pd.Series(np.full(len(texts), persona, dtype=object), index=texts.index, dtype=object))
 
@@ -103,6 +105,9 @@ def prepare(engine: Engine, config: CjmConfig, views: dict[str, list[str]] | Non
         aggregates = stage_aggregates(engine, config, views, customers.pairs)
         texts, text_personas = collect_texts_from(engine, config, views)
         texts, matches = analyse_texts(texts, config, matcher.result())
+    # The maps count writers, never read their ids: numbered once, the ids (ten million strings
+    # at ten times workload L) are not kept.
+    texts = with_keys(texts).drop(columns="customer_id")
     counts = dict(membership.counts)
     counts[ALL_PERSONA] = membership.customers
     return Prepared(aggregates, texts, text_personas, matches, counts, membership.unassigned)

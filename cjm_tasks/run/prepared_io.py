@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from cjm_tasks import jsonio
 from cjm_tasks.engine.journey import StageAggregates
+from cjm_tasks.maps.distinct import among
 from cjm_tasks.maps.personas import ALL_PERSONA
 from cjm_tasks.maps.prepared import Prepared, strings_shared
 
@@ -90,7 +91,7 @@ def _decoded(texts: pd.DataFrame, strings: dict[str, object]) -> pd.DataFrame:
 def _matches_of(prepared: Prepared, persona: str) -> pd.DataFrame:
     if persona == ALL_PERSONA:
         return prepared.matches
-    return prepared.matches[prepared.matches["row"].isin(prepared.rows_of(persona))]
+    return prepared.matches[among(prepared.matches["row"], prepared.rows_of(persona))]
 
 
 def load_prepared(storage: Storage, prefix: str, persona: str | None = None) -> Prepared:
