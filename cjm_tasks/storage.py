@@ -160,16 +160,32 @@ class LocalStorage:
         finally:
             if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)
+            self._drop_staging()
 
     def _temp_file(self) -> tuple[int, str]:
         """A new file in the staging folder, readable as a published file must be (mkstemp makes
         0600 files; a web server serving a site must read them): (descriptor, path). Its name
         says which host and process writes it, for :meth:`remove_temporaries`."""
         staging = self.root / STAGING
-        staging.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=staging, prefix=f".{_host()}.{os.getpid()}.", suffix=".tmp")
+        for _ in range(10):
+            staging.mkdir(parents=True, exist_ok=True)
+            try:
+                fd, tmp = tempfile.mkstemp(dir=staging, prefix=f".{_host()}.{os.getpid()}.", suffix=".tmp")
+                break
+            except FileNotFoundError:  # another writer removed the folder, empty, in between
+                continue
+        else:
+            raise OSError(errno.ENOENT, f"{staging} keeps disappearing")
         os.fchmod(fd, 0o666 & ~_umask())
         return fd, tmp
+
+    def _drop_staging(self) -> None:
+        """Remove the staging folder when no write is using it, so a finished write leaves
+        nothing but its file (a writer that loses it to this makes it again)."""
+        try:
+            (self.root / STAGING).rmdir()
+        except OSError:  # absent, or another write is in progress
+            pass
 
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
@@ -232,6 +248,7 @@ class LocalStorage:
                 finally:
                     if os.path.exists(tmp):
                         os.unlink(tmp)
+                    self._drop_staging()
                 Path(path).unlink()
         except OSError as exc:
             raise StorageError(f"{self.url(key)}: cannot be written ({exc.strerror or exc})") from None
@@ -273,6 +290,7 @@ class LocalStorage:
             except FileNotFoundError:  # its writer finished or another cleaner was first
                 continue
             removed.append(name)
+        self._drop_staging()
         return removed
 
 

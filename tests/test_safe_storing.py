@@ -242,3 +242,13 @@ def test_an_unreachable_s3_is_named_with_its_endpoint_and_attempts(tmp_path: Pat
     assert "unexpected error" not in done.stderr and "Traceback" not in done.stderr
     with pytest.raises(StorageError, match=rf"storage\.work: s3://cjm-outage/work: the S3 storage at {endpoint} could not be reached after 2 attempts"):
         steps.refresh(load_config(main), Period.parse("2025Q3"))
+
+
+def test_an_airflow_step_redacts_the_logs_it_writes(tmp_path: Path):
+    from cjm_tasks.logs import RedactingFilter
+    from cjm_tasks.run.airflow import run_step
+
+    handle = steps.snapshot_config(str(write_config(tmp_path / "cfg", tmp_path / "data")), "run-1")
+    assert run_step("list_sources", workspace=handle) == ["surveys", "reviews", "sales", "customers"]
+    handlers = logging.getLogger().handlers
+    assert handlers and all(any(isinstance(f, RedactingFilter) for f in h.filters) for h in handlers)

@@ -41,6 +41,7 @@ def test_local_writes_leave_no_temporary_files_and_are_readable(tmp_path: Path):
     storage.write_bytes("x/y.json", b"1")
     storage.write_bytes("x/y.json", b"2", if_absent=True)
     assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["y.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]  # the staging folder goes when the write is done
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE((tmp_path / "x" / "y.json").stat().st_mode) == 0o666 & ~umask
