@@ -8,7 +8,7 @@ from codecs import lookup as codec_lookup
 from datetime import datetime
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import ByteSize, Field, StringConstraints, field_validator, model_validator
 
 from cjm_tasks.config.common import Strict, check_scale, check_timezone
 
@@ -28,6 +28,19 @@ class CsvOptions(Strict):
         except LookupError:
             raise ValueError(f"unknown encoding {value!r} (expected e.g. utf-8, cp1251, latin-1)") from None
         return value
+
+
+class ReadLimits(Strict):
+    """How big or deep a file's parts may be before the reader refuses it (``limits:`` of a
+    source). Sizes are bytes or text such as ``4MB`` / ``16 MiB``; ``max_file_bytes`` is off by
+    default. A hostile or broken file stops with an error that names the file, the row or line,
+    and the setting to raise, long before it can exhaust memory or crash a parser."""
+
+    max_field_bytes: ByteSize = Field(ByteSize(1 << 20), ge=1)   # one value (a CSV field, a JSON string)
+    max_line_bytes: ByteSize = Field(ByteSize(8 << 20), ge=1)    # one JSON line, one CSV row
+    max_file_bytes: ByteSize | None = Field(None, ge=1)          # one input file (an S3 object included)
+    # pyarrow's JSON parser recurses per level and crashes (SIGSEGV) near 10,000: hence the cap.
+    max_json_depth: int = Field(100, ge=1, le=1000)
 
 
 class MeltCondition(Strict):
@@ -145,6 +158,7 @@ class SourceConfig(Strict):
     location: str | None = None
     format: Literal["csv", "parquet", "jsonl", "xlsx", "sql"]
     csv: CsvOptions = CsvOptions()
+    limits: ReadLimits = ReadLimits()
     sheet: Union[str, int, None] = None   # xlsx: a sheet name or 0-based index (default: the first)
     sql: SqlOptions | None = None
     # surveys: wide (one row per answer, or per response with `melt`) or long (one row per answer,

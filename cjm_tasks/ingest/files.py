@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +21,9 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from cjm_tasks.errors import DataError
-from cjm_tasks.ingest.readers import _header, csv_options, read_table
+from cjm_tasks.ingest.convert import clip
+from cjm_tasks.ingest.limits import check_file, check_json_line, check_json_lines, check_values, human, line_too_long, setting
+from cjm_tasks.ingest.readers import _header, csv_block, csv_options, read_table
 from cjm_tasks.storage import CHUNK, Storage
 
 if TYPE_CHECKING:
@@ -32,8 +34,6 @@ if TYPE_CHECKING:
 # JSON Lines are parsed this many bytes at a time (cut at a line end): pyarrow's JSON reader
 # is fast on pieces this size, and a piece and its table stay far below a batch's memory.
 JSONL_CHUNK = 32 * 1024 * 1024
-# CSV blocks handed to pyarrow's streaming reader; larger blocks parse faster, up to a point.
-CSV_BLOCK = 16 * 1024 * 1024
 # A CSV file that fails to parse is read whole to name the bad row, when it is at most this big.
 EXPLAIN_WHOLE = 256 * 1024 * 1024
 
@@ -87,10 +87,14 @@ def local_files(files: list[tuple[str, Storage, str]]) -> Iterator[list[LocalFil
 
 def file_header(name: str, source: SourceConfig, file: LocalFile) -> list[str]:
     """The column names of ``file`` (a CSV's first line, a Parquet schema, the keys of the first
-    JSON lines, a sheet's first row). Raises :class:`DataError` for an empty or unreadable file."""
+    JSON lines, a sheet's first row). Raises :class:`DataError` for an empty, unreadable,
+    compressed or too large file, a header line longer than ``max_line_bytes`` and a JSON line
+    nested deeper than ``max_json_depth``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    with open(file.path, "rb") as fh:
+        check_file(name, source, file.display, file.path.stat().st_size, fh.read(16))
     if _blank(file.path):
         raise DataError(name, file.display, "file is empty")
     if source.format == "parquet":
@@ -100,9 +104,24 @@ def file_header(name: str, source: SourceConfig, file: LocalFile) -> list[str]:
             raise DataError(name, file.display, f"not a readable Parquet file ({exc})") from None
     if source.format == "xlsx":
         return _header(name, source, file.display, file.path.read_bytes())
+    limit = int(source.limits.max_line_bytes)
     with open(file.path, "rb") as fh:
-        # A CSV's header is its first line; JSON Lines name their fields in the first 200 lines.
-        head = fh.readline() if source.format == "csv" else b"".join(islice(fh, 200))
+        if source.format == "csv":
+            # A CSV's header is its first line (ended by LF, CRLF or a lone CR): read no more than a line may hold.
+            head = fh.readline(limit + 1)
+            if len(head) > limit and not re.search(rb"[\r\n]", head):
+                raise DataError(name, f"{file.display}, header", f"the first line is longer than the {human(limit)} "
+                                                                 f"{setting(name, 'max_line_bytes')} allows (is this a CSV file?)")
+        else:
+            # JSON Lines name their fields in the first 200 lines, each checked before it is parsed.
+            lines = []
+            for number in range(1, 201):
+                line = fh.readline(limit + 1)
+                if not line:
+                    break
+                check_json_line(name, source, file.display, line, number)
+                lines.append(line)
+            head = b"".join(lines)
     return _header(name, source, file.display, head)
 
 
@@ -115,17 +134,22 @@ def _blank(path: Path) -> bool:
     return True
 
 
-def file_tables(name: str, source: SourceConfig, file: LocalFile, columns: list[str], batch_rows: int) -> Iterator[pa.Table]:
-    """The ``columns`` of ``file`` as Arrow tables of ``batch_rows`` rows (the last one shorter).
-    Raises :class:`DataError` naming the row (or line) where the file stops parsing."""
+def file_tables(name: str, source: SourceConfig, file: LocalFile, columns: list[str], batch_rows: int,
+                id_columns: Collection[str] = ()) -> Iterator[pa.Table]:
+    """The ``columns`` of ``file`` as Arrow tables of ``batch_rows`` rows (the last one shorter),
+    each checked by :func:`~cjm_tasks.ingest.limits.check_values` (``id_columns``: the file's
+    columns read as ids). Raises :class:`DataError` naming the row (or line) where the file stops
+    parsing or breaks a limit."""
     if source.format == "csv":
-        pieces: Iterable = _csv_batches(name, source, file, columns)
+        pieces: Iterable = _csv_batches(name, source, file, columns, id_columns)
     elif source.format == "parquet":
-        pieces = _parquet_batches(name, file, columns, batch_rows)
+        pieces = _parquet_batches(name, source, file, columns, batch_rows, id_columns)
     elif source.format == "jsonl":
-        pieces = _jsonl_tables(name, source, file, columns, batch_rows)
+        pieces = _jsonl_tables(name, source, file, columns, batch_rows, id_columns)
     else:
-        pieces = [read_table(name, source, file.display, file.path.read_bytes(), columns)]
+        table = read_table(name, source, file.display, file.path.read_bytes(), columns)
+        check_values(name, source, file.display, table, lambda i: f"data row {i + 1}", id_columns)
+        pieces = [table]
     return rebatch(pieces, batch_rows)
 
 
@@ -161,46 +185,76 @@ def _joined(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
-def _csv_batches(name: str, source: SourceConfig, file: LocalFile, columns: list[str]):
+def _csv_batches(name: str, source: SourceConfig, file: LocalFile, columns: list[str], id_columns: Collection[str]):
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
     rows = 0
+    block = csv_block(source)
     try:
-        # The options of the whole-file reader (readers.read_table), read in blocks.
-        reader = pcsv.open_csv(str(file.path), **csv_options(source, columns, CSV_BLOCK))
-        for batch in reader:
-            rows += batch.num_rows
-            yield batch
+        # The options of the whole-file reader (readers.read_table), read in blocks. An open file,
+        # not its name: pyarrow would take a name ending in .gz for a compressed file.
+        with pa.OSFile(str(file.path)) as raw:
+            reader = pcsv.open_csv(raw, **csv_options(source, columns, block))
+            for batch in reader:
+                check_values(name, source, file.display, batch, lambda i, before=rows: f"data row {before + i + 1}", id_columns)
+                rows += batch.num_rows
+                yield batch
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        if "straddl" in str(exc):
+            # pyarrow's own advice (a larger block size) names no setting of ours: this one sets it.
+            raise DataError(name, f"{file.display}, after data row {rows}",
+                            f"a row is longer than the {human(block)} a block holds: a value longer than "
+                            f"{setting(name, 'max_line_bytes')} ({human(source.limits.max_line_bytes)}), or a quote that is never closed") from None
         if file.path.stat().st_size <= EXPLAIN_WHOLE:
             # The whole-file reader names the row and the bytes; it raises for the same reason.
             read_table(name, source, file.display, file.path.read_bytes(), columns)
-        raise DataError(name, f"{file.display}, after data row {rows}", f"cannot be parsed as csv: {exc}") from None
+        raise DataError(name, f"{file.display}, after data row {rows}", f"cannot be parsed as csv: {clip(str(exc), 300)}") from None
 
 
-def _parquet_batches(name: str, file: LocalFile, columns: list[str], batch_rows: int):
+def _parquet_batches(name: str, source: SourceConfig, file: LocalFile, columns: list[str], batch_rows: int, id_columns: Collection[str]):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    rows = 0
     try:
-        yield from pq.ParquetFile(file.path).iter_batches(batch_size=batch_rows, columns=columns)
+        for batch in pq.ParquetFile(file.path).iter_batches(batch_size=batch_rows, columns=columns):
+            # A damaged page can decode into text that is not UTF-8: caught here, not in the conversion.
+            batch.validate(full=True)
+            check_values(name, source, file.display, batch, lambda i, before=rows: f"data row {before + i + 1}", id_columns)
+            rows += batch.num_rows
+            yield batch
     except (pa.ArrowException, OSError) as exc:
-        raise DataError(name, file.display, f"cannot be parsed as parquet: {exc}") from None
+        raise DataError(name, f"{file.display}, after data row {rows}", f"cannot be parsed as parquet (a damaged or truncated file?): {clip(str(exc), 300)}") from None
 
 
-def _jsonl_tables(name: str, source: SourceConfig, file: LocalFile, columns: list[str], batch_rows: int):
-    """Pieces of whole lines, at most ``JSONL_CHUNK`` bytes and ``batch_rows`` lines each, parsed
-    one by one; an error's line (and byte) is counted from the start of the file."""
+def _jsonl_tables(name: str, source: SourceConfig, file: LocalFile, columns: list[str], batch_rows: int, id_columns: Collection[str]):
+    """Pieces of whole lines, at most ``JSONL_CHUNK`` bytes and ``batch_rows`` lines each, each
+    checked for its lines' length and depth before it is parsed; an error's line (and byte) is
+    counted from the start of the file."""
     offset = 0
-    for piece in _line_pieces(file.path, batch_rows):
+    for piece in _line_pieces(name, source, file, batch_rows):
         if not piece.isspace():
             try:
-                yield read_table(name, source, file.display, piece, columns)
+                block = check_json_lines(name, source, file.display, piece)
+                table = read_table(name, source, file.display, piece, columns, block)
+                check_values(name, source, file.display, table, lambda i, piece=piece: f"line {_line_of_row(piece, i)}", id_columns)
+                yield table
             except DataError as exc:
                 lines = _lines_before(file.path, offset)
                 raise DataError(name, _shift(exc.location, r"line (\d+)", lines), _shift(exc.detail, r"byte (\d+)", offset)) from None
         offset += len(piece)
+
+
+def _line_of_row(piece: bytes, row: int) -> int:
+    """The line of ``piece`` (from 1) that pyarrow read as its row ``row`` (from 0): blank lines hold no row."""
+    seen = -1
+    for number, line in enumerate(piece.split(b"\n"), start=1):
+        if line.strip():
+            seen += 1
+            if seen == row:
+                return number
+    return row + 1
 
 
 def _lines_before(path: Path, offset: int) -> int:
@@ -213,15 +267,21 @@ def _lines_before(path: Path, offset: int) -> int:
     return lines
 
 
-def _line_pieces(path: Path, max_lines: int) -> Iterator[bytes]:
-    with open(path, "rb") as fh:
+def _line_pieces(name: str, source: SourceConfig, file: LocalFile, max_lines: int) -> Iterator[bytes]:
+    limit = int(source.limits.max_line_bytes)
+    with open(file.path, "rb") as fh:
         rest = b""
         while block := fh.read(JSONL_CHUNK):
             data = rest + block
             cut = data.rfind(b"\n") + 1
-            rest = data[cut:]
             if cut:
+                rest = data[cut:]
                 yield from _split_lines(data[:cut], max_lines)
+            else:
+                rest = data
+            if len(rest) > limit:
+                # A line that never ends is refused before it fills the memory.
+                raise line_too_long(name, source, f"{file.display}, line {_lines_before(file.path, fh.tell() - len(rest)) + 1}")
         if rest:
             yield from _split_lines(rest, max_lines)
 

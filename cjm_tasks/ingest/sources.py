@@ -31,6 +31,7 @@ from cjm_tasks.ingest.batches import NUMBER_EXTRAS, SourceReading
 from cjm_tasks.ingest.canonical import (DERIVED, ID_COLUMN, ROW_COLUMN, SCHEMAS, TIMESTAMP_COLUMN, Column, SourceData, _file_columns_for,
                                         _wanted_columns, string_mapper)
 from cjm_tasks.ingest.files import file_header, file_tables, local_files, rebatch
+from cjm_tasks.ingest.limits import check_values, refuse_duplicate_columns
 from cjm_tasks.periods import Period
 from cjm_tasks.storage import expand_location
 
@@ -165,6 +166,8 @@ def _read(name: str, config: CjmConfig, period: Period | None, only: set[str] | 
 
         table, input_file = read_query(name, source, period, config.project.timezone, mapping)
         require_columns(name, source, input_file.location, table.column_names, wanted)
+        refuse_duplicate_columns(name, input_file.location, table.column_names, table.column_names)
+        check_values(name, source, input_file.location, table, lambda i: f"row {i + 1} of the result", _id_columns(name, mapping))
         reading = SourceReading(name, config, period, wanted, [c for fc, c, _ in mapping if fc in table.column_names])
         for batch in reading.file_tables(input_file.location, rebatch([table], batch_rows)):
             emit(batch)
@@ -182,13 +185,21 @@ def _read(name: str, config: CjmConfig, period: Period | None, only: set[str] | 
             headers.append(header)
         reading = SourceReading(name, config, period, wanted, [c for fc, c, _ in mapping if any(fc in h for h in headers)])
         melt_cols = source.melt.file_columns() if source.melt else []
+        ids = _id_columns(name, mapping)
         for file, header in zip(inputs, headers):
             # Only the needed columns are parsed, but a hashed id covers the whole row.
             columns = list(dict.fromkeys(header if source.row_id == "hash" else [fc for fc, _, _ in mapping if fc in header] + melt_cols))
-            for batch in reading.file_tables(file.display, file_tables(name, source, file, columns, batch_rows)):
+            refuse_duplicate_columns(name, file.display, header, columns)
+            for batch in reading.file_tables(file.display, file_tables(name, source, file, columns, batch_rows, ids)):
                 emit(batch)
             reading.end_file(file.display, file.sha256())
     return reading
+
+
+def _id_columns(name: str, mapping: list[tuple[str, str, bool]]) -> set[str]:
+    """The file columns read as ids (a control character in one is refused)."""
+    schema = SCHEMAS[name]
+    return {fc for fc, c, _ in mapping if schema.get(c, Column("any")).kind == "id"}
 
 
 def require_columns(name: str, source: SourceConfig, display: str, columns: list[str], wanted: dict[str, bool]) -> None:
