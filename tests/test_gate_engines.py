@@ -40,6 +40,17 @@ def corrupt_negative_amount(d: Path):
     _rewrite_sales(d, lambda f: f.__setitem__("amount", f["amount"].where(f.index != 8, -12.5)))  # row 8 places an order
 
 
+def corrupt_non_finite_amount(d: Path, values: tuple[float, float] = (float("inf"), float("-inf"))):
+    # Written by pyarrow, not pandas: pandas would store NaN as a missing value.
+    import pyarrow as pa
+
+    path = d / "2025Q3" / "sales" / "part-00001.parquet"
+    table = pq.read_table(path)
+    amounts = table["amount"].to_pylist()
+    amounts[8], amounts[9] = values  # inf passes `amount >= 0`
+    pq.write_table(table.set_column(table.schema.get_field_index("amount"), "amount", pa.array(amounts, pa.float64())), path)
+
+
 def corrupt_rating_off_scale(d: Path):
     _rewrite_reviews(d, lambda rows: rows[3].__setitem__("rating", 11))  # the scale is 1-10 (RATING_SCALE)
 
@@ -57,6 +68,7 @@ CASES = [
     ("unknown_question", corrupt_unknown_stage_question, None, None, ("surveys", "in_set", "question", 1)),
     ("outside_quarter", corrupt_outside_period, None, None, ("sales", "in_period", "occurred_at", 1)),
     ("negative_amount", corrupt_negative_amount, None, None, ("sales", "range", "amount", 1)),
+    ("non_finite_amount", corrupt_non_finite_amount, None, None, ("sales", "types", "amount", 2)),
     ("not_a_number", corrupt_wrong_type, None, None, ("surveys", "types", "score", 1)),
     ("too_few_rows", corrupt_too_few_rows, None, None, ("customers", "row_count", None, None)),
     ("rate_over_one", corrupt_rate_over_one, None, None, ("sales", "rates", "event_type", None)),
@@ -94,6 +106,24 @@ def test_duckdb_and_spark_give_the_same_failures(tmp_path: Path, spark, case, co
     assert failed, on_duckdb.summary()
     assert unexpected is None or failed[0].unexpected_count == unexpected, failed[0].line()
     assert all(c.sample_rows for c in on_duckdb.failures if c.unexpected_count), on_duckdb.summary()
+    assert _checks(on_spark) == _checks(on_duckdb)
+
+
+def test_nan_read_from_parquet_fails_the_finite_check_on_both_engines(tmp_path: Path, spark):
+    """In memory NaN is pandas' missing value; streamed (as a refresh reads) it stays NaN, which
+    sorts above every number and so would pass `amount >= 0`: both engines flag it."""
+    from cjm_tasks.ingest.sources import stream_source
+
+    data_dir = write_small_inputs(tmp_path / "data")
+    corrupt_non_finite_amount(data_dir, (float("nan"), 12.5))
+    config = load_config(write_config(tmp_path / "cfg", data_dir))
+    data = {"sales": stream_source("sales", config, Q3, tmp_path / "sales.parquet")}
+    with open_engine(config, "duckdb") as duck:
+        on_duckdb = _gate(duck, data, config)
+    on_spark = _gate(spark, data, config)
+    [failed] = on_duckdb.failures
+    assert (failed.kind, failed.column, failed.unexpected_count, failed.sample_values) == ("types", "amount", 1, ["nan"]), failed.line()
+    assert failed.sample_rows[0].endswith("part-00001.parquet, data row 9")
     assert _checks(on_spark) == _checks(on_duckdb)
 
 

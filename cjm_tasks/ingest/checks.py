@@ -15,6 +15,7 @@ DuckDB only when its distinct hashes fall short of its non-null values).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -245,6 +246,8 @@ def _table_check(view: str, rule: Rule, rows: int, columns: dict[str, str]) -> C
 
 def plain(value: Any) -> Any:
     """A value as the report shows it: JSON-safe, timestamps in ISO 8601, long texts cut short."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # inf, -inf, nan: JSON has no such numbers (and nan never equals itself)
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, str):

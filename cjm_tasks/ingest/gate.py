@@ -1,8 +1,8 @@
 """The validation gate: every source's checks, computed by the engine where the data is.
 
 For each source the gate checks row counts, required columns not null, unique ids, canonical
-types, value ranges (scores on their metric's scale, ratings 1-5 or on their configured scale,
-amounts >= 0), known stages, metrics, questions and event types, timestamps inside the period,
+types, finite numbers (no inf or NaN), value ranges (scores on their metric's scale, ratings 1-5
+or on their configured scale, amounts >= 0), known stages, metrics, questions and event types, timestamps inside the period,
 and rates that count no more numerator than denominator events; ``expectations.yaml`` sets
 ``min_rows``, ``mostly`` per check kind and extra expectations. Values the reader could not
 convert (a word where a number belongs) are reported as failed ``types`` checks with the file and row.
@@ -38,6 +38,9 @@ if TYPE_CHECKING:
     from cjm_tasks.storage import Storage
 
 log = logging.getLogger(__name__)
+
+# The largest finite double: a value above it (in absolute value) is infinite or NaN.
+FLOAT_MAX = "1.7976931348623157e308"
 
 
 @dataclass
@@ -153,6 +156,11 @@ def _plan(name: str, source: SourceData, columns: dict[str, str], config: CjmCon
         # parse as a `types` issue; a number column must have reached the view as a float.
         if spec.kind == "float" and column in columns:
             add("types", column, "expected numbers", "expect_column_values_to_be_in_type_list", "type", types=FLOAT_TYPES)
+            if columns[column].upper() in FLOAT_TYPES:
+                # inf passes `amount >= 0` and NaN sorts above every number: neither is a value.
+                # Both engines order NaN above infinity, so one comparison finds all three.
+                add("types", column, "expected finite numbers (not inf, -inf or NaN)", "cjm_values_finite", "values",
+                    mostly=_mostly(expect, "types"), unexpected=f"abs({ident(column)}) > {FLOAT_MAX}")
 
     range_mostly, set_mostly = _mostly(expect, "range"), _mostly(expect, "in_set")
     stage_ids = config.stage_ids
