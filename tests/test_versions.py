@@ -171,9 +171,12 @@ def test_two_processes_storing_different_maps_make_two_complete_revisions(backen
 def test_version_ids():
     assert str(VersionId.parse("2025q3")) == "2025Q3" and VersionId.parse("2025Q3").revision is None
     assert VersionId.parse("2025Q3-r12") == VersionId(Period(2025, 3), 12)
-    for bad in ("2025Q5", "2025-r1", "Q3-r1", "2025Q3-rx"):
-        with pytest.raises(VersionError, match="is not like 2025Q3"):
+    for bad in ("2025Q5", "2025-r1", "Q3-r1", "2025Q3-rx", "2025Q3-r0", "0000Q1"):
+        with pytest.raises(VersionError, match="such as 2025Q3|1900"):
             VersionId.parse(bad)
+    for bad in ("../../etc", "a" * 65, "p\x00"):
+        with pytest.raises(VersionError, match="persona"):
+            VersionStore(LocalStorage(Path("/nonexistent-store"))).list(bad)
 
 
 def test_resolve_names_what_is_stored(tmp_path: Path):

@@ -18,6 +18,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from cjm_tasks import ids
 from cjm_tasks.config import CjmConfig, load_config
 from cjm_tasks.errors import CjmError, DataError
 from cjm_tasks.periods import Period
@@ -39,7 +40,7 @@ def resolve_period(data_interval_start: str | None = None, period: str | None = 
     """The quarter a run refreshes: the ``period`` param when given, else the quarter of the
     data interval's start (a scheduled run's interval is the quarter just ended)."""
     if period:
-        return str(Period.parse(period))
+        return str(ids.period(period, "period"))
     if data_interval_start:
         return str(Period.containing(datetime.fromisoformat(str(data_interval_start))))
     raise StepError("a run without a data interval (triggered by hand) needs the 'period' param, e.g. 2025Q3")
@@ -199,6 +200,9 @@ def clean_workspaces(workspace: Workspace) -> list[str]:
 
 def compare_versions(config_path: str | None, persona: str, from_version: str, to_version: str) -> dict[str, Any]:
     """Compare any two stored versions of a persona and publish the comparison page."""
+    ids.persona_id(persona, "persona")
+    ids.version_ref(from_version, "from_version")
+    ids.version_ref(to_version, "to_version")
     return publish_comparison(load_config(config_path or None), persona, from_version, to_version)
 
 

@@ -8,20 +8,17 @@ formats of the configured language.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cjm_tasks import ids
 from cjm_tasks.config import CjmConfig
 from cjm_tasks.errors import CjmError
 from cjm_tasks.site.labels import Formatter, labels_for
 from cjm_tasks.versions.diff import PROPORTIONS
 from cjm_tasks.versions.history import UNPLACED
 from cjm_tasks.versions.store import VersionStore
-
-_SLUG = re.compile(r"^[a-z0-9_-]+$")
-
 
 class ReportError(CjmError):
     """The store holds something the site cannot show safely (e.g. a persona id that is no slug)."""
@@ -57,8 +54,10 @@ def load_versions(store: VersionStore) -> dict[str, list[Version]]:
     """
     out: dict[str, list[Version]] = {}
     for stored in store.list():
-        if not _SLUG.match(stored.persona):
-            raise ReportError(f"persona folder {stored.persona!r} in the store is not a slug ([a-z0-9_-]+); refusing to publish it")
+        try:
+            ids.persona_id(stored.persona)
+        except ids.IdError as exc:
+            raise ReportError(f"persona folder in the store: {exc}; refusing to publish it") from None
         map_bytes = store.storage.read_bytes(f"{stored.prefix}/map.json")
         diff_bytes = store.storage.read_bytes(f"{stored.prefix}/diff.json")
         out.setdefault(stored.persona, []).append(Version(

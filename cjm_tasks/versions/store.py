@@ -38,7 +38,7 @@ from typing import Any
 from cjm_tasks import jsonio
 from cjm_tasks.clock import stamp
 from cjm_tasks.errors import CjmError
-from cjm_tasks.periods import Period, PeriodError
+from cjm_tasks.periods import Period
 from cjm_tasks.storage import Storage, StorageError, key_part
 
 log = logging.getLogger(__name__)
@@ -65,14 +65,14 @@ class VersionId:
 
     @classmethod
     def parse(cls, text: str) -> VersionId:
-        match = _VERSION_RE.match(str(text).strip().upper().replace("-R", "-r"))
-        if not match:
-            raise VersionError(f"version {text!r} is not like 2025Q3 (the latest revision) or 2025Q3-r2")
+        """``2025Q3`` (the latest revision) or ``2025Q3-r2``, checked by :func:`cjm_tasks.ids.version_ref`."""
+        from cjm_tasks import ids
+
         try:
-            period = Period.parse(match.group(1))
-        except PeriodError as exc:
+            ref = ids.version_ref(text)
+        except ids.IdError as exc:
             raise VersionError(str(exc)) from None
-        return cls(period, int(match.group(2)) if match.group(2) else None)
+        return cls(ref.period, ref.revision)
 
     def __str__(self) -> str:
         return f"{self.period}" if self.revision is None else f"{self.period}-r{self.revision}"
@@ -109,6 +109,16 @@ class StoreResult:
     version: VersionId
     created: bool
     manifest: dict[str, Any]
+
+
+def _checked(persona: str) -> str:
+    """A persona id given to the store, checked before it becomes part of a key or path."""
+    from cjm_tasks import ids
+
+    try:
+        return ids.persona_id(persona, "persona")
+    except ids.IdError as exc:
+        raise VersionError(str(exc)) from None
 
 
 def revision_prefix(persona: str, period: Period, revision: int | None) -> str:
@@ -155,6 +165,8 @@ class VersionStore:
 
     def list(self, persona: str | None = None, period: Period | None = None) -> list[StoredVersion]:
         """Complete versions (with a manifest), by persona, period and revision."""
+        if persona is not None:
+            _checked(persona)
         prefix = "maps/" + (f"{persona}/" if persona else "") + (f"{period}/" if persona and period else "")
         out = []
         for (p, per, rev), files in sorted(self._revisions(prefix).items()):
@@ -173,6 +185,7 @@ class VersionStore:
 
     def resolve(self, persona: str, version: VersionId | str) -> StoredVersion:
         """The stored version ``version`` (latest revision when none is given)."""
+        _checked(persona)
         vid = VersionId.parse(version) if isinstance(version, str) else version
         candidates = [v for v in self.list(persona, vid.period) if vid.revision in (None, v.version.revision)]
         if not candidates:
@@ -211,6 +224,7 @@ class VersionStore:
         """Every barrier of ``persona`` across all its versions (see :func:`cjm_tasks.versions.history.barrier_history`)."""
         from cjm_tasks.versions.history import barrier_history
 
+        _checked(persona)
         return barrier_history([(str(v.version), self.read_map(v), self.read_diff(v)) for v in self.list(persona)])
 
     def _json(self, key: str) -> dict[str, Any]:
