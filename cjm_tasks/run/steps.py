@@ -16,7 +16,7 @@ import os
 import socket
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cjm_tasks import ids
 from cjm_tasks.config import CjmConfig, load_config
@@ -28,6 +28,9 @@ from cjm_tasks.run.workspace import Workspace
 from cjm_tasks.site.publish import PublishResult
 from cjm_tasks.storage import open_storage
 from cjm_tasks.versions.store import StoreResult
+
+if TYPE_CHECKING:
+    from cjm_tasks.maps.prepared import Prepared
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +127,14 @@ def validate_sources(workspace: Workspace, period: str, source_keys: list[str]) 
 
 def prepare_personas(workspace: Workspace, source_keys: list[str]) -> list[str]:
     """Assign personas, count every persona's stage metrics in the engine and analyse the texts
-    once, with the run's lineage; returns the personas to build."""
+    once, with the run's lineage, into the workspace (each ``build_map`` task reads its persona's
+    slice); returns the personas to build."""
+    prepared, lineage = _prepared(workspace, source_keys)
+    workspace.save_prepared(prepared, lineage)
+    return prepared.personas(workspace.config())
+
+
+def _prepared(workspace: Workspace, source_keys: list[str]) -> tuple[Prepared, dict[str, Any]]:
     from cjm_tasks.engine import open_engine
     from cjm_tasks.engine.inputs import register_sources
     from cjm_tasks.maps.prepared import prepare
@@ -136,9 +146,7 @@ def prepare_personas(workspace: Workspace, source_keys: list[str]) -> list[str]:
         raise StepError(f"sources {', '.join(unreadable)} could not be read; the validation gate should have stopped the run")
     with open_engine(config) as engine:
         register_sources(engine, data)
-        prepared = prepare(engine, config)
-    workspace.save_prepared(prepared, lineage_of(data, config))
-    return prepared.personas(config)
+        return prepare(engine, config), lineage_of(data, config)
 
 
 def build_map(workspace: Workspace, period: str, persona: str) -> str:
@@ -150,6 +158,23 @@ def build_map(workspace: Workspace, period: str, persona: str) -> str:
     doc = maps_from(workspace.load_prepared(persona), config, Period.parse(period), workspace.lineage(), [persona])[persona]
     check_map(doc)
     return workspace.save_map(persona, doc, worker_name())
+
+
+def build_maps(workspace: Workspace, period: str, source_keys: list[str]) -> list[str]:
+    """``prepare_personas`` then every ``build_map`` in one process, without the round trip
+    through the workspace: the prepared quarter stays in memory and the work the personas share
+    (every text's word pairs) is done once. The maps are those the tasks build; returns their keys."""
+    from cjm_tasks.maps.journey import maps_from
+    from cjm_tasks.models import check_map
+
+    prepared, lineage = _prepared(workspace, source_keys)
+    docs = maps_from(prepared, workspace.config(), Period.parse(period), lineage)
+    del prepared
+    keys = []
+    for persona, doc in docs.items():
+        check_map(doc)
+        keys.append(workspace.save_map(persona, doc, worker_name()))
+    return keys
 
 
 def worker_name() -> str:
@@ -220,9 +245,10 @@ def summary(result: Any) -> Any:
 def refresh(config: CjmConfig, period: Period, run_id: str | None = None, progress: Progress | None = None,
             force: bool = False) -> dict[str, Any]:
     """The whole refresh of ``period`` in this process, step by step as the DAG runs it: check
-    whether the quarter is unchanged since its stored versions, then read, validate, prepare,
-    build each persona's map, store versions with their diffs, render and publish the site
-    (last), and remove old workspaces. ``run_id`` defaults to a new random id.
+    whether the quarter is unchanged since its stored versions, then read, validate, prepare and
+    build every persona's map (:func:`build_maps`: the DAG's ``prepare_personas`` and
+    ``build_map`` tasks without the workspace between them), store versions with their diffs,
+    render and publish the site (last), and remove old workspaces. ``run_id`` defaults to a new random id.
 
     First, what can be checked before writing is (:func:`check_before_writing`: a location that
     cannot be written, a persona id that cannot be a file name raise before anything is written).
@@ -259,10 +285,8 @@ def refresh(config: CjmConfig, period: Period, run_id: str | None = None, progre
         keys.append(read_source(workspace, str(period), source))
     say("validating the inputs")
     validation = validate_sources(workspace, str(period), keys)
-    say("preparing personas and texts")
-    personas = prepare_personas(workspace, keys)
-    say("building journey maps")
-    maps = [build_map(workspace, str(period), persona) for persona in personas]
+    say("preparing personas and building journey maps")
+    maps = build_maps(workspace, str(period), keys)
     say("storing versions")
     versions = store_versions(workspace, maps)
     say("rendering the site")
