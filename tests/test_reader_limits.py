@@ -134,8 +134,10 @@ def test_a_key_twice_in_one_json_object_is_refused(tmp_path: Path):
 
 def test_json_lines_errors_never_suggest_csv_encoding(tmp_path: Path):
     latin1 = '{"review_id": "R\xe9", "published_at": "2025-07-01T10:00:00Z", "rating": 4, "text": "caf\xe9"}\n'.encode("latin-1")
-    # On a line that names the fields (the first 200), and on one read later by pyarrow.
-    for line, lines in ((3, [REVIEW % 0, REVIEW % 1]), (230, [REVIEW % i for i in range(229)])):
+    mixed = '{"review_id": "R-mixed", "published_at": "2025-07-01T10:00:00Z", "rating": "four", "text": "x"}\n'
+    # On a line that names the fields (the first 200), on one read later by pyarrow, and in a piece
+    # pyarrow refuses for mixed types (read by pandas, which would replace the bytes).
+    for line, lines in ((3, [REVIEW % 0, REVIEW % 1]), (230, [REVIEW % i for i in range(229)]), (231, [REVIEW % i for i in range(229)] + [mixed])):
         error = _refused(tmp_path / str(line), "reviews", "".join(lines).encode() + latin1, "reviews.jsonl")
         assert f"reviews.jsonl, line {line}" in str(error) and "utf-8" in str(error).lower() and "csv.encoding" not in str(error), str(error)
     error = _refused(tmp_path / "broken", "reviews", REVIEW % 0 + REVIEW % 1 + '{"review_id": "R2", "rat\n', "reviews.jsonl")

@@ -202,3 +202,27 @@ def test_untrusted_text_is_escaped_in_the_html_report(tmp_path: Path, data_dir: 
     html = Path(outcome.report["html"]).read_text()
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_a_timestamp_past_year_9999_is_a_failed_check_not_a_crash(tmp_path: Path, data_dir: Path):
+    # A damaged Parquet page can decode into such a value; Python's datetime cannot hold it.
+    path = data_dir / "2025Q3" / "sales" / "part-00000.parquet"
+    table = pq.read_table(path)
+    column = table.schema.get_field_index("occurred_at")
+    micros = table["occurred_at"].cast(pa.int64()).to_pylist()
+    micros[3] = 2**62
+    pq.write_table(table.set_column(column, "occurred_at", pa.array(micros, pa.int64()).cast(table.schema.field(column).type)), path)
+    _, outcome = _gate(tmp_path, data_dir)
+    [failed] = outcome.result.failures
+    assert (failed.kind, failed.column, failed.unexpected_count) == ("in_period", "occurred_at", 1), failed.line()
+    assert failed.sample_values[0].startswith("17036-") and failed.sample_rows == [f"{path}, data row 4"]
+
+
+def test_ids_written_as_fractions_are_kept_as_written(tmp_path: Path, data_dir: Path):
+    # The columns event_id and amount swapped in a Parquet file: the ids are 12.5, 30.0, ...; the amounts are words.
+    for path in (data_dir / "2025Q3" / "sales").glob("*.parquet"):
+        table = pq.read_table(path)
+        pq.write_table(table.rename_columns([{"event_id": "amount", "amount": "event_id"}.get(n, n) for n in table.column_names]), path)
+    _, outcome = _gate(tmp_path, data_dir)
+    failed = {(c.source, c.kind, c.column) for c in outcome.result.failures}
+    assert ("sales", "types", "amount") in failed, outcome.result.summary()

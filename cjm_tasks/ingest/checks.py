@@ -200,7 +200,24 @@ def _samples(engine: Engine, view: str, rule: Rule) -> list[tuple[Any, int]]:
     row = ident(ROW_COLUMN)
     table = engine.query(f"SELECT {ident(rule.measured)} AS value, {row} AS position FROM {ident(view)} "
                          f"WHERE {_unexpected_rows(rule, view)} ORDER BY {row} LIMIT {SAMPLES}")
-    return [(r["value"], int(r["position"])) for r in table.to_pylist()]
+    return list(zip(_python_values(table.column("value")), (int(p) for p in table.column("position").to_pylist())))
+
+
+def _python_values(values) -> list[Any]:
+    """Arrow values as Python values; a timestamp past Python's year 9999 (a damaged file's
+    garbage, say) as the text Arrow writes for it, rather than an OverflowError."""
+    try:
+        return values.to_pylist()
+    except (OverflowError, ValueError):
+        import pyarrow as pa
+
+        out = []
+        for i in range(len(values)):
+            try:
+                out.append(values[i].as_py())
+            except (OverflowError, ValueError):
+                out.append(values.slice(i, 1).cast(pa.string())[0].as_py())
+        return out
 
 
 def _reported_mostly(rule: Rule) -> float | None:

@@ -109,9 +109,14 @@ def _as_text(series: pd.Series) -> pd.Series:
     if pd.api.types.is_string_dtype(series.dtype) and not pd.api.types.is_object_dtype(series.dtype):
         return series
     if pd.api.types.is_float_dtype(series.dtype):
-        # Integer ids read as floats (because of missing values) must not become "12.0".
-        as_int = series.astype("Int64")
-        return as_int.astype("str").where(series.notna())
+        import numpy as np
+
+        values = series.dropna().to_numpy(dtype="float64")
+        if np.isfinite(values).all() and (values == np.round(values)).all() and (np.abs(values) < 2**63).all():
+            # Integer ids read as floats (because of missing values) must not become "12.0".
+            return series.astype("Int64").astype("str").where(series.notna())
+        # Fractions (an amount column mapped as an id, say) stay as they are written.
+        return series.astype("str").where(series.notna())
     return series.astype("str").where(series.notna())
 
 

@@ -183,6 +183,8 @@ def _read_jsonl(name: str, display: str, raw: bytes, columns: list[str], block_s
         # and let the canonical conversion report the values that are not what they should be.
         import pandas as pd
 
+        # pandas would replace bytes that are not UTF-8; read_table names their line instead.
+        raw.decode("utf-8")
         try:
             frame = pd.read_json(io.BytesIO(raw), lines=True, dtype=False)
         except ValueError:
