@@ -293,8 +293,10 @@ def _(p: Project) -> None:
       issue="an S3 outage past the retry budget is reported as `unexpected error: EndpointConnectionError`")
 def _(p: Project) -> None:
     # Nothing listens on the port: every attempt is refused, the retry budget runs out at once.
-    edit_yaml(p.main, lambda d: (d["storage"].update(versions="s3://hostile-outage/store"),
-                                 d["s3"].update(endpoint_url=f"http://127.0.0.1:{_free_port()}")))
+    def change(doc: dict) -> None:
+        doc["storage"]["versions"] = "s3://hostile-outage/store"
+        doc["s3"]["endpoint_url"] = f"http://127.0.0.1:{_free_port()}"
+    edit_yaml(p.main, change)
 
 
 # ---------------------------------------------------------------- periods and other arguments
