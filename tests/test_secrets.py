@@ -18,7 +18,7 @@ from tests.hostile.edits import PERIOD, Project, edit_yaml
 from tests.hostile.run import REPO, make_project
 
 SECRETS = {
-    "AWS_ACCESS_KEY_ID": "AKIAHOSTILEX9Q2ZLEAK",
+    "AWS_ACCESS_KEY_ID": "AKIA" + "HOSTILEX9Q2ZLEAK",
     "AWS_SECRET_ACCESS_KEY": "hostileSecretKey/9q8w7e6r5t4y3u2i1o0pLEAK",
     "AWS_SESSION_TOKEN": "hostileSessionToken+FwoGZXIvYXdzEBYaDLEAK",
     "CJM_SMTP_PASSWORD": "smtpHostilePassword-5e6f-LEAK",
