@@ -34,6 +34,9 @@ class Engine(Protocol):
     def materialize(self, view: str, sql: str) -> None:
         """Compute ``sql`` once and keep it as ``view`` for the following queries."""
 
+    def drop(self, view: str) -> None:
+        """Forget a materialized ``view`` and free what it holds (nothing when there is none)."""
+
     def query(self, sql: str) -> pa.Table:
         """Run a query and return its (small) result."""
 

@@ -54,6 +54,9 @@ class DuckDBEngine:
     def materialize(self, view: str, sql: str) -> None:
         self._run(f"CREATE OR REPLACE TEMP TABLE {ident(view)} AS {sql}")
 
+    def drop(self, view: str) -> None:
+        self._run(f"DROP TABLE IF EXISTS {ident(view)}")
+
     def query(self, sql: str) -> pa.Table:
         import duckdb
 

@@ -64,38 +64,54 @@ def create_customers(engine: Engine, config: CjmConfig, views: dict[str, list[st
     pairs: list[tuple[str, str]] | None = []
     customers_cols = [c for c in views.get("customers", []) if c not in ("customer_id", "__row")]
     engine.materialize("cjm_active", active_customers_sql(views))
-    selects = ["a.customer_id"]
-    joins = []
+    # One join per statement, each adding its columns as ``<alias>__<column>``: a statement with
+    # all three hash joins (ten million customers each at ten times workload L) needs them built
+    # at once, more than DuckDB's memory limit holds.
+    steps: list[tuple[str, str, list[str]]] = []
     if features is not None:
         feature_cols, feature_sql, pairs = features
-        joins.append(f"LEFT JOIN ({feature_sql}) f ON f.customer_id = a.customer_id")
-        for col in feature_cols:
-            if col in ("event_count", "order_count"):
-                # A customer without sales in the quarter made no events and no orders.
-                selects.append(f"COALESCE(f.{col}, 0) AS {col}")
-            else:
-                selects.append(f"f.{col} AS {col}")
+        steps.append(("f", f"({feature_sql})", feature_cols))
     if "customers" in views:
         engine.materialize("cjm_master", "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY customer_id ORDER BY __row) AS _n "
                                          "FROM customers WHERE customer_id IS NOT NULL) WHERE _n = 1")
-        joins.append("LEFT JOIN cjm_master c ON c.customer_id = a.customer_id")
+        steps.append(("c", "cjm_master", customers_cols))
     latest_cols: list[str] = []
     if attrs:
         latest_cols = _create_latest_attributes(engine, attrs)
-        joins.append("LEFT JOIN cjm_latest l ON l.customer_id = a.customer_id")
+        steps.append(("l", "cjm_latest", latest_cols))
+    current = "cjm_active"
+    for i, (alias, source, cols) in enumerate(steps):
+        added = ", ".join(f"{alias}.{ident(c)} AS {ident(f'{alias}__{c}')}" for c in cols)
+        engine.materialize(f"cjm_customers_{i}", f"SELECT p.*{', ' + added if added else ''} FROM {current} p "
+                                                 f"LEFT JOIN {source} {alias} ON {alias}.customer_id = p.customer_id")
+        current = f"cjm_customers_{i}"
+
+    def ref(alias: str, col: str) -> str:
+        return f"p.{ident(f'{alias}__{col}')}"
+
+    selects = ["p.customer_id"]
+    if features is not None:
+        for col in features[0]:
+            if col in ("event_count", "order_count"):
+                # A customer without sales in the quarter made no events and no orders.
+                selects.append(f"COALESCE({ref('f', col)}, 0) AS {col}")
+            else:
+                selects.append(f"{ref('f', col)} AS {col}")
     taken = {"customer_id", *(c.split(" AS ")[-1] for c in selects[1:])}
     for col in dict.fromkeys([*customers_cols, *latest_cols]):
         if col in taken:
             continue
         # The customers source is the master record: its filled values win.
         if col in customers_cols and col in latest_cols:
-            selects.append(f"COALESCE(CAST(c.{ident(col)} AS VARCHAR), l.{ident(col)}) AS {ident(col)}")
+            selects.append(f"COALESCE(CAST({ref('c', col)} AS VARCHAR), {ref('l', col)}) AS {ident(col)}")
         elif col in customers_cols:
-            selects.append(f"c.{ident(col)} AS {ident(col)}")
+            selects.append(f"{ref('c', col)} AS {ident(col)}")
         else:
-            selects.append(f"l.{ident(col)} AS {ident(col)}")
+            selects.append(f"{ref('l', col)} AS {ident(col)}")
         taken.add(col)
-    engine.materialize(CUSTOMERS, f"SELECT {', '.join(selects)} FROM cjm_active a {' '.join(joins)}")
+    engine.materialize(CUSTOMERS, f"SELECT {', '.join(selects)} FROM {current} p")
+    for i in range(len(steps)):
+        engine.drop(f"cjm_customers_{i}")
     return CustomerTable(list(engine.columns(CUSTOMERS)), pairs)
 
 

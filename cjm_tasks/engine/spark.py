@@ -118,6 +118,11 @@ class SparkEngine:
         frame.count()
         frame.createOrReplaceTempView(view)
 
+    def drop(self, view: str) -> None:
+        if self.spark.catalog.tableExists(view):
+            self.spark.table(view).unpersist()
+            self.spark.catalog.dropTempView(view)
+
     def query(self, sql: str) -> pa.Table:
         return self._run(sql).toArrow()
 
