@@ -394,7 +394,7 @@ def test_a_persona_id_that_is_no_slug_is_refused(stored, tmp_path):
     first = store.list("families")[0]
     bad = tmp_path / "store" / "maps" / "Families..x" / str(first.version.period) / "r1"
     shutil.copytree(Path(config.storage.versions) / first.prefix, bad)
-    with pytest.raises(ReportError, match="not a slug"):
+    with pytest.raises(ReportError, match="is not a persona id"):
         build_site(VersionStore(open_storage(str(tmp_path / "store"))), config)
 
 
