@@ -196,11 +196,18 @@ class LocalStorage:
             return [prefix]
         if not base.is_dir():
             return []
-        return sorted(
-            str(p.relative_to(self.root)).replace(os.sep, "/")
-            for p in base.rglob("*")
-            if p.is_file() and not p.name.startswith(".")
-        )
+        return sorted(self._files(base, lambda name: not name.startswith("."), hidden_folders=False))
+
+    def _files(self, base: Path, wanted, hidden_folders: bool) -> list[str]:
+        """Keys of the files below ``base`` whose names are ``wanted``. A folder that disappears
+        while it is walked (the staging folder of a write that just finished, in another
+        process) is skipped, where ``Path.rglob`` raises."""
+        found = []
+        for folder, folders, files in os.walk(base):  # os.walk ignores a folder it can no longer list
+            if not hidden_folders:
+                folders[:] = [f for f in folders if not f.startswith(".")]
+            found += [os.path.relpath(os.path.join(folder, f), self.root).replace(os.sep, "/") for f in files if wanted(f)]
+        return found
 
     def delete(self, keys: Iterable[str]) -> None:
         """Remove the files at ``keys`` (a missing one is no error) and the folders left empty."""
@@ -272,7 +279,7 @@ class LocalStorage:
         wrote them)."""
         if not self.root.is_dir():
             return []
-        return sorted(str(p.relative_to(self.root)).replace(os.sep, "/") for p in self.root.rglob(".*.tmp") if p.is_file())
+        return sorted(self._files(self.root, lambda name: name.startswith(".") and name.endswith(".tmp"), hidden_folders=True))
 
     def remove_temporaries(self) -> list[str]:
         """Remove the temporary files no live writer owns: those of processes gone from this
