@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.hostile.cases import CASES, Case
-from tests.hostile.edits import Project, copy_project
+from tests.hostile.edits import copy_project
 from tests.hostile.run import changes, make_baseline, run_cli, snapshot
 
 
