@@ -40,6 +40,10 @@ class Engine(Protocol):
     def query(self, sql: str) -> pa.Table:
         """Run a query and return its (small) result."""
 
+    def batches(self, sql: str, rows: int) -> pa.RecordBatchReader:
+        """Run a query and read its result in record batches of at most ``rows`` rows (a large
+        result converted piece by piece, never whole in Arrow)."""
+
     def columns(self, view: str) -> dict[str, str]:
         """The view's columns and their (engine) types, in order; :class:`EngineError` when there is no such view."""
 

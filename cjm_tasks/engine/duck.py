@@ -65,6 +65,14 @@ class DuckDBEngine:
         except duckdb.Error as exc:
             raise EngineError(f"DuckDB: {exc}\n  in: {sql[:2000]}") from None
 
+    def batches(self, sql: str, rows: int) -> pa.RecordBatchReader:
+        import duckdb
+
+        try:
+            return self.con.sql(sql).to_arrow_reader(rows)
+        except duckdb.Error as exc:
+            raise EngineError(f"DuckDB: {exc}\n  in: {sql[:2000]}") from None
+
     def columns(self, view: str) -> dict[str, str]:
         return {row[0]: row[1] for row in self._run(f"DESCRIBE {ident(view)}").fetchall()}
 

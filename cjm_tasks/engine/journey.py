@@ -219,10 +219,5 @@ def create_texts(engine: Engine, config: CjmConfig, views: dict[str, list[str]])
     return True
 
 
-def text_personas_sql() -> str:
-    """(_o, persona) of every text with a customer in a persona (``all`` aside)."""
-    return f"SELECT t._o, m.persona FROM cjm_texts t JOIN {MEMBERS} m ON m.customer_id = t.customer_id ORDER BY t._o, m.persona"
-
-
 def _frame(engine: Engine, sql: str) -> pd.DataFrame:
     return engine.query(sql).to_pandas()

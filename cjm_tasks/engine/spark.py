@@ -126,6 +126,12 @@ class SparkEngine:
     def query(self, sql: str) -> pa.Table:
         return self._run(sql).toArrow()
 
+    def batches(self, sql: str, rows: int) -> pa.RecordBatchReader:
+        import pyarrow as pa
+
+        table = self.query(sql)  # collected on the driver: Spark gives no Arrow stream here
+        return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(rows))
+
     def columns(self, view: str) -> dict[str, str]:
         try:
             fields = self.spark.table(view).schema.fields

@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING
 from cjm_tasks.config import CjmConfig
 from cjm_tasks.engine.base import EngineError
 from cjm_tasks.engine.sql import ident
-from cjm_tasks.engine.journey import TEXT_COLUMNS, StageAggregates, create_texts, stage_aggregates, text_personas_sql
-from cjm_tasks.engine.personas import assign_personas, create_customers
+from cjm_tasks.engine.journey import TEXT_COLUMNS, StageAggregates, create_texts, stage_aggregates
+from cjm_tasks.engine.personas import MEMBERS, assign_personas, create_customers
 from cjm_tasks.maps.distinct import among
-from cjm_tasks.maps.barriers import with_keys
 from cjm_tasks.maps.personas import ALL_PERSONA
 from cjm_tasks.maps.text_features import analyse_texts, catalog_matcher
 
@@ -105,9 +104,6 @@ def prepare(engine: Engine, config: CjmConfig, views: dict[str, list[str]] | Non
         aggregates = stage_aggregates(engine, config, views, customers.pairs)
         texts, text_personas = collect_texts_from(engine, config, views)
         texts, matches = analyse_texts(texts, config, matcher.result())
-    # The maps count writers, never read their ids: numbered once, the ids (ten million strings
-    # at ten times workload L) are not kept.
-    texts = with_keys(texts).drop(columns="customer_id")
     counts = dict(membership.counts)
     counts[ALL_PERSONA] = membership.customers
     return Prepared(aggregates, texts, text_personas, matches, counts, membership.unassigned)
@@ -116,26 +112,80 @@ def prepare(engine: Engine, config: CjmConfig, views: dict[str, list[str]] | Non
 def collect_texts_from(engine: Engine, config: CjmConfig, views: dict[str, list[str]],
                        personas: bool = True, refs: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The quarter's texts (:func:`cjm_tasks.engine.journey.create_texts`), numbered ``row`` 0,
-    1, ... in input order, and, after the personas were assigned, their (row, persona) (else an
-    empty table). ``refs``: keep each text's ``ref`` (its response or review id; the maps do not
-    read it, and at ten million texts it is the largest column)."""
-    import numpy as np
+    1, ... in input order, with their writer ``who`` (:func:`~cjm_tasks.maps.barriers.with_keys`:
+    customers numbered by id from 0, a text without one ``-1 - row``), and, after the personas
+    were assigned, their (row, persona) (else an empty table). ``refs``: keep each text's ``ref``
+    (its response or review id) and ``customer_id``; the maps read neither, and at ten million
+    texts they are the largest columns.
+
+    The writers are numbered and the rows joined to their personas by the engine; the texts come
+    over in batches, so neither the ids nor the whole table in Arrow are ever held in memory."""
     import pandas as pd
 
     no_personas = pd.DataFrame({"row": pd.Series([], dtype="int64"), "persona": pd.Series([], dtype="object")})
     if not create_texts(engine, config, views):
-        empty = pd.DataFrame({c: pd.Series([], dtype="object") for c in ["row", *TEXT_COLUMNS] if c != "ref" or refs})
+        empty = pd.DataFrame({c: pd.Series([], dtype="object") for c in ["row", *TEXT_COLUMNS] if c not in ("ref", "customer_id") or refs})
         empty["row"] = empty["row"].astype("int64")
+        empty["who"] = pd.Series([], dtype="int64")
         return _finish(empty), no_personas
-    columns = ", ".join(ident(c) for c in [*TEXT_COLUMNS, "_o"] if c != "ref" or refs)
-    texts = strings_shared(engine.query(f"SELECT {columns} FROM cjm_texts ORDER BY _o"))
-    order = texts.pop("_o")
-    texts.insert(0, "row", np.arange(len(texts), dtype="int64"))
+    engine.materialize("cjm_text_writers", "SELECT customer_id, row_number() OVER (ORDER BY customer_id) - 1 AS who "
+                                           "FROM (SELECT DISTINCT customer_id FROM cjm_texts WHERE customer_id IS NOT NULL) w")
+    engine.materialize("cjm_text_keys", "SELECT t._o, row_number() OVER (ORDER BY t._o) - 1 AS row, w.who, t.customer_id "
+                                        "FROM cjm_texts t LEFT JOIN cjm_text_writers w ON w.customer_id = t.customer_id")
+    engine.drop("cjm_text_writers")
+    wanted = [c for c in TEXT_COLUMNS if c not in ("ref", "customer_id") or refs]
+    total = int(engine.query("SELECT count(*) AS n FROM cjm_text_keys").column(0)[0].as_py())
+    columns = ", ".join(f"t.{ident(c)}" for c in wanted)
+    texts = frame_in_batches(engine.batches(f"SELECT k.row, {columns}, COALESCE(k.who, -1 - k.row) AS who FROM cjm_texts t "
+                                            "JOIN cjm_text_keys k ON k._o = t._o ORDER BY k.row", BATCH_ROWS), total)
     if not personas:
         return _finish(texts), no_personas
-    tagged = engine.query(text_personas_sql()).to_pandas()
-    rows = pd.Series(texts["row"].to_numpy(), index=order.to_numpy())
-    return _finish(texts), pd.DataFrame({"row": rows.loc[tagged["_o"].to_numpy()].to_numpy(), "persona": tagged["persona"].to_numpy()})
+    count = int(engine.query(f"SELECT count(*) AS n FROM cjm_text_keys k JOIN {MEMBERS} m ON m.customer_id = k.customer_id")
+                .column(0)[0].as_py())
+    tagged = frame_in_batches(engine.batches(f"SELECT k.row, m.persona FROM cjm_text_keys k JOIN {MEMBERS} m "
+                                             "ON m.customer_id = k.customer_id ORDER BY k.row, m.persona", BATCH_ROWS), count)
+    return _finish(texts), tagged
+
+
+BATCH_ROWS = 1 << 20  # rows of a result converted at once
+
+
+def frame_in_batches(reader, total: int) -> pd.DataFrame:
+    """A query's result (an Arrow record batch reader of ``total`` rows) as a frame, converted a
+    batch at a time into columns allocated once (:func:`strings_shared`: one Python string per
+    distinct value of a batch)."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    arrays: dict[str, np.ndarray] = {}
+    zones: dict[str, object] = {}
+    at = 0
+    for batch in reader:
+        part = strings_shared(pa.Table.from_batches([batch]))
+        for name in part.columns:
+            column = part[name]
+            if isinstance(column.dtype, pd.DatetimeTZDtype):
+                zones[name] = column.dtype.tz
+                values = column.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+            else:
+                values = column.to_numpy()
+            if name not in arrays:
+                arrays[name] = np.empty(total, dtype=values.dtype)
+            elif values.dtype != arrays[name].dtype:  # a later batch of another type (all missing, say)
+                arrays[name] = arrays[name].astype(np.result_type(arrays[name].dtype, values.dtype) if values.dtype != object
+                                                   and arrays[name].dtype != object else object)
+            arrays[name][at:at + len(values)] = values
+        at += batch.num_rows
+    if at != total:
+        raise EngineError(f"the engine gave {at} rows where it counted {total}")
+    if not arrays:
+        return strings_shared(reader.schema.empty_table())
+    # Object columns stay object (a frame made of them would infer Arrow-backed strings, slow to take from).
+    frame = pd.DataFrame({name: pd.Series(values, dtype=values.dtype, copy=False) for name, values in arrays.items()}, copy=False)
+    for name, zone in zones.items():
+        frame[name] = frame[name].dt.tz_localize("UTC").dt.tz_convert(zone)
+    return frame
 
 
 def strings_shared(table) -> pd.DataFrame:
