@@ -27,11 +27,11 @@ import pandas as pd
 import pytest
 
 from cjm_tasks.ingest.sources import read_source
-from cjm_tasks.maps.barriers import pick_quotes, representative_sentences, text_languages
+from cjm_tasks.maps.barriers import _phrase_writers, _quote_order, pick_quotes, representative_sentences, text_languages
 from cjm_tasks.maps.barriers import with_keys
 from cjm_tasks.maps.distinct import among, distinct, spread
 from cjm_tasks.maps.prepared import Inputs, collect_texts
-from cjm_tasks.maps.text import STOPWORDS, KeywordMatcher, normalize, normalize_one, sentiment, text_bigrams
+from cjm_tasks.maps.text import STOPWORDS, KeywordMatcher, WordPairs, count_phrases, normalize, normalize_one, sentiment, text_bigrams
 from cjm_tasks.maps.text_features import analyse_texts, catalog_matcher, infer_review_stages, similarity_eligible
 from cjm_tasks.periods import Period
 
@@ -304,3 +304,113 @@ def test_representative_sentences_count_every_copy_of_a_text():
     texts["norm"] = [normalize_one(t) for t in texts["text"]]
     # The complaint most texts share comes first, written as most of its texts write it.
     assert representative_sentences(texts, ["queue"], 2) == ["the queue was very long today", "Long queue again, nobody at the till."]
+
+
+# ------------------------------------------------- the maps' counting, against plain pandas
+#
+# The maps take word pairs per selection of rows (WordPairs), count phrases and writers as
+# integers, and order quotes with numpy. The references are the grouped pandas code the maps ran
+# before (written out here), on every data set and on random selections.
+
+
+def grouped_phrase_counts(bigrams: pd.DataFrame, min_count: int) -> pd.DataFrame:
+    sizes = bigrams.groupby("phrase").size()
+    frequent = sizes[sizes >= min_count]
+    rows = bigrams[bigrams["phrase"].isin(frequent.index)].groupby("phrase")["row"].agg(list)
+    grouped = pd.DataFrame({"texts": frequent.astype("int64"), "rows": rows}).rename_axis("phrase").reset_index()
+    return grouped.sort_values(["texts", "phrase"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def as_plain(frame: pd.DataFrame) -> list[tuple]:
+    return [tuple(list(v) if isinstance(v, list) else v for v in row) for row in frame.itertuples(index=False)]
+
+
+def test_word_pairs_of_selected_rows_are_those_text_bigrams_gives(dataset):
+    _, _, texts = dataset
+    labelled = texts["norm"].set_axis(texts.index * 3 + 5)
+    every = text_bigrams(labelled, normalized=True)
+    pairs = WordPairs(labelled)
+    rng = np.random.default_rng(5)
+    labels = labelled.index.to_numpy()
+    for chosen in (labels, labels[:0], rng.choice(labels, len(labels) // 7, replace=False), np.array([labels[-1], 10**9, -4, 6])):
+        expected = every[every["row"].isin(chosen)].reset_index(drop=True)
+        got = pairs.of(chosen)  # any order, labels it does not know are no texts
+        assert got["row"].tolist() == expected["row"].tolist() and got["phrase"].tolist() == expected["phrase"].tolist()
+        assert (pairs.vocabulary[got["pid"].to_numpy()] == got["phrase"].to_numpy()).all()
+
+
+@pytest.mark.parametrize("min_count", [1, 3])
+def test_phrase_counts_by_number_equal_the_grouped_counts(dataset, min_count):
+    _, _, texts = dataset
+    pairs = WordPairs(texts["norm"])
+    rng = np.random.default_rng(min_count)
+    for chosen in (texts.index.to_numpy(), rng.choice(texts.index.to_numpy(), len(texts) // 5, replace=False)):
+        found = pairs.of(chosen)
+        expected = as_plain(grouped_phrase_counts(found, min_count))
+        assert as_plain(count_phrases(found, min_count)) == expected
+        assert as_plain(count_phrases(found.drop(columns="pid"), min_count)) == expected  # numbered on the way
+    assert count_phrases(pairs.of([]), 2).empty
+
+
+def test_phrase_writers_equal_the_grouped_counts(dataset):
+    _, _, texts = dataset
+    rng = np.random.default_rng(8)
+    texts = texts.assign(row=np.arange(len(texts)), who=rng.integers(-50, 300, len(texts)))
+    pairs = WordPairs(texts.set_index("row")["norm"])
+    negative = texts.iloc[rng.permutation(len(texts))[: len(texts) // 3]]  # in no particular order
+    for floor in (1, 2, 5):
+        found = pairs.of(negative["row"]).merge(negative[["row", "who"]], on="row")
+        counted = found.groupby("phrase").agg(customers=("who", "nunique"), texts=("row", "nunique"))
+        counted = counted[counted["customers"] >= floor]
+        rows = found[found["phrase"].isin(counted.index)].groupby("phrase")["row"].agg(lambda r: sorted(r))
+        expected = counted.assign(rows=rows).rename_axis("phrase").reset_index()
+        expected = expected.sort_values(["customers", "phrase"], ascending=[False, True], kind="stable")
+        got = _phrase_writers(pairs, negative, floor)
+        assert (got is None and expected.empty) or as_plain(got) == as_plain(expected)
+    assert _phrase_writers(pairs, negative, 10**9) is None
+
+
+def test_quote_order_is_the_pandas_sort_of_score_date_and_length():
+    rng = np.random.default_rng(11)
+    n = 3000
+    at = pd.Timestamp("2025-02-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 5, n), unit="D")
+    texts = pd.DataFrame({"text": rng.choice(np.array(["short", "a bit longer", "twelve chars", "the longest text of all", None], dtype=object), n),
+                          "score01": rng.choice([np.nan, 0.0, 0.25, 0.5], n), "at": at})
+    texts.loc[rng.random(n) < 0.1, "at"] = pd.NaT
+    order = texts[["score01", "at", "text"]].reset_index(drop=True)
+    order = order.assign(_neg=order["score01"].fillna(0.5), _len=order["text"].str.len())
+    expected = order[order["_len"] >= 8].sort_values(["_neg", "at", "_len"], ascending=[True, False, True], kind="stable").index
+    assert _quote_order(texts.set_axis(np.arange(n)[::-1])).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("rows", [1, 3, 1000])
+def test_results_read_in_batches_equal_one_conversion(rows):
+    import pyarrow as pa
+
+    from cjm_tasks.engine import open_engine
+    from cjm_tasks.maps.prepared import frame_in_batches, strings_shared
+
+    at = pd.Timestamp("2025-03-01 10:00", tz="UTC")
+    table = pa.table({"text": ["a", None, "a", "b", "ccc", None, "b"], "n": [1, 2, 3, 4, 5, 6, 7],
+                      "score": [0.5, None, 1.0, 0.0, None, 0.25, 1.0],
+                      "at": pa.array([at, None, at, at, None, at, at], type=pa.timestamp("us", tz="UTC"))})
+    with open_engine(kind="duckdb") as engine:
+        engine.register_arrow("t", table)
+        sql = "SELECT * FROM t ORDER BY n"
+        got = frame_in_batches(engine.batches(sql, rows), 7)
+        pd.testing.assert_frame_equal(got, strings_shared(engine.query(sql)))
+        with pytest.raises(Exception, match="gave 7 rows where it counted 8"):
+            frame_in_batches(engine.batches(sql, rows), 8)
+        assert frame_in_batches(engine.batches("SELECT * FROM t WHERE n < 0", rows), 0).columns.tolist() == ["text", "n", "score", "at"]
+
+
+def test_the_engine_numbers_writers_by_id_and_each_anonymous_text_apart(sample_config):
+    surveys = pd.DataFrame({"response_id": ["r1", "r2", "r3", "r4", "r5"], "customer_id": ["c9", None, "c1", "c9", None],
+                            "answered_at": pd.to_datetime(["2025-01-0%d" % d for d in range(1, 6)], utc=True),
+                            "question": "q", "score": 1.0, "comment": ["one", "two", "three", "four", "five"],
+                            "stage": "purchase", "metric": "csat"})
+    texts = collect_texts(Inputs(surveys=surveys), sample_config)
+    who = dict(zip(texts["text"], texts["who"]))
+    row = dict(zip(texts["text"], texts["row"]))
+    assert who["three"] == 0 and who["one"] == who["four"] == 1  # customers by id: c1, then c9
+    assert who["two"] == -1 - row["two"] and who["five"] == -1 - row["five"]

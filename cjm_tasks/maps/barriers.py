@@ -40,6 +40,8 @@ from cjm_tasks.maps.text import STOPWORDS, KeywordMatcher, matched_sentence, nor
 if TYPE_CHECKING:
     import pandas as pd
 
+    from cjm_tasks.maps.text import WordPairs
+
 UNPLACED = "unplaced"
 _TEXT_COLUMNS = ("row", "stage", "stage_given", "who", "score01", "text", "norm", "at", "source", "language")  # what barriers read (the rest is not copied)
 
@@ -142,32 +144,51 @@ def pick_quotes(texts: pd.DataFrame, limit: int, chars: int, via: str = "keyword
     """
     if limit == 0 or texts.empty:
         return []
-    order = texts[["score01", "at", "text"]].reset_index(drop=True)  # sorted alone: only 200 texts are read whole
-    order = order.assign(_neg=order["score01"].fillna(0.5), _len=order["text"].str.len())
-    order = order[order["_len"] >= 8].sort_values(["_neg", "at", "_len"], ascending=[True, False, True], kind="stable")
+    candidates = texts.iloc[_quote_order(texts)[:200]]  # only 200 texts are read whole
     quotes: list[dict[str, Any]] = []
     kept: list[frozenset[str]] = []
-    candidates = texts.iloc[order.index[:200]]
     keys = candidates["norm"].str.strip().tolist()  # normalised once, when the texts were prepared
-    has_found = "found" in candidates.columns
-    has_via = "via" in candidates.columns
-    for row, key in zip(candidates.itertuples(index=False), keys):
+    found_of = candidates["found"].tolist() if "found" in candidates.columns else None
+    via_of = candidates["via"].tolist() if "via" in candidates.columns else None
+    columns = {c: candidates[c].tolist() for c in ("text", "source", "at", "language")}
+    for i, key in enumerate(keys):
         words = frozenset(key.split())
         # Near-duplicates (the same complaint pasted twice, a word changed) count once.
         if any(len(words & other) / max(1, len(words | other)) > 0.8 for other in kept):
             continue
         kept.append(words)
-        found = row.found if has_found and isinstance(row.found, str) else None
-        how = row.via if has_via and isinstance(row.via, str) else via
-        text, span = matched_sentence(str(row.text), found, chars)
+        found = found_of[i] if found_of is not None and isinstance(found_of[i], str) else None
+        how = via_of[i] if via_of is not None and isinstance(via_of[i], str) else via
+        text, span = matched_sentence(str(columns["text"][i]), found, chars)
         if how == "similarity":
             span = None  # the whole sentence is close to an example; no words to mark
-        quotes.append({"text": text, "match": span, "via": how,
-                       "source": row.source, "date": row.at.date().isoformat() if row.at is not None and row.at == row.at else None,
-                       "language": row.language if isinstance(row.language, str) else None})
+        at, language = columns["at"][i], columns["language"][i]
+        quotes.append({"text": text, "match": span, "via": how, "source": columns["source"][i],
+                       "date": at.date().isoformat() if at is not None and at == at else None,
+                       "language": language if isinstance(language, str) else None})
         if len(quotes) == limit:
             break
     return quotes
+
+
+def _quote_order(texts: pd.DataFrame):
+    """Positions of the texts of 8 characters or more, most negative first (no score: 0.5), then
+    most recent (no date last), then shortest; ties in table order."""
+    import numpy as np
+    import pandas as pd
+
+    score = texts["score01"].to_numpy(dtype=np.float64, na_value=np.nan)
+    negative = np.where(np.isnan(score), 0.5, score)
+    lengths = np.fromiter((len(t) if isinstance(t, str) else -1 for t in texts["text"].tolist()), dtype=np.int64, count=len(texts))
+    at = texts["at"]
+    if isinstance(at.dtype, pd.DatetimeTZDtype) or at.dtype.kind == "M":
+        ns = at.array.asi8.astype(np.float64)
+        recent = np.where(at.isna().to_numpy(), np.inf, -ns)  # newest first, no date last
+    else:
+        recent = -pd.to_datetime(at, utc=True).array.asi8.astype(np.float64)
+        recent[pd.to_datetime(at, utc=True).isna().to_numpy()] = np.inf
+    order = np.lexsort((lengths, recent, negative))  # the last key sorts first; stable
+    return order[lengths[order] >= 8]
 
 
 def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame, population: Population, config: CjmConfig
@@ -412,8 +433,43 @@ def theme_label(texts: pd.DataFrame, phrases: Sequence[str], latin: str) -> str:
     return label[:1].upper() + label[1:] if label else phrases[0]
 
 
+def _phrase_writers(pairs: WordPairs, negative: pd.DataFrame, floor: int) -> pd.DataFrame | None:
+    """The phrases of ``negative``'s texts used by at least ``floor`` writers: columns phrase,
+    customers (distinct ``who``), texts, rows (their row numbers, ascending); most customers
+    first, ties by phrase. None when there are none."""
+    import numpy as np
+    import pandas as pd
+
+    order = np.argsort(negative["row"].to_numpy(dtype=np.int64), kind="stable")
+    rows_sorted = negative["row"].to_numpy(dtype=np.int64)[order]
+    who_sorted = negative["who"].to_numpy(dtype=np.int64)[order]
+    found = pairs.of(rows_sorted)
+    if found.empty:
+        return None
+    pid, row = found["pid"].to_numpy(), found["row"].to_numpy()
+    who = who_sorted[np.searchsorted(rows_sorted, row)]
+    size = int(pid.max()) + 1
+    texts = np.bincount(pid, minlength=size)
+    distinct = pd.DataFrame({"pid": pid, "who": who}).drop_duplicates()
+    customers = np.bincount(distinct["pid"].to_numpy(), minlength=size)
+    chosen = np.flatnonzero((texts > 0) & (customers >= floor))
+    if not len(chosen):
+        return None
+    wanted = np.zeros(size, dtype=bool)
+    wanted[chosen] = True
+    keep = wanted[pid]
+    by_phrase = np.argsort(pid[keep], kind="stable")
+    kept_rows = row[keep][by_phrase]
+    starts = np.r_[0, np.flatnonzero(np.diff(pid[keep][by_phrase])) + 1]
+    parts = np.split(kept_rows, starts[1:])
+    phrases = pairs.vocabulary[chosen]
+    ranked = sorted(range(len(chosen)), key=lambda i: (-customers[chosen[i]], phrases[i]))
+    return pd.DataFrame({"phrase": pd.Series(phrases[ranked], dtype=object), "customers": customers[chosen][ranked].astype("int64"),
+                         "texts": texts[chosen][ranked].astype("int64"), "rows": pd.Series([parts[i].tolist() for i in ranked], dtype=object)})
+
+
 def detect_emerging(texts: pd.DataFrame, matched_rows: Collection[int], population: Population, config: CjmConfig,
-                    bigrams: pd.DataFrame) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+                    pairs: WordPairs) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """Recurring two-word phrases in one persona's negative texts that match no catalog barrier.
 
     Counted in customers (``who``), like catalog barriers. Every phrase of the unmatched negative
@@ -440,21 +496,13 @@ def detect_emerging(texts: pd.DataFrame, matched_rows: Collection[int], populati
         return [], {}
     # Negative: a low score whose wording is not clearly positive (a 1-star "great product" is noise).
     low = (texts["score01"] <= det.negative_score) & ~(texts["sentiment"] > 0)
-    texts = texts[[c for c in texts.columns if c in _TEXT_COLUMNS]]
-    negative = texts[low & ~among(texts["row"], matched_rows)].reset_index(drop=True)
+    negative = texts.loc[low & ~among(texts["row"], matched_rows), [c for c in texts.columns if c in _TEXT_COLUMNS]].reset_index(drop=True)
     others = texts.loc[~low, "norm"]
     if negative.empty:
         return [], {}
-    pairs = bigrams[among(bigrams["row"], negative["row"])].merge(negative[["row", "who"]], on="row")
-    if pairs.empty:
+    candidates = _phrase_writers(pairs, negative, det.theme_floor)
+    if candidates is None:
         return [], {}
-    counted = pairs.groupby("phrase").agg(customers=("who", "nunique"), texts=("row", "nunique"))
-    counted = counted[counted["customers"] >= det.theme_floor]
-    if counted.empty:
-        return [], {}
-    rows = pairs[pairs["phrase"].isin(counted.index)].groupby("phrase")["row"].agg(list)
-    candidates = counted.assign(rows=rows).rename_axis("phrase").reset_index()
-    candidates = candidates.sort_values(["customers", "phrase"], ascending=[False, True], kind="stable").reset_index(drop=True)
     elsewhere = KeywordMatcher({p: [p] for p in candidates["phrase"]}).counts(others, normalized=True)
     negative_share = candidates["texts"] / len(negative)
     other_share = candidates["phrase"].map(elsewhere).fillna(0) / max(1, len(others))

@@ -31,7 +31,7 @@ from cjm_tasks.periods import Period
 from cjm_tasks.maps.personas import ALL_PERSONA
 from cjm_tasks.maps.distinct import among
 from cjm_tasks.maps.prepared import Inputs, Prepared, prepare_inputs
-from cjm_tasks.maps.text import count_phrases, pick_varied, text_bigrams
+from cjm_tasks.maps.text import WordPairs, count_phrases, pick_varied
 from cjm_tasks.maps.measures import emotion, mean_ci, mean_stat, nps_stat, rounded
 from cjm_tasks.models import SCHEMA_VERSION
 
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from cjm_tasks.engine.journey import StageAggregates
 
 log = logging.getLogger(__name__)
+
+_STAGE_COLUMNS = ("row", "stage", "stage_given", "score01", "sentiment", "who")  # what a stage's themes and counts read
 
 
 def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: dict[str, Any] | None = None,
@@ -55,13 +57,15 @@ def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: di
     minimum = config.barriers.detection.min_customers
     if len(prepared.texts) and "who" not in prepared.texts.columns:
         prepared = replace(prepared, texts=with_keys(prepared.texts))  # writers numbered once for every persona
-    # The word pairs of every text once when several personas are built: each persona's are a subset by row.
-    shared_bigrams = text_bigrams(prepared.texts.set_index("row")["norm"], normalized=True) if len(wanted) > 1 else None
+    # The word pairs of every distinct text once; themes and emerging barriers take those of the rows they count.
+    pairs = WordPairs(prepared.texts.set_index("row")["norm"])
+    texts = prepared.texts
 
     maps = {}
     for persona_id in wanted:
         persona_cfg = next((p for p in config.personas.personas if p.id == persona_id), None)
-        persona_texts = prepared.texts_of(persona_id)
+        # The persona's rows (every text is ``all``'s: the table itself, not a copy).
+        persona_texts = texts if persona_id == ALL_PERSONA else texts[among(texts["row"], prepared.rows_of(persona_id))]
         if not len(persona_texts):
             persona_texts = persona_texts.assign(who=None)
         aggregates = prepared.aggregates.of(persona_id)
@@ -69,17 +73,12 @@ def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: di
             stages = _empty_stages(config)  # nobody in the persona this quarter
         else:
             stages = _stage_metrics(aggregates, persona_texts, counts.get(persona_id, 0), config)
-        # Each text's word pairs once; themes and emerging barriers count subsets of them by row.
-        if shared_bigrams is None:
-            bigrams = text_bigrams(persona_texts.set_index("row")["norm"], normalized=True)
-        elif persona_id == ALL_PERSONA:
-            bigrams = shared_bigrams
-        else:
-            bigrams = shared_bigrams[among(shared_bigrams["row"], persona_texts["row"])].reset_index(drop=True)
         population = measure_population(persona_texts, counts.get(persona_id, 0), config)
         catalog_found, catalog_measures = detect_catalog(persona_texts, prepared.matches, population, config)
-        themes_found, theme_measures = detect_emerging(persona_texts, matched_rows, population, config, bigrams)
-        by_stage_texts = dict(tuple(persona_texts.groupby("stage", sort=False))) if len(persona_texts) else {}
+        themes_found, theme_measures = detect_emerging(persona_texts, matched_rows, population, config, pairs)
+        # What the stages read of their texts (a copy of every column of every text would double the texts held).
+        stage_columns = [c for c in _STAGE_COLUMNS if c in persona_texts.columns]
+        by_stage_texts = dict(tuple(persona_texts[stage_columns].groupby("stage", sort=False))) if len(persona_texts) else {}
         by_stage: dict[str, list[dict[str, Any]]] = {}
         for barrier in catalog_found + detect_metric(stages, config) + themes_found:
             by_stage.setdefault(barrier.pop("stage"), []).append(barrier)
@@ -89,8 +88,8 @@ def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: di
                 {"barrier": b["id"], "title": b["title"], "action": b["recommendation"], "priority": b["severity"]}
                 for b in stage["barriers"] if b["recommendation"]
             ]
-            stage_texts = by_stage_texts.get(stage["id"], persona_texts.iloc[0:0])
-            stage["themes"] = _themes(stage_texts, matched_rows, config, bigrams)
+            stage_texts = by_stage_texts.get(stage["id"], persona_texts[stage_columns].iloc[0:0])
+            stage["themes"] = _themes(stage_texts, matched_rows, config, pairs)
             # Too few to tell: fewer customers reached the stage or wrote about it than the limit.
             seen = max(stage["metrics"]["customers"], int(stage_texts["who"].nunique()) if len(stage_texts) else 0)
             stage["too_few"] = population.too_few or seen < minimum
@@ -113,7 +112,7 @@ def build_maps(inputs: Inputs, config: CjmConfig, period: Period, lineage: dict[
     return maps_from(prepare_inputs(inputs, config), config, period, lineage, personas)
 
 
-def _themes(stage_texts: pd.DataFrame, matched_rows: np.ndarray, config: CjmConfig, bigrams: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+def _themes(stage_texts: pd.DataFrame, matched_rows: np.ndarray, config: CjmConfig, pairs: WordPairs) -> dict[str, list[dict[str, Any]]]:
     """What customers expect (positive themes) and fear (negative themes) at a stage, from the
     texts given at that stage. Expectations come from well-scored texts whose wording is not
     negative and that match no barrier, so a complaint phrase is never listed as an expectation."""
@@ -123,7 +122,7 @@ def _themes(stage_texts: pd.DataFrame, matched_rows: np.ndarray, config: CjmConf
     negative = given["score01"] <= config.barriers.detection.negative_score
     for polarity, mask in (("positive", positive), ("negative", negative)):
         rows = given.loc[mask, "row"]
-        found = pick_varied(count_phrases(bigrams[among(bigrams["row"], rows)], min_count=3), top=3)
+        found = pick_varied(count_phrases(pairs.of(rows), min_count=3), top=3)
         out[polarity] = [{"phrase": t.phrase, "texts": int(t.texts)} for t in found.itertuples(index=False)]
     return out
 

@@ -385,19 +385,80 @@ def _bigrams_of(norm: pd.Series) -> pd.DataFrame | None:
     return pd.DataFrame({"row": pairs["row"], "phrase": pairs["word"] + " " + pairs["next"]}).drop_duplicates().reset_index(drop=True)
 
 
+class WordPairs:
+    """The word pairs (:func:`text_bigrams`) of a quarter's texts, kept per distinct text: each
+    text's pairs are taken when a selection of rows asks for them (:meth:`of`), so the pairs of
+    every text (tens of millions of rows at ten times workload L) are never held at once, and
+    phrases are numbered (``pid``) so counting them is counting integers."""
+
+    def __init__(self, norm: pd.Series):
+        """``norm``: normalised texts indexed by their row numbers (distinct integers >= 0)."""
+        import numpy as np
+        import pandas as pd
+
+        rows = norm.index.to_numpy(dtype=np.int64)
+        codes, values = distinct(norm)
+        pairs = _bigrams_of(values) if len(values) else None
+        if pairs is None:
+            pairs = pd.DataFrame({"row": pd.Series([], dtype="int64"), "phrase": pd.Series([], dtype="object")})
+        pairs = pairs.iloc[np.argsort(pairs["row"].to_numpy(), kind="stable")]  # by text, as made
+        pids, vocabulary = pd.factorize(pairs["phrase"].to_numpy(dtype=object))
+        self.vocabulary = np.asarray(vocabulary, dtype=object)
+        self._pids = pids.astype(np.int64)
+        per_value = np.bincount(pairs["row"].to_numpy(dtype=np.int64), minlength=len(values))
+        self._starts = np.concatenate([[0], np.cumsum(per_value)]).astype(np.int64)
+        self._code_of = np.full(int(rows.max(initial=-1)) + 1, -1, dtype=np.int64)
+        self._code_of[rows] = codes
+
+    def of(self, rows) -> pd.DataFrame:
+        """The pairs of the texts ``rows`` (row numbers), as :func:`text_bigrams` gives them:
+        columns ``row``, ``phrase`` (and its number ``pid``), rows ascending, each text's pairs in
+        the order of its words."""
+        import numpy as np
+        import pandas as pd
+
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        rows = rows[(rows >= 0) & (rows < len(self._code_of))]
+        codes = self._code_of[rows]
+        rows, codes = rows[codes >= 0], codes[codes >= 0]
+        count = self._starts[codes + 1] - self._starts[codes]
+        total = int(count.sum())
+        block = np.cumsum(count) - count
+        take = np.repeat(self._starts[codes] - block, count) + np.arange(total, dtype=np.int64)
+        pids = self._pids[take]
+        return pd.DataFrame({"row": np.repeat(rows, count), "phrase": pd.Series(self.vocabulary[pids], dtype=object), "pid": pids})
+
+
 def count_phrases(bigrams: pd.DataFrame, min_count: int = 2) -> pd.DataFrame:
     """Phrases of :func:`text_bigrams` used by at least ``min_count`` texts: columns ``phrase``,
-    ``texts``, ``rows`` (the texts' row labels), most used first (ties by phrase)."""
+    ``texts``, ``rows`` (the texts' row labels), most used first (ties by phrase). Pairs with
+    phrase numbers (``pid``, :class:`WordPairs`) are counted as integers."""
+    import numpy as np
     import pandas as pd
 
-    sizes = bigrams.groupby("phrase").size()
-    frequent = sizes[sizes >= min_count]
-    if frequent.empty:
-        return pd.DataFrame({"phrase": pd.Series([], dtype="str"), "texts": pd.Series([], dtype="int64"), "rows": pd.Series([], dtype="object")})
+    empty = pd.DataFrame({"phrase": pd.Series([], dtype="str"), "texts": pd.Series([], dtype="int64"), "rows": pd.Series([], dtype="object")})
+    if "pid" not in bigrams.columns:
+        pid, _ = pd.factorize(bigrams["phrase"])
+        bigrams = bigrams.assign(pid=pid)
+    pid = bigrams["pid"].to_numpy(dtype=np.int64)
+    sizes = np.bincount(pid) if len(pid) else np.zeros(0, dtype=np.int64)
+    frequent = np.flatnonzero(sizes >= min_count)
+    if not len(frequent):
+        return empty
     # Row lists only for the phrases that qualify: most phrases occur once.
-    rows = bigrams[bigrams["phrase"].isin(frequent.index)].groupby("phrase")["row"].agg(list)
-    grouped = pd.DataFrame({"texts": frequent.astype("int64"), "rows": rows}).rename_axis("phrase").reset_index()
-    return grouped.sort_values(["texts", "phrase"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    wanted = np.zeros(len(sizes), dtype=bool)
+    wanted[frequent] = True
+    keep = wanted[pid]
+    order = np.argsort(pid[keep], kind="stable")
+    kept_pid = pid[keep][order]
+    rows = bigrams["row"].to_numpy()[keep][order]
+    firsts = np.r_[0, np.flatnonzero(np.diff(kept_pid)) + 1]
+    phrases = bigrams["phrase"].to_numpy(dtype=object)[keep][order][firsts]
+    texts = sizes[frequent].astype("int64")
+    order = sorted(range(len(phrases)), key=lambda i: (-texts[i], phrases[i]))
+    parts = np.split(rows, firsts[1:])
+    return pd.DataFrame({"phrase": pd.Series(phrases[order], dtype=object), "texts": texts[order],
+                         "rows": pd.Series([parts[i].tolist() for i in order], dtype=object)})
 
 
 def phrase_counts(texts: pd.Series, min_count: int = 2, normalized: bool = False) -> pd.DataFrame:
