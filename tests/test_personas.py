@@ -199,3 +199,15 @@ def test_bundled_personas_cover_the_demo_segments():
     with open_engine(kind="duckdb") as engine:
         _, (_, pairs) = _customers(engine, sales, customers, None, config.personas)
     assert dict(pairs) == {"B": "business_buyers", "Y": "young_urban", "F": "families", "S": "seniors", "R": "business_buyers"}
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "spark"])
+def test_a_customer_listed_twice_takes_the_first_row_and_a_file_without_repeats_every_row(sales, customers, surveys, kind, request):
+    engine = request.getfixturevalue("spark") if kind == "spark" else open_engine(kind="duckdb")
+    twice = pd.concat([customers, pd.DataFrame({"customer_id": ["C2", None], "segment": ["consumer", "business"], "age": [99, 1],
+                                                "region": ["west", "west"]})], ignore_index=True)
+    table, _ = _customers(engine, sales, twice, surveys)
+    assert table.loc["C2", "segment"] == "business" and table.loc["C2", "age"] == 41 and len(table) == 4
+    table, _ = _customers(engine, sales, customers, surveys)
+    assert {k: v if isinstance(v, str) else None for k, v in table["segment"].items()} == {"C1": "consumer", "C2": "business", "C3": "consumer", "C4": None}
+    assert table["event_count"].to_dict() == {"C1": 3, "C2": 3, "C3": 1, "C4": 0}  # active: sales or surveys

@@ -40,9 +40,12 @@ class PersonaCounts:
     customers: int
 
 
-def active_customers_sql(views: dict[str, list[str]]) -> str:
-    """Distinct customer ids with a row in any of sales, surveys, reviews (``views``: view -> columns)."""
-    parts = [f"SELECT DISTINCT customer_id FROM {ident(v)} WHERE customer_id IS NOT NULL"
+def active_customers_sql(views: dict[str, list[str]], sales_customers: str | None = None) -> str:
+    """Distinct customer ids with a row in any of sales, surveys, reviews (``views``: view ->
+    columns); ``sales_customers``: a table of the sales' distinct customers already made (the
+    largest source is then not read again)."""
+    parts = [f"SELECT customer_id FROM {ident(sales_customers)}" if v == "sales" and sales_customers else
+             f"SELECT DISTINCT customer_id FROM {ident(v)} WHERE customer_id IS NOT NULL"
              for v in ("sales", "surveys", "reviews") if v in views and "customer_id" in views[v]]
     return " UNION ".join(parts) if parts else "SELECT CAST(NULL AS VARCHAR) AS customer_id WHERE FALSE"
 
@@ -63,7 +66,7 @@ def create_customers(engine: Engine, config: CjmConfig, views: dict[str, list[st
     features = _feature_sql(config, views, engine)
     pairs: list[tuple[str, str]] | None = []
     customers_cols = [c for c in views.get("customers", []) if c not in ("customer_id", "__row")]
-    engine.materialize("cjm_active", active_customers_sql(views))
+    engine.materialize("cjm_active", active_customers_sql(views, "cjm_sales_customers" if features is not None else None))
     # One join per statement, each adding its columns as ``<alias>__<column>``: a statement with
     # all three hash joins (ten million customers each at ten times workload L) needs them built
     # at once, more than DuckDB's memory limit holds.
@@ -72,9 +75,16 @@ def create_customers(engine: Engine, config: CjmConfig, views: dict[str, list[st
         feature_cols, feature_sql, pairs = features
         steps.append(("f", f"({feature_sql})", feature_cols))
     if "customers" in views:
-        engine.materialize("cjm_master", "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY customer_id ORDER BY __row) AS _n "
-                                         "FROM customers WHERE customer_id IS NOT NULL) WHERE _n = 1")
-        steps.append(("c", "cjm_master", customers_cols))
+        # The first row of each customer; a customers file without repeated ids (the usual case) is
+        # read as it is, without numbering its rows.
+        repeated = engine.query("SELECT count(customer_id) - count(DISTINCT customer_id) AS n FROM customers").column(0)[0].as_py()
+        master = "cjm_master" if repeated else "cjm_master_rows"
+        if repeated:
+            engine.materialize(master, "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY customer_id ORDER BY __row) AS _n "
+                                       "FROM customers WHERE customer_id IS NOT NULL) WHERE _n = 1")
+        else:
+            engine.execute(f"CREATE OR REPLACE TEMP VIEW {master} AS SELECT * FROM customers WHERE customer_id IS NOT NULL")
+        steps.append(("c", master, customers_cols))
     latest_cols: list[str] = []
     if attrs:
         latest_cols = _create_latest_attributes(engine, attrs)
