@@ -79,7 +79,7 @@ def stage_aggregates(engine: Engine, config: CjmConfig, views: dict[str, list[st
         if "event_type" in keys:
             out["actions"] = _actions(engine, events, masks, pairs)
             out["events"] = _sum(events.dropna(subset=["event_type"]), ["persona", "event_type"])
-        lanes.append(_lane("sales"))
+        lanes.append(_lane("sales", "cjm_sales_customers"))  # a persona has sales rows when a member is a sales customer
     if "surveys" in views and {"stage", "metric", "score"} <= set(views["surveys"]):
         out["surveys"] = _frame(engine, _survey_sql(config, views["surveys"]))
         lanes.append(_lane("surveys") if "customer_id" in views["surveys"] else f"SELECT DISTINCT {lit(ALL_PERSONA)} AS persona, 'surveys' AS lane FROM surveys")
@@ -87,9 +87,10 @@ def stage_aggregates(engine: Engine, config: CjmConfig, views: dict[str, list[st
     return StageAggregates(out, sorted(set(out["lanes"].loc[out["lanes"]["persona"] == ALL_PERSONA, "lane"])))
 
 
-def _lane(view: str) -> str:
-    """The personas with a row in ``view`` (``all`` when it has any row)."""
-    return (f"SELECT DISTINCT m.persona, {lit(view)} AS lane FROM {ident(view)} t JOIN {MEMBERS} m ON m.customer_id = t.customer_id "
+def _lane(view: str, customers: str | None = None) -> str:
+    """The personas with a row in ``view`` (``all`` when it has any row); ``customers``: a table
+    of the view's distinct customers to join instead of its rows."""
+    return (f"SELECT DISTINCT m.persona, {lit(view)} AS lane FROM {ident(customers or view)} t JOIN {MEMBERS} m ON m.customer_id = t.customer_id "
             f"UNION ALL SELECT {lit(ALL_PERSONA)} AS persona, {lit(view)} AS lane FROM (SELECT 1 FROM {ident(view)} LIMIT 1)")
 
 
