@@ -203,7 +203,9 @@ def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame, population: Popul
     det = config.barriers.detection
     lang = config.project.language
     columns = [c for c in ("row", "label", "keyword", "found", "via", "score") if c in matches.columns]
-    hits = texts[[c for c in texts.columns if c in _TEXT_COLUMNS]].merge(matches[columns], on="row") if len(texts) and len(matches) else None
+    # Only the matched texts' columns are copied (the persona's every text would be, at ten times L, a gigabyte).
+    hits = (texts.loc[among(texts["row"], matches["row"]), [c for c in texts.columns if c in _TEXT_COLUMNS]].merge(matches[columns], on="row")
+            if len(texts) and len(matches) else None)
     if hits is not None and "via" not in hits.columns:
         hits = hits.assign(via="keyword")
     groups = dict(list(hits.groupby("label", sort=True))) if hits is not None else {}

@@ -51,6 +51,8 @@ def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: di
     """One map document per persona of ``prepared`` (or of ``personas``), keyed by persona id."""
     from dataclasses import replace
 
+    import pandas as pd
+
     counts = prepared.counts
     wanted = [p for p in prepared.personas(config) if personas is None or p in personas]
     matched_rows = prepared.matches["row"].unique()
@@ -58,7 +60,7 @@ def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: di
     if len(prepared.texts) and "who" not in prepared.texts.columns:
         prepared = replace(prepared, texts=with_keys(prepared.texts))  # writers numbered once for every persona
     # The word pairs of every distinct text once; themes and emerging barriers take those of the rows they count.
-    pairs = WordPairs(prepared.texts.set_index("row")["norm"])
+    pairs = WordPairs(pd.Series(prepared.texts["norm"].to_numpy(), index=prepared.texts["row"].to_numpy(), dtype=object))
     texts = prepared.texts
 
     maps = {}
@@ -171,7 +173,7 @@ def _stage_metrics(aggregates: StageAggregates, texts: pd.DataFrame, customers: 
             survey_stats[(r.stage, r.metric)] = (*stat, (int(r.low) / int(r.rows)) if int(r.rows) else None)
     text_stats = {}
     if len(texts):
-        for stage, group in texts.groupby("stage"):
+        for stage, group in texts[["stage", "kind", "rating", "sentiment"]].groupby("stage"):  # four columns, not a copy of every one
             reviews = group[group["kind"] == "review"]
             text_stats[stage] = {"rating": mean_ci(reviews["rating"]), "sentiment": mean_ci(group["sentiment"]), "texts": len(group)}
 

@@ -17,7 +17,7 @@ from cjm_tasks.config import CjmConfig
 from cjm_tasks.engine.base import EngineError
 from cjm_tasks.engine.sql import ident
 from cjm_tasks.engine.journey import TEXT_COLUMNS, StageAggregates, create_texts, stage_aggregates
-from cjm_tasks.engine.personas import MEMBERS, assign_personas, create_customers
+from cjm_tasks.engine.personas import CUSTOMERS, MEMBERS, assign_personas, create_customers
 from cjm_tasks.maps.distinct import among
 from cjm_tasks.maps.personas import ALL_PERSONA
 from cjm_tasks.maps.text_features import analyse_texts, catalog_matcher
@@ -103,10 +103,18 @@ def prepare(engine: Engine, config: CjmConfig, views: dict[str, list[str]] | Non
         membership = assign_personas(engine, config.personas, str(config.files.get("personas", "personas.yaml")))
         aggregates = stage_aggregates(engine, config, views, customers.pairs)
         texts, text_personas = collect_texts_from(engine, config, views)
+        # Every count is taken: what the engine holds (up to its memory limit) is let go before the text work.
+        for table in _WORK_TABLES:
+            engine.drop(table)
         texts, matches = analyse_texts(texts, config, matcher.result())
     counts = dict(membership.counts)
     counts[ALL_PERSONA] = membership.customers
     return Prepared(aggregates, texts, text_personas, matches, counts, membership.unassigned)
+
+
+# The tables prepare makes in the engine (what create_customers, assign_personas and the texts materialize).
+_WORK_TABLES = ("cjm_text_keys", "cjm_texts", "cjm_text_rows", MEMBERS, CUSTOMERS, "cjm_sales_customers", "cjm_active", "cjm_master",
+                "cjm_latest", "cjm_attr_long", "cjm_attr_pick")
 
 
 def collect_texts_from(engine: Engine, config: CjmConfig, views: dict[str, list[str]],
