@@ -113,7 +113,7 @@ def prepare(engine: Engine, config: CjmConfig, views: dict[str, list[str]] | Non
 
 
 # The tables prepare makes in the engine (what create_customers, assign_personas and the texts materialize).
-_WORK_TABLES = ("cjm_text_keys", "cjm_texts", "cjm_text_rows", MEMBERS, CUSTOMERS, "cjm_sales_customers", "cjm_active", "cjm_master",
+_WORK_TABLES = ("cjm_texts", "cjm_text_rows", MEMBERS, CUSTOMERS, "cjm_sales_customers", "cjm_active", "cjm_master",
                 "cjm_latest", "cjm_attr_long", "cjm_attr_pick")
 
 
@@ -128,6 +128,7 @@ def collect_texts_from(engine: Engine, config: CjmConfig, views: dict[str, list[
 
     The writers are numbered and the rows joined to their personas by the engine; the texts come
     over in batches, so neither the ids nor the whole table in Arrow are ever held in memory."""
+    import numpy as np
     import pandas as pd
 
     no_personas = pd.DataFrame({"row": pd.Series([], dtype="int64"), "persona": pd.Series([], dtype="object")})
@@ -136,22 +137,26 @@ def collect_texts_from(engine: Engine, config: CjmConfig, views: dict[str, list[
         empty["row"] = empty["row"].astype("int64")
         empty["who"] = pd.Series([], dtype="int64")
         return _finish(empty), no_personas
+    # Customers numbered in id order (a text without one is numbered in pandas, by its row).
     engine.materialize("cjm_text_writers", "SELECT customer_id, row_number() OVER (ORDER BY customer_id) - 1 AS who "
                                            "FROM (SELECT DISTINCT customer_id FROM cjm_texts WHERE customer_id IS NOT NULL) w")
-    engine.materialize("cjm_text_keys", "SELECT t._o, row_number() OVER (ORDER BY t._o) - 1 AS row, w.who, t.customer_id "
-                                        "FROM cjm_texts t LEFT JOIN cjm_text_writers w ON w.customer_id = t.customer_id")
-    engine.drop("cjm_text_writers")
     wanted = [c for c in TEXT_COLUMNS if c not in ("ref", "customer_id") or refs]
-    total = int(engine.query("SELECT count(*) AS n FROM cjm_text_keys").column(0)[0].as_py())
+    total = int(engine.query("SELECT count(*) AS n FROM cjm_texts").column(0)[0].as_py())
     columns = ", ".join(f"t.{ident(c)}" for c in wanted)
-    texts = frame_in_batches(engine.batches(f"SELECT k.row, {columns}, COALESCE(k.who, -1 - k.row) AS who FROM cjm_texts t "
-                                            "JOIN cjm_text_keys k ON k._o = t._o ORDER BY k.row", BATCH_ROWS), total)
+    texts = frame_in_batches(engine.batches(f"SELECT {columns}, COALESCE(w.who, -1) AS who, t._o FROM cjm_texts t "
+                                            "LEFT JOIN cjm_text_writers w ON w.customer_id = t.customer_id ORDER BY t._o", BATCH_ROWS), total)
+    engine.drop("cjm_text_writers")
+    order = texts.pop("_o").to_numpy()
+    texts.insert(0, "row", np.arange(len(texts), dtype="int64"))
+    anonymous = texts["who"].to_numpy() < 0
+    texts.loc[anonymous, "who"] = -1 - texts["row"].to_numpy()[anonymous]
     if not personas:
         return _finish(texts), no_personas
-    count = int(engine.query(f"SELECT count(*) AS n FROM cjm_text_keys k JOIN {MEMBERS} m ON m.customer_id = k.customer_id")
-                .column(0)[0].as_py())
-    tagged = frame_in_batches(engine.batches(f"SELECT k.row, m.persona FROM cjm_text_keys k JOIN {MEMBERS} m "
-                                             "ON m.customer_id = k.customer_id ORDER BY k.row, m.persona", BATCH_ROWS), count)
+    count = int(engine.query(f"SELECT count(*) AS n FROM cjm_texts t JOIN {MEMBERS} m ON m.customer_id = t.customer_id").column(0)[0].as_py())
+    tagged = frame_in_batches(engine.batches(f"SELECT t._o, m.persona FROM cjm_texts t JOIN {MEMBERS} m "
+                                             "ON m.customer_id = t.customer_id ORDER BY t._o, m.persona", BATCH_ROWS), count)
+    # A text's row is its place in input order (``order`` ascends).
+    tagged.insert(0, "row", np.searchsorted(order, tagged.pop("_o").to_numpy()).astype("int64"))
     return _finish(texts), tagged
 
 
