@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +19,36 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
+
+# An xdist worker runs as `python -c ...`: its __main__ has neither __spec__ nor __file__, which
+# PySpark's Connect module (imported by Great Expectations) takes for a doctest run and answers
+# with sys.exit(0) when grpc_status is missing. The worker's __main__ is given the file it has in
+# a plain `pytest` run, so a test sees the same process either way.
+_main = sys.modules["__main__"]
+if os.environ.get("PYTEST_XDIST_WORKER") and getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = str(Path(sys.executable).parent / "pytest")
+
+
+# `make test` runs two xdist workers that take whole files (--dist loadfile, so a module's fixtures
+# are set up once) in the order collected (--no-loadscope-reorder). The files that take longest go
+# first, so that the last file to finish is a short one and the two workers end together. Seconds
+# in a two-worker run on 2 cores; a file not listed runs after these, in the usual order.
+SLOW_FILES = {
+    "test_your_data.py": 260, "test_unchanged.py": 255, "test_celery_integration.py": 210, "test_dags.py": 205,
+    "test_secrets.py": 130, "test_hostile.py": 120, "test_cli.py": 105, "test_gate_engines.py": 100, "test_run_paths.py": 85,
+    "test_site_browser.py": 80, "test_personas.py": 75, "test_engines.py": 75, "test_journey.py": 65, "test_versions.py": 60,
+    "test_suggest.py": 55, "test_fuzz_inputs.py": 55, "test_wheel.py": 50, "test_publish.py": 45, "test_text_dedup.py": 45,
+    "test_reader_limits.py": 45, "test_diff.py": 45, "test_validate.py": 40,
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # one process: the usual order
+    first = {}
+    for index, item in enumerate(items):
+        first.setdefault(item.path, index)
+    items.sort(key=lambda item: (-SLOW_FILES.get(item.path.name, 0), first[item.path]))
 
 
 def cjm(*args: str, config: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -133,15 +165,42 @@ def small_config(tmp_path: Path, small_inputs: Path):
     return load_config(write_config(tmp_path / "cfg", small_inputs))
 
 
+class _ConditionalPutsOneAtATime:
+    """WSGI middleware for moto: a conditional PUT (If-None-Match / If-Match) is checked and
+    applied without another one in between. moto checks the condition, then writes, unlocked, so
+    on its threaded server two racing ``If-None-Match: *`` PUTs of one key could both succeed,
+    which S3 itself never allows (and the version store relies on)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") == "PUT" and ("HTTP_IF_NONE_MATCH" in environ or "HTTP_IF_MATCH" in environ):
+            with self.lock:
+                return list(self.app(environ, start_response))
+        return self.app(environ, start_response)
+
+
 @pytest.fixture(scope="session")
 def s3_server():
-    """A real S3-compatible HTTP server (moto's server mode) on 127.0.0.1, for the whole session."""
-    from moto.server import ThreadedMotoServer
+    """A real S3-compatible HTTP server (moto's server mode) on 127.0.0.1, for the whole session
+    (of each xdist worker: the port is the one the system gives when binding port 0)."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    class Server(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = _ConditionalPutsOneAtATime(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    server = Server(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    yield f"http://127.0.0.1:{port}"
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
     server.stop()
 
 
