@@ -54,8 +54,12 @@ java:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null 2>&1 || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }; }
 
+# Two xdist workers (the machine has 2 cores; much of the suite waits on subprocesses, Airflow and
+# browsers), each taking whole files, the slowest first (tests/conftest.py). `make test PYTEST_XDIST=`
+# runs everything in one process.
+PYTEST_XDIST ?= -n 2 --dist loadfile --no-loadscope-reorder
 test: install java
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python benchmarks/bench_sample_data.py

@@ -83,10 +83,24 @@ MISCONFIGURED = {
 }
 
 
+# Commands that only read what the chain before them left (they run side by side once it is done),
+# and commands that need nothing of it (they run beside it). The chain's writers run one at a time,
+# in the order above; a command's run without --debug comes before its run with it.
+AFTER_THE_CHAIN = ("versions-list", "versions-show", "versions-verify", "diff", "history")
+BESIDE_THE_CHAIN = ("sample-data", "init", "catalog-suggest")
+
+
 @pytest.fixture(scope="module")
 def runs(s3_server: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """{run id: (command line, completed process)} for every command, then every misconfiguration;
-    and the project, for the files and objects they left."""
+    and the project, for the files and objects they left.
+
+    The 50 runs are new interpreters, each a second or more of start-up and S3 requests, so the
+    independent ones run side by side (three at a time): the chain of writers (check, validate, build, the two
+    refreshes, publish) in its order, beside it the commands that need nothing from it and the
+    misconfigured copies (refused before they touch anything), and after it the readers."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import boto3
 
     env = _env(s3_server)
@@ -94,16 +108,33 @@ def runs(s3_server: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
                  aws_secret_access_key=SECRETS["AWS_SECRET_ACCESS_KEY"]).create_bucket(Bucket=BUCKET)
     project = make_project(tmp_path_factory.mktemp("secrets"))
     _configure(project)
+    # No command writes into cfg/: the copies are the same made now as after the commands.
+    broken = {}
+    for name, misconfigure in MISCONFIGURED.items():
+        broken[name] = make_copy(project, tmp_path_factory.mktemp(f"secrets-{name}"))
+        misconfigure(broken[name])
     done: dict = {}
-    for name, args in COMMANDS:
+
+    def run(name: str, args: list[str]) -> None:
         for debug in (False, True):
             done[f"{name}{'-debug' if debug else ''}"] = (args, _cjm(project, env, args, debug))
-    for name, misconfigure in MISCONFIGURED.items():
-        broken = make_copy(project, tmp_path_factory.mktemp(f"secrets-{name}"))
-        misconfigure(broken)
-        for args in (["config", "check"], ["refresh", "--period", PERIOD]):
-            for debug in (False, True):
-                done[f"misconfigured-{name}-{args[0]}{'-debug' if debug else ''}"] = (args, _cjm(broken, env, args, debug))
+
+    def chain() -> None:
+        for name, args in COMMANDS:
+            if name not in AFTER_THE_CHAIN + BESIDE_THE_CHAIN:
+                run(name, args)
+
+    def misconfigured(name: str, args: list[str], debug: bool) -> None:
+        done[f"misconfigured-{name}-{args[0]}{'-debug' if debug else ''}"] = (args, _cjm(broken[name], env, args, debug))
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        first = [pool.submit(chain), *(pool.submit(run, name, args) for name, args in COMMANDS if name in BESIDE_THE_CHAIN),
+                 *(pool.submit(misconfigured, name, args, debug) for name in MISCONFIGURED
+                   for args in (["config", "check"], ["refresh", "--period", PERIOD]) for debug in (False, True))]
+        first[0].result()
+        then = [pool.submit(run, name, args) for name, args in COMMANDS if name in AFTER_THE_CHAIN]
+        for future in [*first, *then]:
+            future.result()
     return {"runs": done, "project": project, "s3": s3_server}
 
 
