@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 
 from cjm_tasks.ingest.sources import read_source
-from cjm_tasks.maps.barriers import _phrase_writers, _quote_order, pick_quotes, representative_sentences, text_languages
+from cjm_tasks.maps.barriers import _matched_texts, _phrase_writers, _quote_order, pick_quotes, representative_sentences, text_languages
 from cjm_tasks.maps.barriers import with_keys
 from cjm_tasks.maps.distinct import among, distinct, spread
 from cjm_tasks.maps.prepared import Inputs, collect_texts
@@ -414,3 +414,15 @@ def test_the_engine_numbers_writers_by_id_and_each_anonymous_text_apart(sample_c
     row = dict(zip(texts["text"], texts["row"]))
     assert who["three"] == 0 and who["one"] == who["four"] == 1  # customers by id: c1, then c9
     assert who["two"] == -1 - row["two"] and who["five"] == -1 - row["five"]
+
+
+def test_matched_texts_are_the_inner_merge_of_texts_and_matches():
+    rng = np.random.default_rng(21)
+    texts = pd.DataFrame({"row": rng.permutation(np.arange(0, 3000, 3)), "stage": rng.choice(np.array(["a", "b", None], dtype=object), 1000),
+                          "who": rng.integers(-5, 40, 1000), "score01": rng.random(1000), "kind": "survey",
+                          "at": pd.Timestamp("2025-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 90, 1000), unit="D")})
+    matches = pd.DataFrame({"row": rng.integers(0, 3100, 2500), "label": rng.choice(np.array(["x", "y", "z"], dtype=object), 2500),
+                            "keyword": "k", "via": rng.choice(np.array(["keyword", "similarity"], dtype=object), 2500)})
+    expected = texts[["row", "stage", "who", "score01", "at"]].merge(matches, on="row")
+    pd.testing.assert_frame_equal(_matched_texts(texts, matches), expected)
+    assert _matched_texts(texts.iloc[:0], matches).empty and _matched_texts(texts, matches.iloc[:0]).empty

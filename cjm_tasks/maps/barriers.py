@@ -191,6 +191,29 @@ def _quote_order(texts: pd.DataFrame):
     return order[lengths[order] >= 8]
 
 
+def _matched_texts(texts: pd.DataFrame, matches: pd.DataFrame) -> pd.DataFrame:
+    """``texts`` (the columns barriers read) joined with ``matches`` on ``row``, as an inner merge
+    gives it (texts in their order, each text's matches in theirs), copying each column once for
+    the matched rows only (a merge copies the texts and then the result: at ten times workload L
+    the 'all' map's matched texts are over a gigabyte)."""
+    import numpy as np
+    import pandas as pd
+
+    rows = texts["row"].to_numpy(dtype=np.int64)
+    by_row = np.argsort(rows, kind="stable")
+    sorted_rows = rows[by_row]
+    wanted = matches["row"].to_numpy(dtype=np.int64)
+    at = np.minimum(np.searchsorted(sorted_rows, wanted), max(len(rows) - 1, 0))
+    found = sorted_rows[at] == wanted if len(rows) else np.zeros(len(wanted), dtype=bool)
+    positions = by_row[at[found]]
+    order = np.argsort(positions, kind="stable")
+    take = positions[order]
+    kept = matches.iloc[np.flatnonzero(found)[order]]
+    columns = {c: texts[c].iloc[take].reset_index(drop=True) for c in texts.columns if c in _TEXT_COLUMNS}
+    columns.update({c: kept[c].reset_index(drop=True) for c in kept.columns if c != "row"})
+    return pd.DataFrame(columns)
+
+
 def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame, population: Population, config: CjmConfig
                    ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """One persona's catalog barriers over the thresholds, and the measure of every catalog barrier.
@@ -203,9 +226,7 @@ def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame, population: Popul
     det = config.barriers.detection
     lang = config.project.language
     columns = [c for c in ("row", "label", "keyword", "found", "via", "score") if c in matches.columns]
-    # Only the matched texts' columns are copied (the persona's every text would be, at ten times L, a gigabyte).
-    hits = (texts.loc[among(texts["row"], matches["row"]), [c for c in texts.columns if c in _TEXT_COLUMNS]].merge(matches[columns], on="row")
-            if len(texts) and len(matches) else None)
+    hits = _matched_texts(texts, matches[columns]) if len(texts) and len(matches) else None
     if hits is not None and "via" not in hits.columns:
         hits = hits.assign(via="keyword")
     groups = dict(list(hits.groupby("label", sort=True))) if hits is not None else {}
