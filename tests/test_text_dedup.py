@@ -426,3 +426,13 @@ def test_matched_texts_are_the_inner_merge_of_texts_and_matches():
     expected = texts[["row", "stage", "who", "score01", "at"]].merge(matches, on="row")
     pd.testing.assert_frame_equal(_matched_texts(texts, matches), expected)
     assert _matched_texts(texts.iloc[:0], matches).empty and _matched_texts(texts, matches.iloc[:0]).empty
+
+
+def test_a_personas_rows_are_those_its_name_selects():
+    from cjm_tasks.maps.prepared import Prepared
+
+    rng = np.random.default_rng(4)
+    tagged = pd.DataFrame({"row": np.sort(rng.integers(0, 500, 900)), "persona": rng.choice(np.array(["a", "b", "c"], dtype=object), 900)})
+    prepared = Prepared(None, pd.DataFrame(), tagged, pd.DataFrame(), {}, 0)
+    for persona in ("a", "b", "c", "nobody"):
+        assert prepared.rows_of(persona).tolist() == tagged.loc[tagged["persona"] == persona, "row"].tolist()
