@@ -87,7 +87,7 @@ MISCONFIGURED = {
 # and commands that need nothing of it (they run beside it). The chain's writers run one at a time,
 # in the order above; a command's run without --debug comes before its run with it.
 AFTER_THE_CHAIN = ("versions-list", "versions-show", "versions-verify", "diff", "history")
-BESIDE_THE_CHAIN = ("sample-data", "init", "catalog-suggest")
+BESIDE_THE_CHAIN = ("sample-data", "config-check", "config-check-period", "catalog-suggest", "init")
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +96,8 @@ def runs(s3_server: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
     and the project, for the files and objects they left.
 
     The 50 runs are new interpreters, each a second or more of start-up and S3 requests, so the
-    independent ones run side by side (three at a time): the chain of writers (check, validate, build, the two
-    refreshes, publish) in its order, beside it the commands that need nothing from it and the
+    independent ones run side by side (three at a time): the chain of writers (validate, build, the
+    two refreshes, publish) in its order, beside it the commands that need nothing from it and the
     misconfigured copies (refused before they touch anything), and after it the readers."""
     from concurrent.futures import ThreadPoolExecutor
 
