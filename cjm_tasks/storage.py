@@ -168,11 +168,14 @@ class LocalStorage:
         says which host and process writes it, for :meth:`remove_temporaries`."""
         staging = self.root / STAGING
         for _ in range(10):
-            staging.mkdir(parents=True, exist_ok=True)
             try:
+                # mkdir(exist_ok=True) raises FileExistsError when the folder another writer made
+                # is removed again before it looks; mkstemp, FileNotFoundError when it is removed
+                # after: either way another writer removed it, empty, in between.
+                staging.mkdir(parents=True, exist_ok=True)
                 fd, tmp = tempfile.mkstemp(dir=staging, prefix=f".{_host()}.{os.getpid()}.", suffix=".tmp")
                 break
-            except FileNotFoundError:  # another writer removed the folder, empty, in between
+            except (FileNotFoundError, FileExistsError):
                 continue
         else:
             raise OSError(errno.ENOENT, f"{staging} keeps disappearing")

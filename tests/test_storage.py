@@ -73,3 +73,24 @@ def test_s3_calls_are_retried_with_backoff_until_the_server_answers(monkeypatch:
 def test_bad_bucket_name_is_a_clear_error():
     with pytest.raises(StorageError, match="bucket name of 3 or more characters"):
         open_storage("s3://ab/prefix")
+
+
+def _write_many(root: str, name: str, count: int) -> None:
+    storage = LocalStorage(root)
+    for i in range(count):
+        assert storage.write_bytes(f"{name}/{i}.json", b"{}", if_absent=True)
+
+
+def test_writers_in_two_processes_never_trip_over_the_staging_folder_the_other_removes(tmp_path: Path):
+    # Each write makes the shared staging folder and removes it when empty: the other process's
+    # mkdir or mkstemp can find it gone in between (it raised "File exists" from mkdir).
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_write_many, args=(str(tmp_path), name, 400)) for name in ("a", "b")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert len(LocalStorage(str(tmp_path)).list()) == 800 and not (tmp_path / ".cjm-tmp").exists()

@@ -157,13 +157,15 @@ def collect_texts_from(engine: Engine, config: CjmConfig, views: dict[str, list[
     wanted = [c for c in TEXT_COLUMNS if c not in ("ref", "customer_id") or refs]
     total = int(engine.query("SELECT count(*) AS n FROM cjm_texts").column(0)[0].as_py())
     columns = ", ".join(f"t.{ident(c)}" for c in wanted)
-    texts = frame_in_batches(engine.batches(f"SELECT {columns}, COALESCE(w.who, -1) AS who, t._o FROM cjm_texts t "
+    texts = frame_in_batches(engine.batches(f"SELECT {columns}, CAST(COALESCE(w.who, -1) AS BIGINT) AS who, t._o FROM cjm_texts t "
                                             "LEFT JOIN cjm_text_writers w ON w.customer_id = t.customer_id ORDER BY t._o", BATCH_ROWS), total)
     engine.drop("cjm_text_writers")
     order = texts.pop("_o").to_numpy()
     texts.insert(0, "row", np.arange(len(texts), dtype="int64"))
-    anonymous = texts["who"].to_numpy() < 0
-    texts.loc[anonymous, "who"] = -1 - texts["row"].to_numpy()[anonymous]
+    who = np.array(texts["who"].to_numpy(), dtype=np.int64)  # 64 bits whatever the engine gave (Spark: 32)
+    anonymous = who < 0
+    who[anonymous] = -1 - texts["row"].to_numpy()[anonymous]
+    texts["who"] = who
     if not personas:
         return _finish(texts), no_personas
     count = int(engine.query(f"SELECT count(*) AS n FROM cjm_texts t JOIN {MEMBERS} m ON m.customer_id = t.customer_id").column(0)[0].as_py())
