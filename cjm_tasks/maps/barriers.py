@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from cjm_tasks.config import CjmConfig, localize
 from cjm_tasks.maps.distinct import among
 from cjm_tasks.maps.keywords import stem_word
-from cjm_tasks.maps.text import STOPWORDS, KeywordMatcher, matched_sentence, normalize_one, pick_varied, stable_id
+from cjm_tasks.maps.text import STOPWORDS, KeywordMatcher, matched_sentence, normalize_one, phrase_rows, pick_varied, stable_id
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -181,12 +181,9 @@ def _quote_order(texts: pd.DataFrame):
     negative = np.where(np.isnan(score), 0.5, score)
     lengths = np.fromiter((len(t) if isinstance(t, str) else -1 for t in texts["text"].tolist()), dtype=np.int64, count=len(texts))
     at = texts["at"]
-    if isinstance(at.dtype, pd.DatetimeTZDtype) or at.dtype.kind == "M":
-        ns = at.array.asi8.astype(np.float64)
-        recent = np.where(at.isna().to_numpy(), np.inf, -ns)  # newest first, no date last
-    else:
-        recent = -pd.to_datetime(at, utc=True).array.asi8.astype(np.float64)
-        recent[pd.to_datetime(at, utc=True).isna().to_numpy()] = np.inf
+    if not (isinstance(at.dtype, pd.DatetimeTZDtype) or at.dtype.kind == "M"):
+        at = pd.to_datetime(at, utc=True)
+    recent = np.where(at.isna().to_numpy(), np.inf, -at.array.asi8.astype(np.float64))  # newest first, no date last
     order = np.lexsort((lengths, recent, negative))  # the last key sorts first; stable
     return order[lengths[order] >= 8]
 
@@ -478,17 +475,11 @@ def _phrase_writers(pairs: WordPairs, negative: pd.DataFrame, floor: int) -> pd.
     chosen = np.flatnonzero((texts > 0) & (customers >= floor))
     if not len(chosen):
         return None
-    wanted = np.zeros(size, dtype=bool)
-    wanted[chosen] = True
-    keep = wanted[pid]
-    by_phrase = np.argsort(pid[keep], kind="stable")
-    kept_rows = row[keep][by_phrase]
-    starts = np.r_[0, np.flatnonzero(np.diff(pid[keep][by_phrase])) + 1]
-    parts = np.split(kept_rows, starts[1:])
+    parts = phrase_rows(pid, row, chosen)
     phrases = pairs.vocabulary[chosen]
     ranked = sorted(range(len(chosen)), key=lambda i: (-customers[chosen[i]], phrases[i]))
     return pd.DataFrame({"phrase": pd.Series(phrases[ranked], dtype=object), "customers": customers[chosen][ranked].astype("int64"),
-                         "texts": texts[chosen][ranked].astype("int64"), "rows": pd.Series([parts[i].tolist() for i in ranked], dtype=object)})
+                         "texts": texts[chosen][ranked].astype("int64"), "rows": pd.Series([parts[i] for i in ranked], dtype=object)})
 
 
 def detect_emerging(texts: pd.DataFrame, matched_rows: Collection[int], population: Population, config: CjmConfig,

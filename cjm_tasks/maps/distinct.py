@@ -55,14 +55,29 @@ def spread(per_value: pd.DataFrame, codes: np.ndarray, rows: np.ndarray | None =
         raise ValueError(f"per-value rows must be ordered by {column!r}")
     rows = np.arange(len(codes), dtype=np.int64) if rows is None else np.asarray(rows)
     size = int(max(keys.max(initial=-1), codes.max(initial=-1))) + 1
-    per_code = np.bincount(keys, minlength=size)
-    count = per_code[codes]
-    first = (np.cumsum(per_code) - per_code)[codes]
-    block_start = np.cumsum(count) - count
-    take = np.repeat(first - block_start, count) + np.arange(int(count.sum()), dtype=np.int64)
+    take, count = expand(starts_of(keys, size), codes)
     out = per_value.drop(columns=[column]).iloc[take].reset_index(drop=True)
     out.insert(per_value.columns.get_loc(column), column, np.repeat(rows, count))
     return out
+
+
+def starts_of(keys: np.ndarray, size: int) -> np.ndarray:
+    """Where each value's items begin in a table ordered by value (``keys``: each item's value,
+    ascending; ``size``: values 0 .. size - 1), and the table's length last: value ``c``'s items
+    are ``[starts[c], starts[c + 1])``."""
+    import numpy as np
+
+    return np.concatenate([[0], np.cumsum(np.bincount(keys, minlength=size))]).astype(np.int64)
+
+
+def expand(starts: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The positions of the items of each of ``codes`` in turn (``starts``: :func:`starts_of`), and
+    how many items each code has."""
+    import numpy as np
+
+    count = starts[codes + 1] - starts[codes]
+    block_start = np.cumsum(count) - count
+    return np.repeat(starts[codes] - block_start, count) + np.arange(int(count.sum()), dtype=np.int64), count
 
 
 def among(rows: pd.Series | np.ndarray, wanted) -> np.ndarray:

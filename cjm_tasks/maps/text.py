@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cjm_tasks.maps.distinct import distinct, spread
+from cjm_tasks.maps.distinct import distinct, expand, spread, starts_of
 
 if TYPE_CHECKING:
     import numpy as np
@@ -405,8 +405,7 @@ class WordPairs:
         pids, vocabulary = pd.factorize(pairs["phrase"].to_numpy(dtype=object))
         self.vocabulary = np.asarray(vocabulary, dtype=object)
         self._pids = pids.astype(np.int64)
-        per_value = np.bincount(pairs["row"].to_numpy(dtype=np.int64), minlength=len(values))
-        self._starts = np.concatenate([[0], np.cumsum(per_value)]).astype(np.int64)
+        self._starts = starts_of(pairs["row"].to_numpy(dtype=np.int64), len(values))
         self._code_of = np.full(int(rows.max(initial=-1)) + 1, -1, dtype=np.int64)
         self._code_of[rows] = codes
 
@@ -421,10 +420,7 @@ class WordPairs:
         rows = rows[(rows >= 0) & (rows < len(self._code_of))]
         codes = self._code_of[rows]
         rows, codes = rows[codes >= 0], codes[codes >= 0]
-        count = self._starts[codes + 1] - self._starts[codes]
-        total = int(count.sum())
-        block = np.cumsum(count) - count
-        take = np.repeat(self._starts[codes] - block, count) + np.arange(total, dtype=np.int64)
+        take, count = expand(self._starts, codes)
         pids = self._pids[take]
         return pd.DataFrame({"row": np.repeat(rows, count), "phrase": pd.Series(self.vocabulary[pids], dtype=object), "pid": pids})
 
@@ -446,19 +442,27 @@ def count_phrases(bigrams: pd.DataFrame, min_count: int = 2) -> pd.DataFrame:
     if not len(frequent):
         return empty
     # Row lists only for the phrases that qualify: most phrases occur once.
-    wanted = np.zeros(len(sizes), dtype=bool)
-    wanted[frequent] = True
-    keep = wanted[pid]
-    order = np.argsort(pid[keep], kind="stable")
-    kept_pid = pid[keep][order]
-    rows = bigrams["row"].to_numpy()[keep][order]
-    firsts = np.r_[0, np.flatnonzero(np.diff(kept_pid)) + 1]
-    phrases = bigrams["phrase"].to_numpy(dtype=object)[keep][order][firsts]
+    phrases = np.empty(len(sizes), dtype=object)
+    phrases[pid] = bigrams["phrase"].to_numpy(dtype=object)
+    phrases = phrases[frequent]
     texts = sizes[frequent].astype("int64")
+    rows = phrase_rows(pid, bigrams["row"].to_numpy(), frequent)
     order = sorted(range(len(phrases)), key=lambda i: (-texts[i], phrases[i]))
-    parts = np.split(rows, firsts[1:])
     return pd.DataFrame({"phrase": pd.Series(phrases[order], dtype=object), "texts": texts[order],
-                         "rows": pd.Series([parts[i].tolist() for i in order], dtype=object)})
+                         "rows": pd.Series([rows[i] for i in order], dtype=object)})
+
+
+def phrase_rows(pid: np.ndarray, rows: np.ndarray, chosen: np.ndarray) -> list[list[int]]:
+    """The ``rows`` of each phrase number of ``chosen`` (ascending), in their order (``pid``: the
+    phrase number of each row)."""
+    import numpy as np
+
+    wanted = np.zeros(int(max(pid.max(initial=-1), chosen.max(initial=-1))) + 1, dtype=bool)
+    wanted[chosen] = True
+    keep = wanted[pid]
+    by_phrase = np.argsort(pid[keep], kind="stable")
+    firsts = np.flatnonzero(np.diff(pid[keep][by_phrase])) + 1
+    return [part.tolist() for part in np.split(rows[keep][by_phrase], firsts)]
 
 
 def phrase_counts(texts: pd.Series, min_count: int = 2, normalized: bool = False) -> pd.DataFrame:
