@@ -61,13 +61,11 @@ def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: di
         prepared = replace(prepared, texts=with_keys(prepared.texts))  # writers numbered once for every persona
     # The word pairs of every distinct text once; themes and emerging barriers take those of the rows they count.
     pairs = WordPairs(pd.Series(prepared.texts["norm"].to_numpy(), index=prepared.texts["row"].to_numpy(), dtype=object))
-    texts = prepared.texts
 
     maps = {}
     for persona_id in wanted:
         persona_cfg = next((p for p in config.personas.personas if p.id == persona_id), None)
-        # The persona's rows (every text is ``all``'s: the table itself, not a copy).
-        persona_texts = texts if persona_id == ALL_PERSONA else texts[among(texts["row"], prepared.rows_of(persona_id))]
+        persona_texts = prepared.texts_for(persona_id)
         if not len(persona_texts):
             persona_texts = persona_texts.assign(who=None)
         aggregates = prepared.aggregates.of(persona_id)

@@ -11,6 +11,7 @@ tests and benchmarks) with an embedded DuckDB.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from cjm_tasks.config import CjmConfig
@@ -61,31 +62,35 @@ class Prepared:
     def personas(self, config: CjmConfig) -> list[str]:
         return [p.id for p in config.personas.personas] + [ALL_PERSONA]
 
-    def rows_of(self, persona: str) -> np.ndarray:
-        """The text rows of a persona but ``all`` (whose are every text's), in table order. The
-        table is grouped by persona once (comparing every row's persona per persona took longer
-        than a map's own work with 32 personas)."""
+    @cached_property
+    def _rows_by_persona(self) -> dict[str, np.ndarray]:
+        """The text rows of every persona, from ``text_personas`` grouped once (comparing every
+        row's persona for each persona took longer than a map's own work with 32 personas)."""
         import numpy as np
         import pandas as pd
 
-        grouped = self.__dict__.get("_rows_by_persona")
-        if grouped is None:
-            codes, names = pd.factorize(self.text_personas["persona"])
-            order = np.argsort(codes, kind="stable")
-            bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
-            rows = self.text_personas["row"].to_numpy(dtype=np.int64)[order]
-            grouped = {name: rows[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)}
-            self.__dict__["_rows_by_persona"] = grouped
-        return grouped.get(persona, np.zeros(0, dtype=np.int64))
+        codes, names = pd.factorize(self.text_personas["persona"])
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+        rows = self.text_personas["row"].to_numpy(dtype=np.int64)[order]
+        return {name: rows[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)}
+
+    def rows_of(self, persona: str) -> np.ndarray:
+        """The text rows of a persona but ``all`` (whose are every text's), in table order."""
+        import numpy as np
+
+        return self._rows_by_persona.get(persona, np.zeros(0, dtype=np.int64))
+
+    def texts_for(self, persona: str) -> pd.DataFrame:
+        """The texts of ``persona``: for ``all`` the table itself, not a copy."""
+        return self.texts if persona == ALL_PERSONA else self.texts[among(self.texts["row"], self.rows_of(persona))]
 
     def texts_of(self, persona: str) -> pd.DataFrame:
         """The texts of ``persona`` with a ``persona`` column."""
         import numpy as np
         import pandas as pd
 
-        texts = self.texts
-        if persona != ALL_PERSONA:
-            texts = texts[among(texts["row"], self.rows_of(persona))]
+        texts = self.texts_for(persona)
         # An object column like the others (a plain string would make an Arrow-backed one, slow to take from).
         return texts.assign(persona=pd.Series(np.full(len(texts), persona, dtype=object), index=texts.index, dtype=object))
 
