@@ -12,8 +12,9 @@ For each scale it generates one quarter of sample data (``cjm sample-data``; kep
 - a **full refresh** (``cjm_tasks.run.steps.refresh``, what ``cjm refresh`` runs) into an empty
   store: the time of each step, the total, its ratio to the floor and the peak RSS of the process;
 - the **unchanged rerun** of the same quarter (it must create nothing);
-- with ``--personas``, full refreshes of the same data with that many personas (rules over
-  segment, region and age bands) into fresh stores;
+- with ``--personas``, full refreshes of the same data with that many personas (1, 2, 4, 8, 16
+  or 32; rules over segment, region group and age band that together hold every customer, so
+  the counts differ only in how finely the same customers are split) into fresh stores;
 - with ``--tasks``, the refresh as the Airflow DAG runs it, each step in a process of its own
   (one per source read, one per persona's map): the peak RSS of each task.
 
@@ -115,17 +116,35 @@ def write_config(folder: Path, data: Path, engine: str, personas: int | None) ->
     return main
 
 
+# The sample's customers: segment consumer or business, region one of five, age 18-84. Each persona
+# count below splits every customer (the bands cover every age, the region groups every region),
+# so 4 and 32 personas place the same customers and only the number of maps differs.
+_AGE_BANDS = [(0, 29), (30, 44), (45, 59), (60, 150)]
+_SEGMENTS = [["consumer"], ["business"]]
+_REGION_GROUPS = [["north"], ["south"], ["east"], ["west", "central"]]
+_SPLITS = {1: (), 2: ("segment",), 4: ("age",), 8: ("segment", "age"), 16: ("region", "age"),
+           32: ("segment", "region", "age")}
+
+
 def persona_rules(n: int) -> dict:
-    """``n`` personas splitting the sample's customers by segment, region and age band."""
-    bands = [(18, 29), (30, 44), (45, 59), (60, 99)]
-    combos = [(seg, region, band) for seg in ("consumer", "business") for region in ("north", "south", "east", "west")
-              for band in bands]
+    """``n`` personas (1, 2, 4, 8, 16 or 32) that together hold every customer of the sample, split
+    by segment, region group and age band."""
+    if n not in _SPLITS:
+        raise SystemExit(f"--personas: {n} is not one of {sorted(_SPLITS)} (each count splits every customer)")
+    parts: list[list[tuple[str, dict]]] = [[("everyone", {"field": "age", "op": "between", "value": [0, 150]})]]
+    for field in _SPLITS[n]:
+        if field == "segment":
+            options = [(seg[0], {"field": "segment", "op": "in", "value": seg}) for seg in _SEGMENTS]
+        elif field == "region":
+            options = [("+".join(group), {"field": "region", "op": "in", "value": group}) for group in _REGION_GROUPS]
+        else:
+            options = [(f"{low}-{high}", {"field": "age", "op": "between", "value": [low, high]}) for low, high in _AGE_BANDS]
+        parts = [[*combo, option] for combo in parts for option in options]
     personas = []
-    for i in range(n):
-        seg, region, (low, high) = combos[i % len(combos)]
-        rule = {"all": [{"field": "segment", "op": "eq", "value": seg}, {"field": "region", "op": "eq", "value": region},
-                        {"field": "age", "op": "between", "value": [low, high]}]}
-        personas.append({"id": f"p{i:02d}", "name": f"{seg} {region} {low}-{high}", "rule": rule})
+    for i, combo in enumerate(parts):
+        conditions = [cond for _, cond in combo[1:]] or [combo[0][1]]
+        name = " ".join(label for label, _ in combo[1:]) or "everyone"
+        personas.append({"id": f"p{i:02d}", "name": name, "rule": {"all": conditions}})
     return {"membership": "first", "personas": personas}
 
 
