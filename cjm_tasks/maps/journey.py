@@ -175,6 +175,20 @@ def _stage_metrics(aggregates: StageAggregates, texts: pd.DataFrame, customers: 
             reviews = group[group["kind"] == "review"]
             text_stats[stage] = {"rating": mean_ci(reviews["rating"]), "sentiment": mean_ci(group["sentiment"]), "texts": len(group)}
 
+    # Each stage's touchpoints (most events first, then by channel) and top actions, sorted and
+    # split once for the persona rather than filtered and sorted per stage.
+    touchpoints_of: dict[str, list[dict[str, Any]]] = {}
+    actions_of: dict[str, list[dict[str, Any]]] = {}
+    if has_sales and by_channel is not None and by_event is not None:
+        tps = by_channel.sort_values(["events", "channel"], ascending=[False, True], kind="stable")
+        for stage_id, channel, events in zip(tps["stage"].tolist(), tps["channel"].tolist(), tps["events"].tolist()):
+            touchpoints_of.setdefault(stage_id, []).append({"channel": channel, "events": int(events)})
+        acts = by_event.sort_values(["events", "event_type"], ascending=[False, True], kind="stable")
+        for stage_id, event_type, events, who in zip(acts["stage"].tolist(), acts["event_type"].tolist(), acts["events"].tolist(),
+                                                     acts["customers"].tolist()):
+            if len(actions_of.setdefault(stage_id, [])) < 5:
+                actions_of[stage_id].append({"event_type": event_type, "events": int(events), "customers": int(who)})
+
     stages = []
     for stage in config.stages:
         reached_n = int(reach.get(stage.id, 0))
@@ -222,13 +236,10 @@ def _stage_metrics(aggregates: StageAggregates, texts: pd.DataFrame, customers: 
                 den = int(event_counts.get(spec.denominator, 0))
                 metrics["rates"][rate_name] = {"value": rounded(num / den if den else None, 4), "numerator": num, "denominator": den,
                                                "interval": wilson(num, den)}
-            tps = by_channel[by_channel["stage"] == stage.id]
-            total = int(tps["events"].sum())
-            touchpoints = [{"channel": r.channel, "events": int(r.events), "share": round(r.events / total, 4)}
-                           for r in tps.sort_values(["events", "channel"], ascending=[False, True]).itertuples()]
-            acts = by_event[by_event["stage"] == stage.id]
-            actions = [{"event_type": r.event_type, "events": int(r.events), "customers": int(r.customers)}
-                       for r in acts.sort_values(["events", "event_type"], ascending=[False, True]).head(5).itertuples()]
+            touchpoints = touchpoints_of.get(stage.id, [])
+            total = sum(t["events"] for t in touchpoints)
+            touchpoints = [{**t, "share": round(t["events"] / total, 4)} for t in touchpoints]
+            actions = actions_of.get(stage.id, [])
             metrics["samples"]["events"] = total
         else:
             touchpoints, actions = [], []
