@@ -99,7 +99,8 @@ def broken_links(site: dict[str, bytes]) -> list[str]:
 
 
 def persona_pages(site: dict[str, bytes]) -> list[str]:
-    return sorted(p for p in site if p.startswith("personas/") and p.endswith("/index.html"))
+    """The version pages (``personas/<persona>/<version>/index.html``), not the persona pages above them."""
+    return sorted(p for p in site if p.startswith("personas/") and p.endswith("/index.html") and p.count("/") == 3)
 
 
 def marked_html(quote: dict) -> str:
@@ -296,7 +297,8 @@ def test_every_page_and_export_of_every_version_exists(site, stored):
     versions = store.list()
     periods = sorted({str(v.version.period) for v in versions})
     assert len(periods) == 4 and len(versions) == 4 * len(store.personas())
-    expected = {"index.html", *(f"periods/{p}/index.html" for p in periods)}
+    expected = {"index.html", "compare/index.json", *(f"periods/{p}/index.html" for p in periods),
+                *(f"personas/{persona}/index.html" for persona in store.personas())}
     for v in versions:
         folder = f"personas/{v.persona}/{v.version}"
         expected |= {f"{folder}/{name}" for name in ("index.html", "map.json", "diff.json", "barriers.csv", "summary.md")}
@@ -709,5 +711,7 @@ def test_publishing_a_comparison_leaves_the_site_and_latest_pointer_alone(tmp_pa
     result = publish_comparison(config, "families", "2025Q1", "2025Q2")
     page = site / "compare" / "families" / "2025Q1-r1..2025Q2-r1" / "index.html"
     assert result["url"] == str(page) and page.is_file()
-    assert {p: p.read_bytes() for p in before} == before
+    # Only the pages that list the comparisons change: nothing else published is touched.
+    assert {p for p in before if p.read_bytes() != before[p]} == {
+        site / "index.html", site / "compare" / "index.json", site / "personas" / "families" / "index.html"}
     assert _json.loads((site / "latest.json").read_text())["period"] == "2025Q2"

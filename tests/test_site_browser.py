@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cjm_tasks.config import load_config
-from cjm_tasks.run.pipeline import publish, store_maps
+from cjm_tasks.run.pipeline import publish, publish_comparison, store_maps
 from tests.conftest import REPO, write_sample_config
 
 pytestmark = pytest.mark.browser
@@ -24,7 +24,8 @@ ARTIFACTS = REPO / "test-artifacts"
 @pytest.fixture(scope="module")
 def site(sample_maps, sample_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A site published from two stored quarters, one quote and the persona's description
-    replaced by hostile text; the quote's matched words are its script tag."""
+    replaced by hostile text; the quote's matched words are its script tag; and a comparison
+    of the two quarters published after it."""
     config = load_config(write_sample_config(tmp_path_factory.mktemp("browser-site"), sample_data))
     store_maps(config, sample_maps["2025Q1"])
     maps = copy.deepcopy(sample_maps["2025Q2"])
@@ -34,6 +35,7 @@ def site(sample_maps, sample_data: Path, tmp_path_factory: pytest.TempPathFactor
     doc["persona"]["description"] = HOSTILE
     store_maps(config, maps)
     publish(config)
+    publish_comparison(config, "young_urban", "2025Q1", "2025Q2")
     return Path(config.storage.site)
 
 
@@ -54,7 +56,8 @@ def _open(browser, page: Path) -> dict:
     return {"console": console, "requests": requests}
 
 
-@pytest.mark.parametrize("page", ["personas/young_urban/2025Q2-r1/index.html", "index.html", "periods/2025Q2/index.html", "latest/index.html"])
+@pytest.mark.parametrize("page", ["personas/young_urban/2025Q2-r1/index.html", "index.html", "periods/2025Q2/index.html", "latest/index.html",
+                                  "personas/young_urban/index.html"])
 def test_page_loads_clean_and_stays_local(browser, site: Path, page: str):
     seen = _open(browser, site / page)
     errors = [e for e in seen["console"] if e["level"] in ("SEVERE", "ERROR")]
@@ -110,3 +113,13 @@ def test_a_period_page_shows_every_persona_card(browser, site: Path):
     assert len(cards) >= 2 and min(cards) > 250, cards
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "period-page.png"))
+
+
+def test_the_index_links_a_comparison_published_after_it_and_the_link_opens_it(browser, site: Path):
+    _open(browser, site / "index.html")
+    links = browser.find_elements("css selector", "[data-section=comparisons] li > a")
+    assert [a.text for a in links] == ["2025Q1-r1 → 2025Q2-r1"]
+    links[0].click()
+    assert browser.current_url == (site / "compare" / "young_urban" / "2025Q1-r1..2025Q2-r1" / "index.html").as_uri()
+    assert browser.execute_script("return document.querySelector('h1').textContent").endswith("2025Q2-r1 compared with 2025Q1-r1")
+    assert [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")] == []

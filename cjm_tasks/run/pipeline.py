@@ -252,10 +252,22 @@ def render_site(config: CjmConfig, store=None) -> dict[str, bytes]:
     ``store``: an already open version store (default: the configured one).
     """
     from cjm_tasks.site.build import build_site
+    from cjm_tasks.site.comparisons import list_comparisons
 
     store = store or open_version_store(config)
     periods = sorted({str(v.version.period) for v in store.list()})
-    return build_site(store, config, stored_validations(config, periods))
+    comparisons = list_comparisons(open_storage(config.storage.site, config.s3))
+    return build_site(store, config, stored_validations(config, periods), comparisons)
+
+
+def site_navigation(config: CjmConfig, store=None, published_only: bool = False):
+    """How a publish draws the index and persona pages from what the site holds when it writes
+    them (:class:`~cjm_tasks.site.build.SiteNavigation`; ``published_only`` for a comparison)."""
+    from functools import partial
+
+    from cjm_tasks.site.build import SiteNavigation
+
+    return SiteNavigation(store or open_version_store(config), config, partial(stored_validations, config), published_only)
 
 
 def publish(config: CjmConfig, period: Period | None = None, progress: Progress | None = None):
@@ -276,7 +288,7 @@ def publish(config: CjmConfig, period: Period | None = None, progress: Progress 
     files = render_site(config, store)
     if progress:
         progress(f"publishing {len(files)} files")
-    return publish_site(files, open_storage(config.storage.site, config.s3))
+    return publish_site(files, open_storage(config.storage.site, config.s3), site_navigation(config, store))
 
 
 def publish_comparison(config: CjmConfig, persona: str, from_version: str, to_version: str) -> dict[str, Any]:
@@ -291,7 +303,9 @@ def publish_comparison(config: CjmConfig, persona: str, from_version: str, to_ve
     diff = diff_maps(store.read_map(old), store.read_map(new), config.diff, str(old.version), str(new.version),
                      store.last_seen(persona, old.version))
     site = open_storage(config.storage.site, config.s3)
-    # No period page among these files, so the latest pointer is left as it is.
-    publish_site(render_comparison(store, config, persona, str(old.version), str(new.version), diff), site)
+    # No period page among these files, so the latest pointer is left as it is; the index and the
+    # persona pages are drawn again to list the comparison, from the versions the site shows.
+    publish_site(render_comparison(store, config, persona, str(old.version), str(new.version), diff), site,
+                 site_navigation(config, store, published_only=True))
     folder = comparison_folder(persona, str(old.version), str(new.version))
     return {"url": site.url(f"{folder}/index.html"), "summary": diff["summary"]}

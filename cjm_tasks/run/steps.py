@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from cjm_tasks import ids
 from cjm_tasks.config import CjmConfig, load_config
-from cjm_tasks.errors import CjmError, DataError
+from cjm_tasks.errors import CjmError, DataError, MissingInput
 from cjm_tasks.periods import Period
 from cjm_tasks.run.pipeline import (Progress, check_locations, check_persona_ids, finish_run, gate, open_version_store,
                                     publish_comparison, render_site as render, store_maps)
@@ -41,9 +41,10 @@ class StepError(CjmError):
 
 def resolve_period(data_interval_start: str | None = None, period: str | None = None) -> str:
     """The quarter a run refreshes: the ``period`` param when given, else the quarter of the
-    data interval's start (a scheduled run's interval is the quarter just ended)."""
+    data interval's start (a scheduled run's interval is the quarter just ended). A period after
+    the current quarter is refused (:func:`cjm_tasks.ids.refreshable_period`)."""
     if period:
-        return str(ids.period(period, "period"))
+        return str(ids.refreshable_period(period, "period"))
     if data_interval_start:
         return str(Period.containing(datetime.fromisoformat(str(data_interval_start))))
     raise StepError("a run without a data interval (triggered by hand) needs the 'period' param, e.g. 2025Q3")
@@ -103,15 +104,42 @@ def list_sources(workspace: Workspace) -> list[str]:
     return list(workspace.config().sources)
 
 
+def wait_for_inputs(workspace: Workspace, period: str, waited: float = 0.0) -> dict[str, Any]:
+    """One check of a run's wait for the quarter's inputs (the orchestrator repeats it every
+    ``wait.poke_every``, holding no worker in between: :mod:`cjm_tasks.run.airflow_wait`): whether
+    every input of ``period`` is there (:func:`~cjm_tasks.ingest.readiness.missing_inputs`) after
+    ``waited`` seconds of waiting. Returns {"period", "ready", "missing": [one line per missing
+    input], "next_check": seconds until the next check (None when ready)}. Raises
+    :class:`~cjm_tasks.ingest.readiness.InputsMissing`, listing what is missing, once ``waited``
+    reaches ``wait.timeout``."""
+    from cjm_tasks.config.main import human_duration
+    from cjm_tasks.ingest.readiness import InputsMissing, missing_inputs
+
+    config = workspace.config()
+    missing = missing_inputs(config, Period.parse(period))
+    if not missing:
+        log.info("%s: every input is there", period)
+        return {"period": period, "ready": True, "missing": [], "next_check": None}
+    if waited >= config.wait.timeout:
+        raise InputsMissing(period, missing, config.wait.timeout)
+    next_check = min(config.wait.poke_every, config.wait.timeout - waited)
+    log.info("%s: waiting for %d input(s): %s; next check in %s (waited %s of %s)", period, len(missing), "; ".join(map(str, missing)),
+             human_duration(next_check), human_duration(waited), human_duration(config.wait.timeout))
+    return {"period": period, "ready": False, "missing": [str(m) for m in missing], "next_check": next_check}
+
+
 def read_source(workspace: Workspace, period: str, source: str) -> str:
     """Stream one source for the period into the workspace as canonical Parquet (never more than
     a batch in memory); returns its key. A source that cannot be read is recorded for the gate to
-    report, not raised."""
+    report with the others, not raised; but a source without any file for the quarter raises
+    :class:`~cjm_tasks.errors.MissingInput` here: there is nothing of it to check."""
     from cjm_tasks.ingest.sources import stream_source
 
     with workspace.source_file(source) as path:
         try:
             data: Any = stream_source(source, workspace.config(), Period.parse(period), path)
+        except MissingInput:
+            raise
         except DataError as exc:
             data = exc
         return workspace.save_source(source, data)
@@ -175,7 +203,16 @@ def build_map(workspace: Workspace, period: str, persona: str) -> str:
     config = workspace.config()
     doc = maps_from(workspace.load_prepared(persona), config, Period.parse(period), workspace.lineage(), [persona])[persona]
     check_map(doc)
+    log_map(doc)
     return workspace.save_map(persona, doc, worker_name())
+
+
+def log_map(doc: dict[str, Any]) -> None:
+    """One INFO line on a map just built: its persona, period, customers and barrier counts by kind."""
+    s = doc["summary"]
+    counts = s["barriers"]
+    log.info("built the %s map of %s: %s customers, %d barriers (%d catalog, %d metric, %d emerging)", doc["persona"]["id"],
+             doc["period"], s["customers"], counts["total"], counts["catalog"], counts["metric"], counts["emerging"])
 
 
 def build_maps(workspace: Workspace, period: str, source_keys: list[str]) -> list[str]:
@@ -191,6 +228,7 @@ def build_maps(workspace: Workspace, period: str, source_keys: list[str]) -> lis
     keys = []
     for persona, doc in docs.items():
         check_map(doc)
+        log_map(doc)
         keys.append(workspace.save_map(persona, doc, worker_name()))
     return keys
 
@@ -215,21 +253,24 @@ def render_site(workspace: Workspace) -> str:
 
 
 def publish_site(workspace: Workspace, rendered_key: str) -> PublishResult:
-    """Publish the rendered site (version pages, then period pages and index, latest pointer last)."""
+    """Publish the rendered site (version pages, then period pages and index, latest pointer last);
+    the index and persona pages list the comparisons the site holds when they are written."""
+    from cjm_tasks.run.pipeline import site_navigation
     from cjm_tasks.site.publish import publish_site as publish
 
     config = workspace.config()
-    result = publish(workspace.load_site(rendered_key), open_storage(config.storage.site, config.s3))
+    result = publish(workspace.load_site(rendered_key), open_storage(config.storage.site, config.s3), site_navigation(config))
     finish_run(config, workspace.run_id)
     return result
 
 
 def notify(workspace: Workspace, period: str, stored: list[dict[str, Any]], published: dict[str, Any]) -> str:
-    """Send the summary of flagged changes and the report link (log by default, SMTP if
-    configured), from the :func:`summary` of what was stored and published."""
-    from cjm_tasks.run.notify import send_summary
+    """Log the summary of flagged changes and the report link, from the :func:`summary` of what
+    was stored and published, and save it for the run's success callback, which sends it
+    (:func:`cjm_tasks.run.notify.record_summary`); returns the summary."""
+    from cjm_tasks.run.notify import record_summary
 
-    return send_summary(workspace.config(), period, list(stored), published)
+    return record_summary(workspace.config(), workspace.run_id, period, list(stored), published)
 
 
 def clean_workspaces(workspace: Workspace) -> list[str]:
@@ -242,11 +283,14 @@ def clean_workspaces(workspace: Workspace) -> list[str]:
 
 
 def compare_versions(config_path: str | None, persona: str, from_version: str, to_version: str) -> dict[str, Any]:
-    """Compare any two stored versions of a persona and publish the comparison page."""
+    """Compare any two stored versions of a persona and publish the comparison page; the index
+    and the persona's page list it from then on."""
     ids.persona_id(persona, "persona")
     ids.version_ref(from_version, "from_version")
     ids.version_ref(to_version, "to_version")
-    return publish_comparison(load_config(config_path or None), persona, from_version, to_version)
+    result = publish_comparison(load_config(config_path or None), persona, from_version, to_version)
+    log.info("comparison page published: %s", result["url"])
+    return result
 
 
 def summary(result: Any) -> Any:
@@ -266,7 +310,9 @@ def refresh(config: CjmConfig, period: Period, run_id: str | None = None, progre
     whether the quarter is unchanged since its stored versions, then read, validate, prepare and
     build every persona's map (:func:`build_maps`: the DAG's ``prepare_personas`` and
     ``build_map`` tasks without the workspace between them), store versions with their diffs,
-    render and publish the site (last), and remove old workspaces. ``run_id`` defaults to a new random id.
+    render and publish the site (last), remove old workspaces, and send the summary on the
+    configured channels (:func:`cjm_tasks.run.notify.send_summary`; an unchanged quarter sends
+    that it is unchanged). ``run_id`` defaults to a new random id.
 
     First, what can be checked before writing is (:func:`check_before_writing`: a location that
     cannot be written, a persona id that cannot be a file name raise before anything is written).
@@ -274,11 +320,17 @@ def refresh(config: CjmConfig, period: Period, run_id: str | None = None, progre
     workspace is made; ``force`` rebuilds it anyway (skipping the check), and so does a quarter
     an earlier refresh left half-applied (:func:`unfinished_refreshes`), which this one completes.
 
+    Then, before reading, every input of the quarter must be there (the check the DAG's
+    ``wait_for_inputs`` task waits on): else :class:`~cjm_tasks.ingest.readiness.InputsMissing`
+    lists what is missing, at once, and no workspace is made.
+
     Returns {"period", "unchanged": bool, "check": the check's answer (None when forced)} and,
     when it ran, "versions": [StoreResult], "validation": the gate's summary, "site": PublishResult.
     Raises :class:`~cjm_tasks.errors.ValidationFailed` before anything is stored or published
     when the gate fails (the run's workspace is kept).
     """
+    from cjm_tasks.run.notify import send_notice, send_summary, unchanged_notice
+    from cjm_tasks.ingest.readiness import check_inputs
     from cjm_tasks.run.unchanged import compare_with_stored
 
     def say(what: str) -> None:
@@ -295,7 +347,10 @@ def refresh(config: CjmConfig, period: Period, run_id: str | None = None, progre
         check = compare_with_stored(config, period).summary()
         if check["unchanged"]:
             log.info("%s; nothing built, stored or published", check["message"])
+            send_notice(config, unchanged_notice(config, str(period)))
             return {"period": str(period), "unchanged": True, "check": check}
+    say("checking the inputs are there")
+    check_inputs(config, period)  # the list the Airflow run waits on; the CLI does not wait
     workspace = Workspace.create(config, run_id or uuid.uuid4().hex)
     say("reading the sources")
     keys = read_sources(workspace, str(period), list_sources(workspace))
@@ -310,4 +365,6 @@ def refresh(config: CjmConfig, period: Period, run_id: str | None = None, progre
     say("publishing the site")
     site = publish_site(workspace, rendered)
     clean_workspaces(workspace)
+    say("sending the summary")
+    send_summary(config, str(period), summary(versions), summary(site))
     return {"period": str(period), "unchanged": False, "check": check, "versions": versions, "validation": validation, "site": site}

@@ -47,6 +47,11 @@ class Version:
         return f"{self.folder}/index.html"
 
 
+def persona_page(persona: str) -> str:
+    """The persona's page: every version of its map and every comparison published of it."""
+    return f"personas/{persona}/index.html"
+
+
 def load_versions(store: VersionStore) -> dict[str, list[Version]]:
     """Every complete version by persona, oldest first.
 
@@ -103,6 +108,11 @@ class Site:
     def latest(self, persona: str, period: str) -> Version | None:
         found = self.in_period(persona, period)
         return found[-1] if found else None
+
+    def persona_name(self, persona: str) -> str:
+        """The name the persona's newest version gives it (its id when the site has no version of it)."""
+        own = self.versions.get(persona)
+        return own[-1].doc["persona"]["name"] if own else persona
 
     def find(self, persona: str, version_id: str | None) -> Version | None:
         return next((v for v in self.versions.get(persona, []) if v.id == version_id), None)

@@ -27,7 +27,8 @@ from cjm_tasks.site.changes import (
 from cjm_tasks.site.charts import (
     bar_svg, emotion_column_svg, emotion_curve_svg, emotion_segment_svg, funnel_svg, severity_svg, sparkline_svg,
 )
-from cjm_tasks.site.context import Site, Version
+from cjm_tasks.site.comparisons import Comparison
+from cjm_tasks.site.context import Site, Version, persona_page
 from cjm_tasks.site.labels import barrier_title, metric_label, mood_of, severity_band
 from cjm_tasks.site.render import render_template
 from cjm_tasks.versions.diff import PROPORTIONS
@@ -91,8 +92,15 @@ def _quality(site: Site, period: str) -> dict[str, Any] | None:
             "sources": sources, "failures": failures[:20]}
 
 
-def render_index(site: Site) -> str:
-    """``index.html``: latest highlights and a link to every published version."""
+def _comparison_rows(site: Site, comparisons: list[Comparison], root: str) -> list[dict[str, str]]:
+    """The comparisons as the pages list them, in the order given (newest first)."""
+    return [{"label": c.label, "href": f"{root}{c.page}", "persona": site.persona_name(c.persona),
+             "persona_href": f"{root}{persona_page(c.persona)}" if c.persona in site.versions else None} for c in comparisons]
+
+
+def render_index(site: Site, comparisons: list[Comparison]) -> str:
+    """``index.html``: latest highlights, a link to every published version and persona page,
+    and every comparison the site holds (``comparisons``, newest first)."""
     root = ""
     latest_period = site.periods[-1] if site.periods else None
     latest = [v for p in site.personas if latest_period and (v := site.latest(p, latest_period))]
@@ -109,11 +117,27 @@ def render_index(site: Site) -> str:
     heads = []
     for persona in site.personas:
         doc = site.versions[persona][-1].doc
-        heads.append({"name": doc["persona"]["name"], "description": doc["persona"]["description"]})
+        heads.append({"name": doc["persona"]["name"], "description": doc["persona"]["description"], "href": persona_page(persona)})
     return render_template(
         "index.html.j2", **site.context(root, [(site.t["home"], None)]),
         latest_period=latest_period, latest_href=f"periods/{latest_period}/index.html" if latest_period else None,
         top=top, flagged=[row for v in latest for row in flagged_rows(site, v, root)], heads=heads, table=table,
+        comparisons=_comparison_rows(site, comparisons, root),
+    )
+
+
+def render_persona_index(site: Site, persona: str, comparisons: list[Comparison]) -> str:
+    """``personas/<persona>/index.html``: every version of the persona's map, newest first, and
+    every comparison of two of its versions the site holds (``comparisons``, newest first).
+    Version pages are never rewritten once published; this page is, at each publish."""
+    root = "../../"
+    own = site.versions[persona]
+    doc = own[-1].doc
+    versions = [{"id": v.id, "href": f"{root}{v.page}", "period": v.period, "period_href": f"{root}periods/{v.period}/index.html",
+                 "created_at": (v.created_at or "")[:10], "counts": change_counts(site, v.diff)} for v in reversed(own)]
+    return render_template(
+        "persona_index.html.j2", **site.context(root, [(site.t["home"], f"{root}index.html"), (doc["persona"]["name"], None)]),
+        persona=doc["persona"], versions=versions, comparisons=_comparison_rows(site, comparisons, root),
     )
 
 
@@ -205,6 +229,7 @@ def render_persona(site: Site, version: Version, history: dict[str, dict[str, An
         following={"id": own[position + 1].id, "href": f"{root}{own[position + 1].page}"} if position + 1 < len(own) else None,
         others=[{"name": v.doc["persona"]["name"], "href": f"{root}{v.page}"} for p in site.personas
                 if p != version.persona and (v := site.latest(p, version.period))],
+        persona_href=f"{root}{persona_page(version.persona)}",
         lineage=_lineage(version),
     )
 
