@@ -170,7 +170,7 @@ def test_a_persona_id_that_cannot_be_a_file_name_is_refused_at_load(cfg_dir: Pat
 
 def _smtp(cfg_dir: Path, **smtp) -> Path:
     settings = {"host": "127.0.0.1", "port": 9, "sender": "cjm@example.com", "recipients": ["cx@example.com"], **smtp}
-    return _main(cfg_dir, lambda d: d.__setitem__("notify", {"channel": "smtp", "smtp": settings}))
+    return _main(cfg_dir, lambda d: d.__setitem__("notify", {"channels": ["smtp"], "smtp": settings}))
 
 
 def test_smtp_without_tls_needs_an_explicit_allow_plaintext(cfg_dir: Path):

@@ -46,9 +46,9 @@ def _configure(project: Project) -> None:
     summary goes to the log, so no mail is sent)."""
     def change(doc: dict) -> None:
         doc["storage"] = {"work": f"s3://{BUCKET}/work", "versions": f"s3://{BUCKET}/store", "site": f"s3://{BUCKET}/site"}
-        doc["notify"] = {"channel": "log", "smtp": {"host": "127.0.0.1", "port": 2525, "sender": "cjm@example.com",
-                                                    "recipients": ["cx@example.com"], "starttls": True,
-                                                    "username_env": "CJM_SMTP_USER", "password_env": "CJM_SMTP_PASSWORD"}}
+        doc["notify"] = {"smtp": {"host": "127.0.0.1", "port": 2525, "sender": "cjm@example.com",
+                                  "recipients": ["cx@example.com"], "starttls": True,
+                                  "username_env": "CJM_SMTP_USER", "password_env": "CJM_SMTP_PASSWORD"}}
     edit_yaml(project.main, change)
 
 

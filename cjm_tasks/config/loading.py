@@ -87,8 +87,7 @@ def _load_config(path: str | os.PathLike | None, secrets: _Secrets) -> CjmConfig
     if "examples" in files:
         barriers = _with_examples(barriers, _load_model(Path(files["examples"]), ExamplesFile, secrets), display_path(Path(files["examples"])))
     expectations = _load_model(Path(files["expectations"]), ExpectationsFile, secrets)
-    if main.notify.channel == "smtp" and main.notify.smtp is not None:
-        main.notify.smtp.credentials(display_path(main_path))
+    main.notify.check_environment(display_path(main_path))
 
     sources = {
         name: src.model_copy(update={"location": resolve_path(src.location, base)}) if src.location is not None else src
@@ -112,6 +111,7 @@ def _load_config(path: str | os.PathLike | None, secrets: _Secrets) -> CjmConfig
         orders=stages_file.orders,
         barrier_files=barrier_files,
         engine=main.engine,
+        wait=main.wait,
     )
     check_references(config)
     return config

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from cjm_tasks.config.common import Better, Strict, check_scale, check_timezone
 from cjm_tasks.config.sources import SourceConfig
@@ -106,8 +106,28 @@ class DiffConfig(Strict):
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 
+# An Airflow connection id: what Airflow accepts, without spaces or path separators.
+_CONN_ID = re.compile(r"[A-Za-z0-9_.-]{1,250}")
+
+
+def _a_variable_name(value: str | None) -> str | None:
+    # The value is not quoted: a password or URL pasted here by mistake must not reach a log.
+    if value is not None and not _ENV_NAME.fullmatch(value):
+        raise ValueError("must be the name of an environment variable (A-Z, 0-9, '_', e.g. CJM_SMTP_PASSWORD), "
+                         "not the secret itself")
+    return value
+
+
+def _a_connection_id(value: str | None) -> str | None:
+    if value is not None and not _CONN_ID.fullmatch(value):
+        raise ValueError("must be an Airflow connection id (letters, digits, '_', '.', '-'), not the connection's URI")
+    return value
+
+
 class SmtpConfig(Strict):
-    host: str
+    # host/port/login: how the library sends (`cjm refresh`, and Airflow when no connection is
+    # named); connection: the Airflow SMTP connection the provider's SmtpNotifier sends through.
+    host: str | None = None
     port: int = Field(587, ge=1, le=65535)
     sender: str
     recipients: list[str] = Field(min_length=1)
@@ -117,18 +137,16 @@ class SmtpConfig(Strict):
     allow_plaintext: bool = False
     username_env: str | None = None  # names of environment variables, never the secrets themselves
     password_env: str | None = None
+    connection: str | None = None
 
-    @field_validator("username_env", "password_env")
-    @classmethod
-    def _a_variable_name(cls, value: str | None) -> str | None:
-        # The value is not quoted: a password pasted here by mistake must not reach a log.
-        if value is not None and not _ENV_NAME.fullmatch(value):
-            raise ValueError("must be the name of an environment variable (A-Z, 0-9, '_', e.g. CJM_SMTP_PASSWORD), "
-                             "not the secret itself")
-        return value
+    variable_names = field_validator("username_env", "password_env")(_a_variable_name)
+    connection_ids = field_validator("connection")(_a_connection_id)
 
     @model_validator(mode="after")
     def _safe(self) -> SmtpConfig:
+        if self.host is None and self.connection is None:
+            raise ValueError("host: give host (the library sends through it) or connection (an Airflow SMTP "
+                             "connection id), or both")
         if not self.starttls and not self.allow_plaintext:
             raise ValueError("starttls: false sends the login and the summary in clear text; "
                              "set allow_plaintext: true as well to allow it (e.g. a relay on localhost)")
@@ -155,18 +173,126 @@ class SmtpConfig(Strict):
         return values[0], values[1]
 
 
-class NotifyConfig(Strict):
-    """Where the summary of a refresh goes: the log (default) or e-mail."""
+class SlackConfig(Strict):
+    """A Slack incoming webhook. Its URL is a secret: it comes from the environment variable
+    ``url_env`` names (how the library sends: `cjm refresh`, and Airflow when no connection is
+    named) or from the Airflow connection ``connection`` names (a Slack Incoming Webhook
+    connection, the URL or its token in the password), never from this file."""
 
-    channel: Literal["log", "smtp"] = "log"
-    site_url: str | None = None  # public address of the published site, for the link in the summary
-    smtp: SmtpConfig | None = None
+    url_env: str | None = None
+    connection: str | None = None
+
+    variable_names = field_validator("url_env")(_a_variable_name)
+    connection_ids = field_validator("connection")(_a_connection_id)
 
     @model_validator(mode="after")
-    def _smtp_needs_settings(self) -> NotifyConfig:
-        if self.channel == "smtp" and self.smtp is None:
-            raise ValueError("channel 'smtp' needs an smtp section (host, sender, recipients)")
+    def _somewhere(self) -> SlackConfig:
+        if self.url_env is None and self.connection is None:
+            raise ValueError("url_env: give url_env (an environment variable holding the webhook URL) or "
+                             "connection (an Airflow connection id), or both")
         return self
+
+    def url(self, file: str) -> str:
+        """The webhook URL from the variable ``url_env`` names. Raises :class:`ConfigError` naming
+        ``file``, the key and the variable when it is unset, empty or not an https URL (http only
+        to this machine); the value is never part of a message."""
+        from urllib.parse import urlsplit
+
+        if self.url_env is None:
+            raise ConfigError(file, "notify.slack.url_env", "is not set: sending without Airflow needs the name of the "
+                                                            "environment variable that holds the webhook URL")
+        value = os.environ.get(self.url_env, "").strip()
+        if not value:
+            raise ConfigError(file, "notify.slack.url_env", f"environment variable {self.url_env} is "
+                                                            f"{'empty' if self.url_env in os.environ else 'not set'} (it must hold the webhook URL)")
+        parts = urlsplit(value)
+        local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if not parts.hostname or not (parts.scheme == "https" or parts.scheme == "http" and local):
+            raise ConfigError(file, "notify.slack.url_env", f"environment variable {self.url_env} must hold an https:// "
+                                                            "URL (http:// only to this machine)")
+        return value
+
+
+class NotifyConfig(Strict):
+    """Where the summary of a refresh goes besides the log: the channels listed, each configured
+    in its own section (``smtp``, ``slack``)."""
+
+    channels: list[Literal["smtp", "slack"]] = []
+    site_url: str | None = None  # public address of the published site, for the link in the summary
+    smtp: SmtpConfig | None = None
+    slack: SlackConfig | None = None
+
+    @model_validator(mode="after")
+    def _channels_have_settings(self) -> NotifyConfig:
+        if len(set(self.channels)) != len(self.channels):
+            raise ValueError("channels: lists a channel twice")
+        for channel in self.channels:
+            if getattr(self, channel) is None:
+                needs = {"smtp": "host or connection, sender, recipients", "slack": "url_env or connection"}[channel]
+                raise ValueError(f"channels: channel '{channel}' needs a {channel} section ({needs})")
+        return self
+
+    def check_environment(self, file: str) -> None:
+        """Raise :class:`ConfigError` when a channel that can only send through environment
+        variables (it names no Airflow connection) finds one unset or unusable."""
+        if "smtp" in self.channels and self.smtp is not None and self.smtp.connection is None:
+            self.smtp.credentials(file)
+        if "slack" in self.channels and self.slack is not None and self.slack.connection is None:
+            self.slack.url(file)
+
+
+# A duration in the configuration: a number and a unit (d, h, m, s), several in a row (1d12h), or
+# a number of seconds. Held as seconds.
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?[dhms])+")
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``10d``, ``4h``, ``30m``, ``90s``, ``1d12h`` or a number of seconds; raises
+    ValueError saying what is expected otherwise."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    text = value.strip().lower().replace(" ", "") if isinstance(value, str) else ""
+    if not _DURATION.fullmatch(text):
+        raise ValueError(f"{value!r} is not a duration: expected a number and a unit, e.g. 10d, 4h, 30m, 90s or 1d12h")
+    return float(sum(float(n) * _UNIT_SECONDS[unit] for n, unit in re.findall(r"(\d+(?:\.\d+)?)([dhms])", text)))
+
+
+def human_duration(seconds: float) -> str:
+    """``seconds`` written as the configuration writes durations: 10d, 4h, 1d12h, 90s."""
+    rest, parts = round(seconds), []
+    for unit, size in _UNIT_SECONDS.items():
+        if rest >= size or (unit == "s" and not parts):
+            parts.append(f"{rest // size}{unit}")
+            rest %= size
+    return "".join(parts)
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class WaitConfig(Strict):
+    """How an Airflow run waits for a quarter's inputs (its ``wait_for_inputs`` task): it checks
+    every ``poke_every`` whether every file source has its files (and its ``marker``, when the
+    source declares one), holding no worker slot in between, and fails after ``timeout`` with what
+    is still missing. ``cjm refresh`` never waits: it stops at once with the same list."""
+
+    timeout: Duration = 10 * 86400.0
+    poke_every: Duration = 4 * 3600.0
+
+    @field_validator("timeout")
+    @classmethod
+    def _not_negative(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError(f"{value!r} is negative: give how long to wait, e.g. 10d (0: do not wait)")
+        return value
+
+    @field_validator("poke_every")
+    @classmethod
+    def _at_least_a_second(cls, value: float) -> float:
+        if value < 1:
+            raise ValueError(f"{human_duration(value) if value >= 0 else repr(value)} is too short: check at most every second, e.g. 4h")
+        return value
 
 
 class FilesConfig(Strict):
@@ -218,6 +344,7 @@ class MainFile(Strict):
     diff: DiffConfig = DiffConfig()
     notify: NotifyConfig = NotifyConfig()
     engine: EngineConfig = EngineConfig()
+    wait: WaitConfig = WaitConfig()
 
     @field_validator("sources")
     @classmethod

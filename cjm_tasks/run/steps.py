@@ -347,7 +347,8 @@ def refresh(config: CjmConfig, period: Period, run_id: str | None = None, progre
         check = compare_with_stored(config, period).summary()
         if check["unchanged"]:
             log.info("%s; nothing built, stored or published", check["message"])
-            send_notice(config, unchanged_notice(config, str(period)))
+            if config.notify.channels:
+                send_notice(config, unchanged_notice(config, str(period)))
             return {"period": str(period), "unchanged": True, "check": check}
     say("checking the inputs are there")
     check_inputs(config, period)  # the list the Airflow run waits on; the CLI does not wait

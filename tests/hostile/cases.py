@@ -269,7 +269,7 @@ def _(p: Project) -> None:
 @case("smtp-password-variable-unset", 2, "CJM_HOSTILE_SMTP_PASSWORD", env={"CJM_HOSTILE_SMTP_USER": "reports"},
       issue="an SMTP password variable that is unset gives a raw `KeyError` traceback")
 def _(p: Project) -> None:
-    edit_yaml(p.main, lambda d: d.update(notify={"channel": "smtp", "smtp": {
+    edit_yaml(p.main, lambda d: d.update(notify={"channels": ["smtp"], "smtp": {
         "host": "127.0.0.1", "port": _free_port(), "sender": "cjm@example.com", "recipients": ["cx@example.com"],
         "username_env": "CJM_HOSTILE_SMTP_USER", "password_env": "CJM_HOSTILE_SMTP_PASSWORD"}}))
 
@@ -278,7 +278,7 @@ def _(p: Project) -> None:
       env={"CJM_HOSTILE_SMTP_USER": "reports", "CJM_HOSTILE_SMTP_PASSWORD": PASSWORD},
       issue="`starttls: false` sends AUTH in clear text without a warning")
 def _(p: Project) -> None:
-    edit_yaml(p.main, lambda d: d.update(notify={"channel": "smtp", "smtp": {
+    edit_yaml(p.main, lambda d: d.update(notify={"channels": ["smtp"], "smtp": {
         "host": "127.0.0.1", "port": _free_port(), "sender": "cjm@example.com", "recipients": ["cx@example.com"], "starttls": False,
         "username_env": "CJM_HOSTILE_SMTP_USER", "password_env": "CJM_HOSTILE_SMTP_PASSWORD"}}))
 
