@@ -34,6 +34,11 @@ class DataError(CjmError):
         super().__init__(f"{source}: {location}: {message}")
 
 
+class MissingInput(DataError):
+    """No file matches a source's location for the quarter: nothing of it can be read or checked,
+    so the run stops at reading it rather than at the validation gate."""
+
+
 class ValidationFailed(CjmError):
     """The validation gate failed: at least one expectation on an input did not hold.
 

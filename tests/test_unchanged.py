@@ -236,7 +236,7 @@ def test_airflow_skips_every_task_after_the_check_for_an_unchanged_quarter(tmp_p
     again = run_dag(airflow_home, main, "cjm_quarterly_refresh", "2026-02-01T00:00:00+00:00", {"period": Q3})
     assert again["state"] == "success", again
     assert (again["tasks"]["resolve_period"], again["tasks"]["snapshot_config"], again["tasks"]["check_unchanged"]) == ("success",) * 3
-    skipped = {"list_sources", "read_source", "validate_sources", "prepare_personas", "build_map", "store_versions",
+    skipped = {"wait_for_inputs", "list_sources", "read_source", "validate_sources", "prepare_personas", "build_map", "store_versions",
                "render_site", "publish_site", "notify", "clean_workspaces"}
     assert {key.split("[")[0] for key, state in again["tasks"].items() if state == "skipped"} == skipped, again
     assert _listing(*outputs) == before

@@ -11,7 +11,8 @@ from pathlib import Path
 from cjm_tasks.config.catalog import BarriersFile
 from cjm_tasks.config.common import Strict
 from cjm_tasks.config.journey import DEFAULT_ORDER_EVENTS, OrdersConfig, PersonasFile, StageConfig
-from cjm_tasks.config.main import BUILT_IN_BETTER, DiffConfig, EngineConfig, MetricsConfig, NotifyConfig, ProjectConfig, S3Config, StorageConfig
+from cjm_tasks.config.main import (BUILT_IN_BETTER, DiffConfig, EngineConfig, MetricsConfig, NotifyConfig, ProjectConfig, S3Config, StorageConfig,
+                                   WaitConfig)
 from cjm_tasks.config.sources import ExpectationsFile, SourceConfig
 
 
@@ -34,6 +35,7 @@ class CjmConfig(Strict):
     orders: OrdersConfig | None = None
     barrier_files: list[Path] = []
     engine: EngineConfig = EngineConfig()
+    wait: WaitConfig = WaitConfig()
 
     @property
     def order_events(self) -> list[str]:
@@ -85,12 +87,15 @@ class CjmConfig(Strict):
         """Hash of what shapes the maps: everything but where data and outputs are stored and
         the diff thresholds (they shape diffs, not maps).
 
-        Moving the inputs or the store, or running on another engine, does not change it; changing a stage, persona rule,
+        Moving the inputs or the store, running on another engine, or waiting for the inputs otherwise (``wait``,
+        a source's ``marker``) does not change it; changing a stage, persona rule,
         barrier keyword, threshold or column mapping does.
         """
-        doc = self.model_dump(mode="json", exclude={"path", "files", "storage", "s3", "diff", "notify", "barrier_files", "engine"}, exclude_none=True)
+        doc = self.model_dump(mode="json", exclude={"path", "files", "storage", "s3", "diff", "notify", "barrier_files", "engine", "wait"},
+                               exclude_none=True)
         for src in doc["sources"].values():
             src.pop("location", None)
+            src.pop("marker", None)  # when the files are complete, not what they hold
             if isinstance(src.get("sql"), dict):
                 src["sql"] = {"query": src["sql"].get("query")}
         return hashlib.sha256(json.dumps(doc, sort_keys=True, ensure_ascii=False).encode()).hexdigest()

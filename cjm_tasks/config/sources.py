@@ -185,6 +185,20 @@ class SourceConfig(Strict):
     # default: the stage of the question it was given with, or general when a wide export
     # repeats it on every question's row)
     comment_stage: str | None = None
+    # A file the exporter writes once the period's files are complete (e.g. _SUCCESS): a name in
+    # the folder the location names or sits in, or a relative path from it (../_SUCCESS: the
+    # quarter folder's marker); {period} is replaced. A run waits for it; it is never read as data.
+    marker: str | None = None
+
+    @field_validator("marker")
+    @classmethod
+    def _relative_file(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not value.strip() or value.startswith(("/", "~")) or "://" in value or "\\" in value or any(c in value for c in "*?["):
+            raise ValueError(f"{value!r}: expected a file name, or a path relative to the folder of the source's files "
+                             "(e.g. _SUCCESS, or ../_SUCCESS for a marker of the whole quarter folder), without wildcards")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -226,6 +240,8 @@ class SourceConfig(Strict):
                 raise ValueError(f"sql: only for format 'sql' (this source is {self.format!r})")
         if self.sheet is not None and self.format != "xlsx":
             raise ValueError("sheet: only for format 'xlsx'")
+        if self.marker is not None and self.format == "sql":
+            raise ValueError("marker: only for sources that read files (a query's rows are there when it runs)")
         return self
 
     @property

@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cjm_tasks.errors import CjmError, DataError
+from cjm_tasks.errors import CjmError, DataError, MissingInput
 from cjm_tasks.ingest.canonical import DERIVED, ID_COLUMN, _file_columns_for, _wanted_columns
 from cjm_tasks.ingest.convert import clip
 from cjm_tasks.ingest.readers import _header
-from cjm_tasks.ingest.sources import location_for, read_source, require_columns
+from cjm_tasks.ingest.sources import location_for, read_source, require_columns, source_files
 
 if TYPE_CHECKING:
     from cjm_tasks.config import CjmConfig
@@ -111,14 +111,12 @@ def _mapping(name: str, config: CjmConfig, header: list[str] | None) -> list[Col
 
 
 def _first_header(name: str, config: CjmConfig, period: Period | None) -> tuple[list[str] | None, int]:
-    from cjm_tasks.storage import expand_location
-
     source = config.sources[name]
     if source.format == "sql":
         return None, 0
-    files = expand_location(location_for(source, period), config.s3)
+    files = source_files(source, period, config.s3).files
     if not files:
-        raise DataError(name, location_for(source, period), "no file matches this location")
+        raise MissingInput(name, location_for(source, period), "no file matches this location")
     display, storage, key = files[0]
     return _header(name, source, display, storage.read_bytes(key)), len(files)
 

@@ -1,7 +1,8 @@
 """Read surveys, reviews, sales and customers into canonical tables.
 
 A source is configured by location (path, glob or ``s3://``; ``{period}`` is replaced by the
-period), format (CSV, Parquet, JSON Lines), a column mapping from the file's names to the
+period; a ``marker`` file its exporter writes when the period's files are complete is never read:
+:func:`source_files`), format (CSV, Parquet, JSON Lines), a column mapping from the file's names to the
 canonical names, value mappings, constants, an optional melt of wide exports, and the timestamp
 column that cuts the quarter. Only the needed columns are parsed. Parsing is columnar (pyarrow);
 no Python loop runs per row. A source is read in batches of bounded size, each converted by the
@@ -21,24 +22,27 @@ conversion to canonical types in :mod:`~cjm_tasks.ingest.convert` and the canoni
 
 from __future__ import annotations
 
+import os
+import posixpath
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cjm_tasks.errors import DataError
+from cjm_tasks.errors import DataError, MissingInput
 from cjm_tasks.ingest.batches import NUMBER_EXTRAS, SourceReading
 from cjm_tasks.ingest.canonical import (DERIVED, ID_COLUMN, ROW_COLUMN, SCHEMAS, TIMESTAMP_COLUMN, Column, SourceData, _file_columns_for,
                                         _wanted_columns, string_mapper)
 from cjm_tasks.ingest.files import file_header, file_tables, local_files, rebatch
 from cjm_tasks.ingest.limits import check_values, refuse_duplicate_columns
 from cjm_tasks.periods import Period
-from cjm_tasks.storage import expand_location
+from cjm_tasks.storage import Storage, expand_location, has_glob, is_s3, split_s3
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from cjm_tasks.config import CjmConfig, SourceConfig
+    from cjm_tasks.config import CjmConfig, S3Config, SourceConfig
 
 # Free text: as many distinct values as rows, so no Parquet dictionary.
 FREE_TEXT = ("comment", "text")
@@ -46,6 +50,49 @@ FREE_TEXT = ("comment", "text")
 
 def location_for(source: SourceConfig, period: Period | None) -> str:
     return source.location.replace("{period}", str(period)) if period else source.location
+
+
+@dataclass(frozen=True)
+class SourceFiles:
+    """What a file source's location names for a period: ``files`` (``[(display, storage, key)]``,
+    in name order: what reading reads) and ``marker`` (where the source's completeness marker must
+    be; None when it declares none). The marker is never one of the files."""
+
+    location: str
+    files: list[tuple[str, Storage, str]]
+    marker: str | None
+
+
+def source_files(source: SourceConfig, period: Period | None, s3: S3Config | None = None) -> SourceFiles:
+    """The files a file source reads for ``period`` (its location with ``{period}`` replaced,
+    expanded by :func:`~cjm_tasks.storage.expand_location`), less its marker file, and where
+    that marker is. Raises :class:`~cjm_tasks.storage.StorageError` when the location cannot be listed."""
+    location = location_for(source, period)
+    files = expand_location(location, s3)
+    marker = marker_location(source, period, location, files)
+    return SourceFiles(location, [f for f in files if normal_location(f[0]) != marker] if marker else files, marker)
+
+
+def marker_location(source: SourceConfig, period: Period | None, location: str, files: list[tuple[str, Storage, str]]) -> str | None:
+    """Where ``source.marker`` is for ``period``: resolved against the folder ``location`` names
+    (it is one when ``files`` lie below it), else the folder its file or pattern sits in."""
+    if source.marker is None:
+        return None
+    marker = source.marker.replace("{period}", str(period)) if period else source.marker
+    base = location.rstrip("/")
+    if has_glob(base):
+        base = base[: min(base.index(c) for c in "*?[" if c in base)].rpartition("/")[0]
+    elif not any(normal_location(display).startswith(base + "/") for display, _, _ in files):
+        base = base.rpartition("/")[0]  # a file, or nothing there yet
+    return normal_location(f"{base}/{marker}")
+
+
+def normal_location(location: str) -> str:
+    """``location`` with its ``.`` and ``..`` parts resolved in the text, as listings name files."""
+    if is_s3(location):
+        bucket, key = split_s3(location)
+        return f"s3://{bucket}/{posixpath.normpath(key)}"
+    return os.path.normpath(location)
 
 
 # Rows converted at a time: big enough that per-batch work is noise, small enough that a batch,
@@ -62,8 +109,8 @@ def read_source(name: str, config: CjmConfig, period: Period | None, only: set[s
     row's position in the input (what :meth:`SourceData.locate` takes). ``only`` (the dry run)
     reads those canonical columns, with the timestamp and the id. The rows are those
     :func:`stream_source` writes: the same batches of ``batch_rows``, concatenated.
-    Raises :class:`DataError` when no file matches, a file is empty or undecodable, or a
-    required column is missing.
+    Raises :class:`~cjm_tasks.errors.MissingInput` (a :class:`DataError`) when no file matches,
+    :class:`DataError` when a file is empty or undecodable or a required column is missing.
     """
     import numpy as np
     import pandas as pd
@@ -173,10 +220,10 @@ def _read(name: str, config: CjmConfig, period: Period | None, only: set[str] | 
             emit(batch)
         reading.add_query(input_file)
         return reading
-    location = location_for(source, period)
-    files = expand_location(location, config.s3)
+    listing = source_files(source, period, config.s3)
+    location, files = listing.location, listing.files
     if not files:
-        raise DataError(name, location, "no file matches this location")
+        raise MissingInput(name, location, "no file matches this location")
     with local_files(files) as inputs:
         headers = []
         for file in inputs:

@@ -27,11 +27,11 @@ from typing import Any
 from cjm_tasks.config import CjmConfig
 from cjm_tasks.errors import CjmError
 from cjm_tasks.ingest.canonical import InputFile, SourceData
-from cjm_tasks.ingest.sources import location_for
+from cjm_tasks.ingest.sources import location_for, source_files
 from cjm_tasks.maps.personas import ALL_PERSONA
 from cjm_tasks.periods import Period
 from cjm_tasks.run.lineage import lineage_of
-from cjm_tasks.storage import Storage, expand_location
+from cjm_tasks.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def fingerprint_inputs(config: CjmConfig, period: Period) -> tuple[dict[str, Inp
     for name, source in config.sources.items():
         location = location_for(source, period)
         try:
-            files[name] = expand_location(location, config.s3)
+            files[name] = source_files(source, period, config.s3).files  # what reading reads: a marker is not
         except CjmError as exc:
             unreadable[name] = f"source {name}: {location} cannot be listed ({exc})"
             continue
