@@ -222,6 +222,17 @@ class NotifyConfig(Strict):
     smtp: SmtpConfig | None = None
     slack: SlackConfig | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _old_channel_key(cls, data: Any) -> Any:
+        # Configurations written before the channels list had one `channel` (log or smtp).
+        if isinstance(data, dict) and "channel" in data:
+            old = data["channel"]
+            now = {"log": "channels: [] (the log always has it)", "smtp": "channels: [smtp]"}.get(old, "channels: [smtp] or [slack]")
+            raise ValueError(f"'channel' was replaced by 'channels', a list of the channels that send the summary besides the log: "
+                             f"write {now}")
+        return data
+
     @model_validator(mode="after")
     def _channels_have_settings(self) -> NotifyConfig:
         if len(set(self.channels)) != len(self.channels):
