@@ -36,7 +36,7 @@ if os.environ.get("PYTEST_XDIST_WORKER") and getattr(_main, "__spec__", None) is
 SLOW_FILES = {
     "test_unchanged.py": 225, "test_dags.py": 210, "test_your_data.py": 195, "test_celery_integration.py": 185,
     "test_secrets.py": 120, "test_notifiers.py": 115, "test_hostile.py": 110, "test_gate_engines.py": 95, "test_cli.py": 85, "test_run_paths.py": 80,
-    "test_engines.py": 60, "test_journey.py": 60, "test_versions.py": 55, "test_fuzz_inputs.py": 55, "test_publish.py": 50,
+    "test_dag_waiting.py": 70, "test_engines.py": 60, "test_journey.py": 60, "test_versions.py": 55, "test_fuzz_inputs.py": 55, "test_publish.py": 50,
     "test_suggest.py": 45, "test_compare_links.py": 45, "test_reader_limits.py": 40, "test_streaming_read.py": 35, "test_site_browser.py": 35,
     "test_personas.py": 35, "test_wheel.py": 30, "test_diff.py": 30, "test_summary_consistency.py": 25, "test_validate.py": 25,
 }
