@@ -105,3 +105,28 @@ def test_s3_access_handed_to_storage_reaches_what_a_step_opens(s3_server: str, m
         assert storage.read_bytes(key) == b"{}" and url == "s3://cjm-access/work/runs/x/config.json"
         assert storage.client.meta.region_name == "eu-west-1"
     assert "AWS_ACCESS_KEY_ID" not in os.environ and "CJM_S3_ENDPOINT_URL" not in os.environ
+
+
+def test_clean_workspaces_removes_the_notices_of_removed_runs_and_keeps_this_runs(tmp_path: Path):
+    """A run's saved notice (for its success callback) goes once its workspace is gone; the run
+    that cleans keeps its own even when keep_runs is 0 (its callback runs after the cleaning)."""
+    from cjm_tasks.config import load_config
+    from cjm_tasks.run import steps
+    from cjm_tasks.run.notify import NOTICES
+    from cjm_tasks.run.workspace import Workspace
+    from cjm_tasks.storage import open_storage
+
+    main = write_config(tmp_path / "cfg", write_small_inputs(tmp_path / "data"))
+    doc = yaml.safe_load(main.read_text(encoding="utf-8"))
+    doc["storage"]["keep_runs"] = 0
+    main.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    config = load_config(main)
+    work = open_storage(config.storage.work)
+    a, b, c = (Workspace.create(config, run) for run in ("run-a", "run-b", "run-c"))  # c: still running, or failed
+    for run in ("run-a", "run-b", "run-c", "gone"):
+        work.write_bytes(f"{NOTICES}/{run}.json", b"{}")
+    assert steps.clean_workspaces(a) == ["run-a"]
+    # Its own notice stays for the callback; that of a run without a workspace goes.
+    assert work.list(f"{NOTICES}/") == [f"{NOTICES}/{run}.json" for run in ("run-a", "run-b", "run-c")]
+    assert steps.clean_workspaces(b) == ["run-b"]
+    assert work.list(f"{NOTICES}/") == [f"{NOTICES}/run-b.json", f"{NOTICES}/run-c.json"]

@@ -139,6 +139,19 @@ def record_summary(config: CjmConfig, run_id: str, period: str, stored: list[dic
     return notice.text
 
 
+def drop_notices(config: CjmConfig, keep: str) -> list[str]:
+    """Remove the saved notices of runs that no longer have a workspace, but the notice of run
+    folder ``keep`` (the cleaning run's: its success callback runs after it); returns the removed
+    keys. A notice lives as long as its run's workspace, so ``storage.keep_runs`` bounds both."""
+    from cjm_tasks.storage import open_storage
+
+    work = open_storage(config.storage.work, config.s3)
+    runs = {key.split("/", 2)[1] for key in work.list("runs/")} | {keep}
+    stale = [key for key in work.list(f"{NOTICES}/") if key.endswith(".json") and key[len(NOTICES) + 1:-5] not in runs]
+    work.delete(stale)
+    return stale
+
+
 def recorded_notice(config: CjmConfig, run_id: str) -> Notice | None:
     """The notice the ``notify`` task of run ``run_id`` saved, or None (the run skipped it: the
     quarter was unchanged)."""

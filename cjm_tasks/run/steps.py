@@ -276,9 +276,15 @@ def notify(workspace: Workspace, period: str, stored: list[dict[str, Any]], publ
 def clean_workspaces(workspace: Workspace) -> list[str]:
     """The run succeeded: mark it so, and remove the workspaces of successful runs but the newest
     ``storage.keep_runs``; returns the removed run folders."""
+    from cjm_tasks.run.notify import drop_notices
+    from cjm_tasks.storage import key_part
+
     removed = workspace.finish()
     if removed:
         log.info("removed the workspaces of %d run(s): %s", len(removed), ", ".join(removed))
+    # This run's notice stays for its success callback, which runs after this task, even when
+    # keep_runs is 0.
+    drop_notices(workspace.config(), key_part(workspace.run_id))
     return removed
 
 
