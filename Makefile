@@ -23,8 +23,14 @@ install: uv
 
 # Airflow runs from a project-local home with a SQLite metadata DB; the DAGs read configs/cjm.yaml.
 AIRFLOW_HOME ?= $(CURDIR)/build/airflow-home
+# Task logs at INFO (rows read, gate, maps, versions, pages, the summary); at WARNING the libraries'
+# chatter and Airflow's own routine lines (a line per task state change, per DAG parse, per HTTP
+# request): Airflow's [logging] namespace_levels. cjm_tasks.logs.quiet_libraries also quiets the
+# libraries inside each task, wherever Airflow runs.
+AIRFLOW_QUIET := great_expectations=WARNING,botocore=WARNING,boto3=WARNING,urllib3=WARNING,s3transfer=WARNING,py4j=WARNING,alembic=WARNING,sqlalchemy=WARNING,pymorphy3=WARNING,airflow.api_fastapi=WARNING,airflow.dag_processing=WARNING,airflow.models.dag=WARNING,airflow.serialization=WARNING,uvicorn=WARNING
 AIRFLOW_ENV := AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__LOAD_EXAMPLES=False \
-	AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING CJM_CONFIG=$(CURDIR)/configs/cjm.yaml PYTHONPATH=$(CURDIR) PATH=$(CURDIR)/$(BIN):$$PATH
+	AIRFLOW__LOGGING__LOGGING_LEVEL=INFO AIRFLOW__LOGGING__NAMESPACE_LEVELS=$(AIRFLOW_QUIET) \
+	CJM_CONFIG=$(CURDIR)/configs/cjm.yaml PYTHONPATH=$(CURDIR) PATH=$(CURDIR)/$(BIN):$$PATH
 
 demo: install
 	$(BIN)/cjm sample-data --out $(DEMO_DATA) --quarters $(DEMO_QUARTERS) --start $(DEMO_START)
@@ -42,11 +48,33 @@ demo-cli: install
 	done
 	@echo "Published reports:  $(CURDIR)/build/site/index.html"
 
-# Airflow's UI with the project's DAGs (Ctrl-C to stop).
+# Airflow's UI with the project's DAGs (Ctrl-C to stop), on this machine only (127.0.0.1), with as
+# many task slots (LocalExecutor workers) as cores and one API worker. The passwords are generated
+# into a file (mode 0600) before Airflow starts, so Airflow prints none; `cjm_notes` is the user
+# resolve_period writes each run's note with (its connection is handed in the environment).
+AIRFLOW_PORT ?= 8080
+AIRFLOW_PASSWORDS := $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated
+AIRFLOW_USERS := admin:admin,cjm_notes:user
+AIRFLOW_SERVE_ENV := AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=$(AIRFLOW_PORT) AIRFLOW__API__WORKERS=1 \
+	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(AIRFLOW_PORT)/execution/ \
+	AIRFLOW__CORE__PARALLELISM=$$(nproc 2>/dev/null || echo 2) AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=$(AIRFLOW_USERS) \
+	AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=$(AIRFLOW_PASSWORDS) CJM_AIRFLOW_API_CONN_ID=cjm_airflow_api
 airflow: install
-	$(AIRFLOW_ENV) $(BIN)/airflow db migrate > /dev/null
-	@echo "Airflow UI: http://localhost:8080 (user admin; the password is in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
-	$(AIRFLOW_ENV) AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin $(BIN)/airflow standalone
+	@$(AIRFLOW_ENV) $(BIN)/airflow db migrate > /dev/null
+	@$(BIN)/python scripts/airflow_local.py users --file $(AIRFLOW_PASSWORDS) --users $(AIRFLOW_USERS)
+	@echo "Airflow UI: http://127.0.0.1:$(AIRFLOW_PORT) (user admin; its password is in $(AIRFLOW_PASSWORDS)); $$(nproc 2>/dev/null || echo 2) task slots"
+	@conn=$$($(BIN)/python scripts/airflow_local.py connection --file $(AIRFLOW_PASSWORDS) --user cjm_notes --port $(AIRFLOW_PORT)) && \
+		$(AIRFLOW_ENV) $(AIRFLOW_SERVE_ENV) AIRFLOW_CONN_CJM_AIRFLOW_API="$$conn" $(BIN)/airflow standalone
+
+# `make airflow` schedules the sample quarters `make demo` writes (DEMO_START, DEMO_QUARTERS) and
+# no other: the first run (06:00 on the first day of the next quarter) refreshes the first sample
+# quarter, the schedule ends with the run for the last one, and catch-up is on, so unpausing the
+# DAG runs those quarters (skipped as unchanged after `make demo`) and none without data. Without
+# CJM_END_DATE (in production) the run of a quarter waits for its data (`wait:` in cjm.yaml).
+SAMPLE_QUARTER_END = $(shell $(PYTHON) -c "y, q = map(int, '$(DEMO_START)'.split('Q')); n = 4 * y + q - 1 + $(1); print(f'{n // 4}-{3 * (n % 4) + 1:02d}-01')")
+airflow: export CJM_START_DATE = $(call SAMPLE_QUARTER_END,1)
+airflow: export CJM_END_DATE = $(call SAMPLE_QUARTER_END,$(DEMO_QUARTERS))T06:00:00
+airflow: export CJM_CATCHUP = true
 
 # The Spark engine (PySpark, an extra) needs Java 17+; the tests run it in local mode.
 java:

@@ -43,10 +43,25 @@ def main_options(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
 ) -> None:
     state.config, state.debug = config, debug
-    from cjm_tasks.logs import redact_logs
+    from cjm_tasks.logs import quiet_libraries, redact_logs
 
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # What the run did (rows read, gate, maps, versions, pages) at INFO; the libraries' own INFO
+    # lines only with --debug.
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s",
+                        handlers=[_ConsoleHandler()])
+    quiet_libraries()
     redact_logs()  # --debug shows botocore's signed requests: their credentials are masked
+
+
+class _ConsoleHandler(logging.Handler):
+    """Log records printed through the stderr console: above a running spinner rather than through
+    it (a plain stream handler would write into the spinner's line), never wrapped, never markup."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            err.print(self.format(record), highlight=False, markup=False, emoji=False)
+        except Exception:
+            self.handleError(record)
 
 
 @contextmanager
@@ -181,7 +196,9 @@ def refresh(
     """Read, validate, build and store every persona's map of a quarter with its diff, then publish the site (not when unchanged)."""
     from cjm_tasks.run.steps import refresh as run_refresh
 
-    p = _period(period)
+    from cjm_tasks import ids
+
+    p = _checked(ids.refreshable_period, period, "--period")
     config = _load()
     with step(f"refreshing {p}") as status:
         result = run_refresh(config, p, progress=lambda what: status.update(f"{p}: {what}"), force=force)

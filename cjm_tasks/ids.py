@@ -7,7 +7,8 @@ configuration key) passes through these functions before it reaches a path:
 - persona id: 1 to :data:`MAX_PERSONA_ID` characters among ``a-z``, ``0-9``, ``_`` and ``-``. The
   limit leaves room, within a file name's 255 bytes and an S3 key's 1,024, for what the store,
   the workspace and the site add around it (``.<id>.worker.<random>.tmp``, ``maps/<id>/2025Q3/r12/``).
-- period: a quarter ``YYYYQn`` with a year in 1900..2999 (see :mod:`cjm_tasks.periods`) and n in 1..4.
+- period: a quarter ``YYYYQn`` with a year in 1900..2999 (see :mod:`cjm_tasks.periods`) and n in 1..4;
+  a quarter to refresh is also no later than the current one (:func:`refreshable_period`).
 - version reference: a period (its latest revision) or ``YYYYQn-rN`` with N >= 1.
 
 Each raises :class:`IdError` (exit code 2) saying what was expected. It is also a ``ValueError``,
@@ -78,6 +79,19 @@ def period(text: object, where: str | None = None) -> Period:
         return Period.parse(text)
     except PeriodError as exc:
         raise _fail(where, str(exc)) from None
+
+
+def refreshable_period(text: object, where: str | None = None) -> Period:
+    """:func:`period`, refused (:class:`IdError` naming ``where``) when it comes after the current
+    quarter (:func:`cjm_tasks.clock.now`): no data of it can exist yet. The current quarter is
+    allowed (a partial refresh)."""
+    from cjm_tasks.clock import now
+
+    p = period(text, where)
+    current = Period.containing(now())
+    if p > current:
+        raise _fail(where, f"{p} is after the current quarter ({current}): its data cannot exist yet")
+    return p
 
 
 def version_ref(text: object, where: str | None = None) -> VersionRef:

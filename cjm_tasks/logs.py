@@ -11,6 +11,10 @@ Known secret values: the environment variables named like secrets (``AWS_SECRET_
 ``AWS_ACCESS_KEY_ID``, ``AWS_SESSION_TOKEN``, ``*PASSWORD*``, ``*SECRET*``, ``*TOKEN*``, ...) when
 the filter is made, plus whatever is added with :func:`add_secrets` (credentials an orchestrator
 hands in).
+
+What a run says at INFO (rows read, the gate's result, maps built, versions stored, pages
+published, the summary) is for the analyst; the libraries it uses would drown it at INFO, so
+:func:`quiet_libraries` keeps them at WARNING (the CLI without ``--debug``, every Airflow task).
 """
 
 from __future__ import annotations
@@ -35,6 +39,11 @@ _PATTERNS = [
 ]
 
 _extra: set[str] = set()
+
+# Libraries whose INFO lines are about themselves (GX's data context, botocore's credential lookup,
+# py4j's gateway, pymorphy3's dictionaries, each HTTP request), not about the refresh.
+QUIET_LOGGERS = ("great_expectations", "botocore", "boto3", "urllib3", "s3transfer", "py4j", "pyspark", "alembic",
+                 "sqlalchemy", "psycopg", "openpyxl", "pymorphy3", "httpx", "httpcore", "fsspec", "filelock", "asyncio")
 
 
 def secret_values(environ: dict[str, str] | None = None) -> set[str]:
@@ -88,3 +97,15 @@ def redact_logs(logger: logging.Logger | None = None) -> None:
     for handler in logger.handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
+
+
+def quiet_libraries(level: int = logging.WARNING) -> None:
+    """Set the loggers of :data:`QUIET_LOGGERS` to ``level``, unless the root logger is at DEBUG
+    (whoever debugs sees everything) or a logger was given a level already (a deployment's own
+    logging configuration wins)."""
+    if logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
+        return
+    for name in QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(level)

@@ -1,12 +1,14 @@
 """
 ### Compare two versions of a persona's journey map
 
-Triggered by hand with the params `persona`, `from` and `to` (versions such as `2025Q2` — the
-latest revision of that quarter — or `2025Q2-r1`). The task **compare_versions** computes the diff
-of any two stored versions (not only neighbours) with the same statistical rules as the refresh,
-and publishes the comparison page at `compare/<persona>/<from>..<to>/index.html` of the site, with
-its JSON and a Markdown summary beside it. The task runs the `cjm_tasks.run.steps` function of
-its name through `cjm_tasks.run.airflow` (S3 access from the connection `CJM_AWS_CONN_ID` names).
+Computes the diff of any two stored versions of a persona's map (not only neighbours), with the
+same statistical rules as the quarterly refresh, and publishes the comparison page at
+`compare/<persona>/<from>..<to>/index.html` of the reports site, with its JSON and a Markdown
+summary beside it. Triggered by hand only.
+
+- **Params**: `persona`: a persona id (or `all`); `from`, `to`: versions such as `2025Q2` (the
+  latest revision of that quarter) or `2025Q2-r1`; `config`: the main configuration file
+  (default: `CJM_CONFIG` or `configs/cjm.yaml`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from datetime import datetime, timedelta, timezone
 from airflow.sdk import Param, dag, task
 
 # The form checks of the trigger form; the task checks the values again with cjm_tasks.ids (the
-# one check of every id a user types), which the DAG file cannot import at parse time.
+# one check of every id a user types), which the DAG file cannot import at parse time. The task
+# runs the cjm_tasks.run.steps function of its name through cjm_tasks.run.airflow (S3 access from
+# the connection CJM_AWS_CONN_ID names).
 PERSONA_PATTERN = r"^[a-z0-9_-]+$"
 PERSONA_MAX_LENGTH = 64
 VERSION_PATTERN = r"^(19[0-9]{2}|2[0-9]{3})Q[1-4](-r[1-9][0-9]{0,5})?$"
@@ -42,6 +46,7 @@ VERSION_PATTERN = r"^(19[0-9]{2}|2[0-9]{3})Q[1-4](-r[1-9][0-9]{0,5})?$"
 def cjm_compare_versions():
     @task(retries=3, retry_delay=timedelta(seconds=30), retry_exponential_backoff=2.0)
     def compare_versions(params=None) -> dict:
+        """Diff the two versions and publish the comparison page."""
         from airflow.sdk.exceptions import AirflowFailException
         from cjm_tasks import ids
         from cjm_tasks.run.airflow import run_step
@@ -56,4 +61,16 @@ def cjm_compare_versions():
     compare_versions()
 
 
-cjm_compare_versions()
+def _with_task_list(intro: str, dag) -> str:
+    """``intro`` followed by the DAG's tasks in the order they run, one line each (task id and the
+    first line of its docstring), as in cjm_quarterly_refresh (a DAG file cannot import another)."""
+    lines = [intro.strip(), "", "**Tasks**, in the order they run:", ""]
+    for t in dag.topological_sort():
+        # A mapped task keeps no doc_md: its function's docstring then.
+        doc = (t.doc_md or t.doc or getattr(getattr(t, "python_callable", None), "__doc__", None) or "").strip()
+        lines.append(f"1. **{t.task_id}**: {doc.splitlines()[0] if doc else type(t).__name__}")
+    return "\n".join(lines) + "\n"
+
+
+compare = cjm_compare_versions()
+compare.doc_md = _with_task_list(__doc__, compare)

@@ -22,6 +22,19 @@ def test_usage_errors_exit_2():
     assert result.returncode == 2 and "file not found" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_refresh_refuses_a_quarter_after_the_current_one(monkeypatch: pytest.MonkeyPatch):
+    # The current quarter comes from the clock the tool stamps with (SOURCE_DATE_EPOCH when set).
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1755216000")  # 2025-08-15 UTC: 2025Q3
+    later = cjm("refresh", "--period", "2025Q4")
+    assert later.returncode == 2 and "2025Q4 is after the current quarter (2025Q3): its data cannot exist yet" in later.stderr
+    assert "Traceback" not in later.stderr
+    current = cjm("refresh", "--period", "2025q3", config=Path("/nonexistent/cjm.yaml"))
+    assert current.returncode == 2 and "after the current quarter" not in current.stderr and "file not found" in current.stderr
+    monkeypatch.delenv("SOURCE_DATE_EPOCH")
+    far = cjm("refresh", "--period", "2999Q4")
+    assert far.returncode == 2 and "2999Q4 is after the current quarter" in far.stderr
+
+
 def test_config_check(config: Path):
     result = cjm("config", "check", config=config)
     assert result.returncode == 0 and "6 stages" in result.stdout and "16 catalog barriers" in result.stdout
@@ -33,10 +46,17 @@ def test_refresh_versions_diff_history_and_verify(config: Path, tmp_path: Path):
     assert built.returncode == 0 and sorted(p.name for p in (tmp_path / "maps").iterdir())[0] == "all.json"
     first = cjm("refresh", "--period", "2025Q3", config=config)
     assert first.returncode == 0 and "2025Q3-r1: new" in first.stdout
+    # What the run did, at INFO on stderr by default; the libraries' own INFO lines are not there.
+    for line in ("INFO cjm_tasks.ingest.batches: read surveys: 40 rows from 1 file(s), 0 outside 2025Q3",
+                 "INFO cjm_tasks.run.pipeline: validation of 2025Q3: passed (", "INFO cjm_tasks.run.steps: built the all map of 2025Q3: ",
+                 "INFO cjm_tasks.versions.store: stored all 2025Q3-r1", "INFO cjm_tasks.site.publish: published "):
+        assert line in first.stderr, (line, first.stderr)
+    assert not [line for line in first.stderr.splitlines() if line.startswith("INFO ") and not line.startswith("INFO cjm_tasks.")], first.stderr
     again = cjm("refresh", "--period", "2025Q3", config=config)
     assert again.returncode == 0 and "2025Q3 unchanged" in again.stdout  # recognised before reading
     forced = cjm("refresh", "--period", "2025Q3", "--force", config=config)
     assert "2025Q3-r1: unchanged, kept" in forced.stdout
+    assert "INFO cjm_tasks.versions.store: all 2025Q3-r1 unchanged: the map has the same content; no new revision" in forced.stderr
     listed = cjm("versions", "list", "--json", config=config)
     assert listed.returncode == 0 and listed.stdout.count('"version": "2025Q3-r1"') == 5
     shown = cjm("versions", "show", "all", "2025Q3", config=config)

@@ -340,7 +340,7 @@ def _check_task_logs(output: str, config, period: str) -> None:
     assert all(f"- {persona} {period}-r1 (new version): " in notified for persona in personas), notified
     # Third-party INFO lines stay out (quiet_libraries in every task, the Makefile's namespace levels).
     noisy = [line for line in output.splitlines() if "[info " in line and re.search(
-        r"\[(great_expectations|botocore|boto3|urllib3|s3transfer|py4j|alembic|sqlalchemy|airflow\.api_fastapi)[.\]]", line)]
+        r"\[(great_expectations|botocore|boto3|urllib3|s3transfer|py4j|alembic|sqlalchemy|pymorphy3|airflow\.api_fastapi|airflow\.dag_processing)[.\]]", line)]
     assert noisy == [], noisy[:5]
 
 
@@ -405,3 +405,27 @@ def test_dag_docs_list_every_task_in_the_order_they_run(dagbag):
         # What the DAG does and its params, not how it is built.
         assert all(f"`{param}`" in dag.doc_md for param in dag.params), dag.dag_id
         assert not any(note in dag.doc_md for note in ("XCom", "keys[:]", "workspace handle", "cjm_tasks.run")), dag.dag_id
+
+
+def test_make_airflow_binds_this_machine_fits_its_cores_and_prints_no_password(tmp_path: Path):
+    # What `make airflow` would run (make -n: printed, not run), then its password step for real.
+    home = tmp_path / "home"
+    shown = subprocess.run(["make", "-n", "airflow", f"AIRFLOW_HOME={home}"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    standalone = next(line for line in shown.stdout.splitlines() if line.rstrip().endswith("airflow standalone"))
+    for setting in ("AIRFLOW__API__HOST=127.0.0.1 ", "AIRFLOW__CORE__PARALLELISM=$(nproc", "AIRFLOW__LOGGING__LOGGING_LEVEL=INFO ",
+                    f"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE={home}/", "AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:"):
+        assert setting in standalone, setting
+    # Airflow prints a password it generates, and standalone prints admin's when the users are the
+    # default admin:admin; here the users are others and their passwords exist before it starts.
+    assert "SIMPLE_AUTH_MANAGER_USERS=admin:admin," in standalone
+    users = next(line for line in shown.stdout.splitlines() if "airflow_local.py users" in line)
+    assert shown.stdout.index(users) < shown.stdout.index(standalone)
+    made = subprocess.run(users.split(), cwd=REPO, capture_output=True, text=True, timeout=60)
+    passwords_file = home / "simple_auth_manager_passwords.json.generated"
+    passwords = json.loads(passwords_file.read_text())
+    assert set(passwords) == {"admin", "cjm_notes"} and all(len(p) >= 20 for p in passwords.values())
+    assert passwords_file.stat().st_mode & 0o777 == 0o600
+    assert not any(p in made.stdout + made.stderr for p in passwords.values()) and str(passwords_file) in made.stdout
+    again = subprocess.run(users.split(), cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and again.stdout == "" and json.loads(passwords_file.read_text()) == passwords

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cjm_tasks.config import load_config
-from cjm_tasks.errors import DataError
+from cjm_tasks.errors import DataError, MissingInput
 from cjm_tasks.ingest.arrow_convert import to_canonical_arrow
 from cjm_tasks.ingest.canonical import ROW_COLUMN, InputFile, SourceData, string_mapper
 from cjm_tasks.ingest.convert import to_canonical
@@ -323,12 +323,19 @@ def test_the_read_step_streams_into_a_local_workspace(tmp_path: Path):
     from cjm_tasks.run.steps import read_source as read_step
     from cjm_tasks.run.workspace import Workspace
 
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "empty.jsonl").write_bytes(b"")
     config = load_config(write_config(tmp_path / "cfg", write_small_inputs(tmp_path / "data"),
-                                      sources={"reviews": {"location": str(tmp_path / "data" / "missing.jsonl")}}))
+                                      sources={"reviews": {"location": str(tmp_path / "data" / "empty.jsonl")}}))
     workspace = Workspace.create(config, "run-1")
     keys = [read_step(workspace, "2025Q3", name) for name in ("surveys", "sales", "reviews")]
     data, unreadable = workspace.load_sources(keys)
-    assert list(unreadable) == ["reviews"] and "no file matches" in unreadable["reviews"].detail
+    # An unreadable file is left for the gate to report with the other sources' checks ...
+    assert list(unreadable) == ["reviews"] and "empty" in unreadable["reviews"].detail
+    # ... but a source without any file stops at its read: there is nothing of it to check.
+    (tmp_path / "data" / "empty.jsonl").unlink()
+    with pytest.raises(MissingInput, match="reviews: .*empty.jsonl: no file matches this location"):
+        read_step(workspace, "2025Q3", "reviews")
     sales = data["sales"]
     assert sales.frame is None and sales.parquet == str(tmp_path / "cfg" / "work" / "runs" / "run-1" / "inputs" / "sales.parquet")
     memory = read_source("sales", config, Q3)

@@ -268,6 +268,8 @@ class SourceReading:
         records = None if self._units is None else self._units.count
         data = SourceData(name=self.name, files=self.files, rows_read=self.rows_read, rows_outside_period=self.rows_outside,
                           issues=self.issues, records=records, **{"frame": None, **stored})
+        for input_file in self.files:
+            log.info("read %s: %s: %d rows", self.name, input_file.location, input_file.rows)
         log.info("read %s: %d rows from %d file(s), %d outside %s", self.name, self.rows_read, len(self.files), self.rows_outside, self.period)
         return data
 

@@ -255,11 +255,13 @@ class VersionStore:
                 if "manifest" in revisions[rev]:
                     manifest = self._json(f"{prefix}/manifest.json")
                     if manifest.get("content_sha256") == digest:
+                        log.info("%s %s-r%d unchanged: the map has the same content; no new revision", persona, period, rev)
                         return StoreResult(persona, VersionId(period, rev), False, manifest)
                 elif "map" in revisions[rev]:
                     existing = self._read_or_none(f"{prefix}/map.json")
                     if existing is not None and _same_content(existing, digest):
                         manifest = self._complete(persona, period, rev, existing, make_diff, run_id)
+                        log.info("%s %s-r%d completed: an interrupted store had left it without its diff and manifest", persona, period, rev)
                         return StoreResult(persona, VersionId(period, rev), False, manifest)
             revision = max(revisions, default=0) + 1
             if self.storage.write_bytes(f"{revision_prefix(persona, period, revision)}/map.json", payload, if_absent=True,
