@@ -29,8 +29,9 @@ SITE = Asset(name="cjm_published_site", uri="cjm://published-site")
 QUARTERLY = CronTriggerTimetable("0 6 1 1,4,7,10 *", timezone="UTC", interval=relativedelta(months=3))
 STORAGE_RETRIES = {"retries": 3, "retry_delay": timedelta(seconds=30), "retry_exponential_backoff": 2.0,
                    "max_retry_delay": timedelta(minutes=10)}
-# The trigger form's check; the task checks the value again with cjm_tasks.ids.period (the one
-# check of every period a user types), which the DAG file cannot import at parse time.
+# The trigger form's check; the task checks the value again with cjm_tasks.ids.refreshable_period
+# (the one check of every period a user types, which also refuses a quarter after the current
+# one: a schema cannot know the date), which the DAG file cannot import at parse time.
 PERIOD_PATTERN = r"^(19[0-9]{2}|2[0-9]{3})Q[1-4]$"
 
 
