@@ -46,7 +46,7 @@ VERSION_PATTERN = r"^(19[0-9]{2}|2[0-9]{3})Q[1-4](-r[1-9][0-9]{0,5})?$"
 def cjm_compare_versions():
     @task(retries=3, retry_delay=timedelta(seconds=30), retry_exponential_backoff=2.0)
     def compare_versions(params=None) -> dict:
-        """Diff the two versions and publish the comparison page."""
+        """Diff the two versions and publish the comparison page (listed on the site's index and the persona's page)."""
         from airflow.sdk.exceptions import AirflowFailException
         from cjm_tasks import ids
         from cjm_tasks.run.airflow import run_step

@@ -165,7 +165,7 @@ def cjm_quarterly_refresh():
 
     @task
     def notify(period: str, stored: list[dict], published: dict, workspace: dict) -> str:
-        """Send the summary of flagged changes and the report link (to the log, or as configured)."""
+        """Log the summary of flagged changes and the report link; the run's notifiers send it as configured (e-mail, Slack)."""
         return _run("notify", period, stored[:], published, workspace=workspace)
 
     @task(**STORAGE_RETRIES)
