@@ -95,7 +95,7 @@ def test_unknown_operator_names_file_key_and_choices(cfg_dir: Path):
         ("cjm.yaml", lambda d: d["sources"]["surveys"].pop("location"), "sources.surveys.location", "required key is missing"),
         ("cjm.yaml", lambda d: d["metrics"].__setitem__("scales", {"csat": [5, 1]}), "metrics.scales", "low < high"),
         # The key before notify.channels: its error says what to write instead.
-        ("cjm.yaml", lambda d: d.__setitem__("notify", {"channel": "smtp"}), "notify", "replaced by 'channels'"),
+        ("cjm.yaml", lambda d: d.__setitem__("notify", {"channel": "smtp"}), "notify.channel", "replaced by 'channels'"),
     ],
 )
 def test_each_error_names_file_key_and_what_was_expected(cfg_dir: Path, file: str, edit, key: str, phrase: str):

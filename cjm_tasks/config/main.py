@@ -229,7 +229,7 @@ class NotifyConfig(Strict):
         if isinstance(data, dict) and "channel" in data:
             old = data["channel"]
             now = {"log": "channels: [] (the log always has it)", "smtp": "channels: [smtp]"}.get(old, "channels: [smtp] or [slack]")
-            raise ValueError(f"'channel' was replaced by 'channels', a list of the channels that send the summary besides the log: "
+            raise ValueError(f"channel: replaced by 'channels', a list of the channels that send the summary besides the log: "
                              f"write {now}")
         return data
 
