@@ -416,7 +416,9 @@ class WordPairs:
         import numpy as np
         import pandas as pd
 
-        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) > 1 and not (rows[1:] > rows[:-1]).all():  # a selection's rows are usually ascending already
+            rows = np.unique(rows)
         rows = rows[(rows >= 0) & (rows < len(self._code_of))]
         codes = self._code_of[rows]
         rows, codes = rows[codes >= 0], codes[codes >= 0]
@@ -432,7 +434,6 @@ def count_phrases(bigrams: pd.DataFrame, min_count: int = 2) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
 
-    empty = pd.DataFrame({"phrase": pd.Series([], dtype="str"), "texts": pd.Series([], dtype="int64"), "rows": pd.Series([], dtype="object")})
     if "pid" not in bigrams.columns:
         pid, _ = pd.factorize(bigrams["phrase"])
         bigrams = bigrams.assign(pid=pid)
@@ -440,7 +441,7 @@ def count_phrases(bigrams: pd.DataFrame, min_count: int = 2) -> pd.DataFrame:
     sizes = np.bincount(pid) if len(pid) else np.zeros(0, dtype=np.int64)
     frequent = np.flatnonzero(sizes >= min_count)
     if not len(frequent):
-        return empty
+        return pd.DataFrame({"phrase": pd.Series([], dtype="str"), "texts": pd.Series([], dtype="int64"), "rows": pd.Series([], dtype="object")})
     # Row lists only for the phrases that qualify: most phrases occur once.
     phrases = np.empty(len(sizes), dtype=object)
     phrases[pid] = bigrams["phrase"].to_numpy(dtype=object)
