@@ -2,19 +2,21 @@
 
     python benchmarks/bench_refresh.py                       # workload L (scale 720) and 10x (7200)
     python benchmarks/bench_refresh.py --scales 720 --personas 4 32 --tasks
+    python benchmarks/bench_refresh.py --scales 720 --personas 4 32 --repeat 3
     python benchmarks/bench_refresh.py --scales 72 --engine spark
 
 For each scale it generates one quarter of sample data (``cjm sample-data``; kept under
 ``--root`` and reused), then, each in a fresh process:
 
 - the **floor**: pyarrow reads every input file of the quarter (CSV, JSON Lines, Parquet), all
-  columns, nothing else;
+  columns, nothing else (with ``--repeat N``, the fastest of N reads);
 - a **full refresh** (``cjm_tasks.run.steps.refresh``, what ``cjm refresh`` runs) into an empty
   store: the time of each step, the total, its ratio to the floor and the peak RSS of the process;
 - the **unchanged rerun** of the same quarter (it must create nothing);
 - with ``--personas``, full refreshes of the same data with that many personas (1, 2, 4, 8, 16
   or 32; rules over segment, region group and age band that together hold every customer, so
-  the counts differ only in how finely the same customers are split) into fresh stores;
+  the counts differ only in how finely the same customers are split) into fresh stores (with
+  ``--repeat N``, N runs of each count, interleaved; their medians are compared);
 - with ``--tasks``, the refresh as the Airflow DAG runs it, each step in a process of its own
   (one per source read, one per persona's map): the peak RSS of each task.
 
@@ -43,6 +45,8 @@ def main() -> None:
     parser.add_argument("--scales", type=float, nargs="+", default=[720, 7200])
     parser.add_argument("--personas", type=int, nargs="*", default=[4, 32], help="persona counts to compare (first scale only)")
     parser.add_argument("--tasks", action="store_true", help="also run each step as its own process (memory per Airflow task)")
+    parser.add_argument("--repeat", type=int, default=1, help="floor reads (the fastest is the floor) and persona refreshes "
+                                                                 "(interleaved, each into a fresh store; the median is compared) per scale")
     parser.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
     parser.add_argument("--root", type=Path, default=ROOT / "build" / "bench")
     parser.add_argument("--out", type=Path, default=None, help="JSON results (default: <root>/results.json)")
@@ -56,7 +60,8 @@ def main() -> None:
         data = generate(args.root, scale)
         work = Path(tempfile.mkdtemp(prefix=f"cjm-bench-{scale:g}-"))
         row: dict = {"data": str(data), "inputs_mb": round(sum(f.stat().st_size for f in inputs(data)) / 1e6, 1)}
-        row["floor"] = child("floor", str(data))
+        floors = [child("floor", str(data)) for _ in range(max(1, args.repeat))]
+        row["floor"] = {**min(floors, key=lambda f: f["total"]), "runs": [f["total"] for f in floors]}
         config = write_config(work / "default", data, args.engine, None)
         row["refresh"] = child("refresh", str(config))
         row["unchanged"] = child("refresh", str(config))
@@ -66,9 +71,11 @@ def main() -> None:
             row["tasks"] = run_tasks(write_config(work / "tasks", data, args.engine, None))
             report_tasks(row["tasks"])
         if args.personas and scale == args.scales[0]:
-            row["personas"] = {}
-            for n in args.personas:
-                row["personas"][n] = child("refresh", str(write_config(work / f"p{n}", data, args.engine, n)))
+            runs: dict[int, list[dict]] = {n: [] for n in args.personas}
+            for i in range(max(1, args.repeat)):  # interleaved, so a slower minute of the machine hits every count
+                for n in args.personas:
+                    runs[n].append(child("refresh", str(write_config(work / f"p{n}-{i}", data, args.engine, n))))
+            row["personas"] = {n: {**median_run(r), "runs": [x["total"] for x in r]} for n, r in runs.items()}
             report_personas(row["personas"])
         results["scales"][f"{scale:g}"] = row
     if len(args.scales) > 1:
@@ -247,7 +254,8 @@ def run_tasks(config: Path) -> list[dict]:
 def report_scale(scale: float, row: dict) -> None:
     refresh, floor = row["refresh"], row["floor"]
     print(f"\nscale {scale:g}: {row['inputs_mb']} MB of inputs, {floor['rows']:,} rows")
-    print(f"  {'floor (pyarrow reads every input)':<34} {floor['total']:8.2f} s  peak {floor['peak_rss_mb']:8.0f} MB")
+    reads = f"  (fastest of {', '.join(f'{t:.2f}' for t in floor['runs'])})" if len(floor.get("runs", [])) > 1 else ""
+    print(f"  {'floor (pyarrow reads every input)':<34} {floor['total']:8.2f} s  peak {floor['peak_rss_mb']:8.0f} MB{reads}")
     for name, seconds in refresh["steps"].items():
         print(f"    {name:<32} {seconds:8.2f} s")
     print(f"  {'refresh (one process)':<34} {refresh['total']:8.2f} s  peak {refresh['peak_rss_mb']:8.0f} MB  "
@@ -264,13 +272,22 @@ def report_tasks(tasks: list[dict]) -> None:
         print(f"    {t['task']:<40} {t['seconds']:8.2f} s  peak {t['peak_rss_mb']:8.0f} MB")
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run of median time (the lower middle one of an even number)."""
+    return sorted(runs, key=lambda r: r["total"])[(len(runs) - 1) // 2]
+
+
 def report_personas(runs: dict) -> None:
     counts = sorted(runs)
-    print("\n  personas on the same data:")
+    print("\n  personas on the same data (median of the runs; every run's time in brackets):")
     for n in counts:
-        print(f"    {n:>3} personas: {runs[n]['total']:8.2f} s  peak {runs[n]['peak_rss_mb']:8.0f} MB")
+        every = ", ".join(f"{t:.2f}" for t in runs[n]["runs"])
+        print(f"    {n:>3} personas: {runs[n]['total']:8.2f} s  peak {runs[n]['peak_rss_mb']:8.0f} MB  [{every}]")
     if len(counts) > 1:
-        print(f"    {counts[-1]} vs {counts[0]}: {runs[counts[-1]]['total'] / runs[counts[0]]['total']:.2f}x the time")
+        low, high = runs[counts[0]]["runs"], runs[counts[-1]]["runs"]
+        ratios = sorted(b / a for a, b in zip(low, high))
+        print(f"    {counts[-1]} vs {counts[0]}: {runs[counts[-1]]['total'] / runs[counts[0]]['total']:.2f}x the time "
+              f"(medians; run by run {ratios[0]:.2f}x to {ratios[-1]:.2f}x)")
 
 
 CHILDREN = {"floor": floor_child, "refresh": refresh_child, "step": step_child}
