@@ -121,8 +121,14 @@ def measure_population(texts: pd.DataFrame, active_customers: int, config: CjmCo
 
 def _placement(group: pd.DataFrame) -> dict[str, int]:
     """Texts per stage they were given with; texts placed only by inference count as unplaced."""
-    given = group["stage"].where(group["stage_given"], UNPLACED) if "stage_given" in group.columns else group["stage"]
-    counts = given.value_counts()
+    from collections import Counter
+
+    stages = group["stage"].tolist()
+    if "stage_given" in group.columns:
+        stages = [stage if given else UNPLACED for stage, given in zip(stages, group["stage_given"].tolist())]
+    # Counted in plain Python: most groups are a theme's few hundred texts, where a pandas
+    # value_counts costs more than it counts. Missing stages are left out, as value_counts does.
+    counts = Counter(stage for stage in stages if stage is not None and stage == stage)
     return {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))}
 
 
@@ -144,13 +150,17 @@ def pick_quotes(texts: pd.DataFrame, limit: int, chars: int, via: str = "keyword
     """
     if limit == 0 or texts.empty:
         return []
-    candidates = texts.iloc[_quote_order(texts)[:200]]  # only 200 texts are read whole
+    chosen = _quote_order(texts)[:200]  # only 200 texts are read whole, and only the columns a quote needs
+
+    def column(name: str) -> list:
+        return texts[name].iloc[chosen].tolist()
+
     quotes: list[dict[str, Any]] = []
     kept: list[frozenset[str]] = []
-    keys = candidates["norm"].str.strip().tolist()  # normalised once, when the texts were prepared
-    found_of = candidates["found"].tolist() if "found" in candidates.columns else None
-    via_of = candidates["via"].tolist() if "via" in candidates.columns else None
-    columns = {c: candidates[c].tolist() for c in ("text", "source", "at", "language")}
+    keys = [norm.strip() for norm in column("norm")]  # normalised once, when the texts were prepared
+    found_of = column("found") if "found" in texts.columns else None
+    via_of = column("via") if "via" in texts.columns else None
+    columns = {c: column(c) for c in ("text", "source", "at", "language")}
     for i, key in enumerate(keys):
         words = frozenset(key.split())
         # Near-duplicates (the same complaint pasted twice, a word changed) count once.
