@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import Param, dag, task
+from cjm_tasks.run.dag_docs import with_task_list  # imports nothing: light at parse time
 
 # The form checks of the trigger form; the task checks the values again with cjm_tasks.ids (the
 # one check of every id a user types), which the DAG file cannot import at parse time. The task
@@ -61,16 +62,5 @@ def cjm_compare_versions():
     compare_versions()
 
 
-def _with_task_list(intro: str, dag) -> str:
-    """``intro`` followed by the DAG's tasks in the order they run, one line each (task id and the
-    first line of its docstring), as in cjm_quarterly_refresh (a DAG file cannot import another)."""
-    lines = [intro.strip(), "", "**Tasks**, in the order they run:", ""]
-    for t in dag.topological_sort():
-        # A mapped task keeps no doc_md: its function's docstring then.
-        doc = (t.doc_md or t.doc or getattr(getattr(t, "python_callable", None), "__doc__", None) or "").strip()
-        lines.append(f"1. **{t.task_id}**: {doc.splitlines()[0] if doc else type(t).__name__}")
-    return "\n".join(lines) + "\n"
-
-
 compare = cjm_compare_versions()
-compare.doc_md = _with_task_list(__doc__, compare)
+compare.doc_md = with_task_list(__doc__, compare)

@@ -24,6 +24,7 @@ from airflow.sdk import Asset, BaseSensorOperator, Param, dag, task
 from airflow.timetables.trigger import CronTriggerTimetable
 # Light at parse time: the module imports only Airflow's BaseNotifier until a notifier is called.
 from cjm_tasks.run.airflow_notify import RefreshNotifier
+from cjm_tasks.run.dag_docs import with_task_list
 
 SITE = Asset(name="cjm_published_site", uri="cjm://published-site")
 QUARTERLY = CronTriggerTimetable("0 6 1 1,4,7,10 *", timezone="UTC", interval=relativedelta(months=3))
@@ -63,8 +64,8 @@ def _run(step: str, *args, workspace: dict | None = None):
 
 
 class WaitForInputs(BaseSensorOperator):
-    """wait_for_inputs: checks, then defers to a timer between checks (cjm_tasks.run.airflow_wait).
-    Defined here because the DAG file cannot import cjm_tasks at parse time."""
+    """wait_for_inputs: checks, then defers to a timer between checks (cjm_tasks.run.airflow_wait,
+    imported when the task runs: parsing the DAG imports only the library's light modules)."""
 
     template_fields = ("period", "workspace")
 
@@ -191,16 +192,5 @@ def cjm_quarterly_refresh():
     notify(period, stored, published, workspace) >> clean_workspaces(workspace)
 
 
-def _with_task_list(intro: str, dag) -> str:
-    """``intro`` followed by the DAG's tasks in the order they run, one line each (task id and the
-    first line of its docstring), so the docs list what the grid shows."""
-    lines = [intro.strip(), "", "**Tasks**, in the order they run:", ""]
-    for t in dag.topological_sort():
-        # A mapped task keeps no doc_md: its function's docstring then.
-        doc = (t.doc_md or t.doc or getattr(getattr(t, "python_callable", None), "__doc__", None) or "").strip()
-        lines.append(f"1. **{t.task_id}**: {doc.splitlines()[0] if doc else type(t).__name__}")
-    return "\n".join(lines) + "\n"
-
-
 refresh = cjm_quarterly_refresh()
-refresh.doc_md = _with_task_list(__doc__, refresh)
+refresh.doc_md = with_task_list(__doc__, refresh)

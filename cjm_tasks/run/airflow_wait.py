@@ -14,8 +14,8 @@ How long the task has waited is counted from its first check, kept as the task i
 try, so a cleared or retried task waits afresh. (The defer's ``kwargs`` and the task's start date
 would not do: ``dag.test()`` replaces the former with the trigger's event and restarts the latter.)
 
-Airflow is imported inside the function; the sensor class lives in the DAG file, which cannot
-import this package at parse time, and calls :func:`wait_for_inputs` from its ``execute``.
+Airflow is imported inside the function; the sensor class lives in the DAG file and calls
+:func:`wait_for_inputs` from its ``execute``, so parsing the DAG does not import this module.
 """
 
 from __future__ import annotations
