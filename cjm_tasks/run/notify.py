@@ -143,11 +143,14 @@ def drop_notices(config: CjmConfig, keep: str) -> list[str]:
     """Remove the saved notices of runs that no longer have a workspace, but the notice of run
     folder ``keep`` (the cleaning run's: its success callback runs after it); returns the removed
     keys. A notice lives as long as its run's workspace, so ``storage.keep_runs`` bounds both."""
+    from cjm_tasks.run.workspace import SNAPSHOT
     from cjm_tasks.storage import open_storage
 
     work = open_storage(config.storage.work, config.s3)
-    runs = {key.split("/", 2)[1] for key in work.list("runs/")} | {keep}
-    stale = [key for key in work.list(f"{NOTICES}/") if key.endswith(".json") and key[len(NOTICES) + 1:-5] not in runs]
+    # A workspace is there while its snapshot is (written first, removed with the rest): one
+    # look per notice, not a listing of every workspace's files.
+    stale = [key for key in work.list(f"{NOTICES}/") if key.endswith(".json")
+             and (run := key[len(NOTICES) + 1:-5]) != keep and not work.exists(f"runs/{run}/{SNAPSHOT}")]
     work.delete(stale)
     return stale
 
