@@ -124,6 +124,17 @@ def _a_connection_id(value: str | None) -> str | None:
     return value
 
 
+def _from_environment(file: str, key: str, name: str, holds: str, strip: bool = False) -> str:
+    """The value of the environment variable ``name`` (stripped of surrounding space with
+    ``strip``), which must hold ``holds``. Raises :class:`ConfigError` naming ``file``, ``key``
+    and the variable when it is unset or empty; the value is never part of a message."""
+    raw = os.environ.get(name)
+    value = raw.strip() if strip and raw is not None else raw
+    if not value:
+        raise ConfigError(file, key, f"environment variable {name} is {'not set' if raw is None else 'empty'} (it must hold {holds})")
+    return value
+
+
 class SmtpConfig(Strict):
     # host/port/login: how the library sends (`cjm refresh`, and Airflow when no connection is
     # named); connection: the Airflow SMTP connection the provider's SmtpNotifier sends through.
@@ -163,14 +174,8 @@ class SmtpConfig(Strict):
         """
         if self.username_env is None or self.password_env is None:
             return None
-        values = []
-        for key, name in (("username_env", self.username_env), ("password_env", self.password_env)):
-            value = os.environ.get(name)
-            if not value:
-                raise ConfigError(file, f"notify.smtp.{key}", f"environment variable {name} is {'empty' if value == '' else 'not set'} "
-                                                              "(it must hold the SMTP login)")
-            values.append(value)
-        return values[0], values[1]
+        return (_from_environment(file, "notify.smtp.username_env", self.username_env, "the SMTP login"),
+                _from_environment(file, "notify.smtp.password_env", self.password_env, "the SMTP login"))
 
 
 class SlackConfig(Strict):
@@ -201,10 +206,7 @@ class SlackConfig(Strict):
         if self.url_env is None:
             raise ConfigError(file, "notify.slack.url_env", "is not set: sending without Airflow needs the name of the "
                                                             "environment variable that holds the webhook URL")
-        value = os.environ.get(self.url_env, "").strip()
-        if not value:
-            raise ConfigError(file, "notify.slack.url_env", f"environment variable {self.url_env} is "
-                                                            f"{'empty' if self.url_env in os.environ else 'not set'} (it must hold the webhook URL)")
+        value = _from_environment(file, "notify.slack.url_env", self.url_env, "the webhook URL", strip=True)
         parts = urlsplit(value)
         local = parts.hostname in ("127.0.0.1", "localhost", "::1")
         if not parts.hostname or not (parts.scheme == "https" or parts.scheme == "http" and local):
