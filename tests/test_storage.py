@@ -56,18 +56,26 @@ def test_s3_calls_are_retried_with_backoff_until_the_server_answers(monkeypatch:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret-key")
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    timer = threading.Timer(0.3, server.start)  # the server comes up only after the first attempts failed
-    timer.start()
+    started = threading.Event()
+
+    def start_after_a_failed_attempt(caught_exception=None, **_):
+        # The server comes up only once an attempt has failed to reach it (a timer raced the
+        # client's own start-up on a loaded machine), before botocore decides to retry.
+        if caught_exception is not None and not started.is_set():
+            started.set()
+            server.start()
+
     try:
         with caplog.at_level(logging.DEBUG, logger="botocore.retries.standard"):
             client = s3_client(S3Config(endpoint_url=f"http://127.0.0.1:{port}", region="us-east-1"))
+            client.meta.events.register("needs-retry.s3", start_after_a_failed_attempt)
             client.create_bucket(Bucket="late-bucket")
         assert S3Storage("late-bucket", "", client).list() == []
         retries = [r for r in caplog.records if "Retry needed" in r.getMessage()]
         assert retries, "the first attempt should have failed and been retried"
     finally:
-        timer.join()
-        server.stop()
+        if started.is_set():
+            server.stop()
 
 
 def test_bad_bucket_name_is_a_clear_error():
