@@ -53,10 +53,8 @@ def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: di
 
     import pandas as pd
 
-    counts = prepared.counts
     wanted = [p for p in prepared.personas(config) if personas is None or p in personas]
     matched_rows = prepared.matches["row"].unique()
-    minimum = config.barriers.detection.min_customers
     if len(prepared.texts) and "who" not in prepared.texts.columns:
         prepared = replace(prepared, texts=with_keys(prepared.texts))  # writers numbered once for every persona
     # The word pairs of every distinct text once; themes and emerging barriers take those of the rows they count.
@@ -64,43 +62,55 @@ def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: di
 
     maps = {}
     for persona_id in wanted:
-        persona_cfg = next((p for p in config.personas.personas if p.id == persona_id), None)
-        persona_texts = prepared.texts_for(persona_id)
-        if not len(persona_texts):
-            persona_texts = persona_texts.assign(who=None)
-        aggregates = prepared.aggregates.of(persona_id)
-        if persona_id not in counts and not len(persona_texts):
-            stages = _empty_stages(config)  # nobody in the persona this quarter
-        else:
-            stages = _stage_metrics(aggregates, persona_texts, counts.get(persona_id, 0), config)
-        population = measure_population(persona_texts, counts.get(persona_id, 0), config)
-        catalog_found, catalog_measures = detect_catalog(persona_texts, prepared.matches, population, config)
-        themes_found, theme_measures = detect_emerging(persona_texts, matched_rows, population, config, pairs)
-        # What the stages read of their texts (a copy of every column of every text would double the texts held).
-        stage_columns = [c for c in _STAGE_COLUMNS if c in persona_texts.columns]
-        by_stage_texts = dict(tuple(persona_texts[stage_columns].groupby("stage", sort=False))) if len(persona_texts) else {}
-        by_stage: dict[str, list[dict[str, Any]]] = {}
-        for barrier in catalog_found + detect_metric(stages, config) + themes_found:
-            by_stage.setdefault(barrier.pop("stage"), []).append(barrier)
-        for stage in stages:
-            stage["barriers"] = sorted(by_stage.get(stage["id"], []), key=lambda b: (-b["severity"], b["id"]))
-            stage["opportunities"] = [
-                {"barrier": b["id"], "title": b["title"], "action": b["recommendation"], "priority": b["severity"]}
-                for b in stage["barriers"] if b["recommendation"]
-            ]
-            stage_texts = by_stage_texts.get(stage["id"], persona_texts[stage_columns].iloc[0:0])
-            stage["themes"] = _themes(stage_texts, matched_rows, config, pairs)
-            # Too few to tell: fewer customers reached the stage or wrote about it than the limit.
-            seen = max(stage["metrics"]["customers"], int(stage_texts["who"].nunique()) if len(stage_texts) else 0)
-            stage["too_few"] = population.too_few or seen < minimum
-        unplaced = sorted(by_stage.get(UNPLACED, []), key=lambda b: (-b["severity"], b["id"]))
-        measures = {**population.as_dict(), "catalog": catalog_measures, "themes": theme_measures,
-                    "theme_floor": config.barriers.detection.theme_floor, "severity_half": config.barriers.detection.severity_half}
-        lanes = set(aggregates["lanes"]["lane"])
-        data = {"sales": "sales" in lanes, "surveys": "surveys" in lanes, "reviews": bool((persona_texts["kind"] == "review").any())}
-        maps[persona_id] = _document(persona_id, persona_cfg, stages, unplaced, measures, counts.get(persona_id, 0), prepared.unassigned,
-                                     data, config, period, lineage)
+        # One persona at a time, in a function of its own: its texts (a copy of its rows) and
+        # their groups are let go before the next persona's are taken, so two personas' copies
+        # are never held at once (at ten times workload L each is hundreds of MB).
+        maps[persona_id] = _persona_map(prepared, persona_id, config, period, lineage, pairs, matched_rows)
     return maps
+
+
+def _persona_map(prepared: Prepared, persona_id: str, config: CjmConfig, period: Period, lineage: dict[str, Any] | None,
+                 pairs: WordPairs, matched_rows: np.ndarray) -> dict[str, Any]:
+    """One persona's map document (see :func:`maps_from`)."""
+    counts = prepared.counts
+    minimum = config.barriers.detection.min_customers
+    persona_cfg = next((p for p in config.personas.personas if p.id == persona_id), None)
+    persona_texts = prepared.texts_for(persona_id)
+    if not len(persona_texts):
+        persona_texts = persona_texts.assign(who=None)
+    aggregates = prepared.aggregates.of(persona_id)
+    at_stage = _stage_positions(persona_texts)
+    if persona_id not in counts and not len(persona_texts):
+        stages = _empty_stages(config)  # nobody in the persona this quarter
+    else:
+        stages = _stage_metrics(aggregates, persona_texts, at_stage, counts.get(persona_id, 0), config)
+    population = measure_population(persona_texts, counts.get(persona_id, 0), config)
+    catalog_found, catalog_measures = detect_catalog(persona_texts, prepared.matches, population, config)
+    themes_found, theme_measures = detect_emerging(persona_texts, matched_rows, population, config, pairs)
+    # What the stages read of their texts, one stage at a time (a copy of every column of every
+    # text, or of every stage's at once, would double the texts held).
+    stage_columns = [c for c in _STAGE_COLUMNS if c in persona_texts.columns]
+    by_stage: dict[str, list[dict[str, Any]]] = {}
+    for barrier in catalog_found + detect_metric(stages, config) + themes_found:
+        by_stage.setdefault(barrier.pop("stage"), []).append(barrier)
+    for stage in stages:
+        stage["barriers"] = sorted(by_stage.get(stage["id"], []), key=lambda b: (-b["severity"], b["id"]))
+        stage["opportunities"] = [
+            {"barrier": b["id"], "title": b["title"], "action": b["recommendation"], "priority": b["severity"]}
+            for b in stage["barriers"] if b["recommendation"]
+        ]
+        stage_texts = _taken(persona_texts, stage_columns, at_stage.get(stage["id"]))
+        stage["themes"] = _themes(stage_texts, matched_rows, config, pairs)
+        # Too few to tell: fewer customers reached the stage or wrote about it than the limit.
+        seen = max(stage["metrics"]["customers"], int(stage_texts["who"].nunique()) if len(stage_texts) else 0)
+        stage["too_few"] = population.too_few or seen < minimum
+    unplaced = sorted(by_stage.get(UNPLACED, []), key=lambda b: (-b["severity"], b["id"]))
+    measures = {**population.as_dict(), "catalog": catalog_measures, "themes": theme_measures,
+                "theme_floor": config.barriers.detection.theme_floor, "severity_half": config.barriers.detection.severity_half}
+    lanes = set(aggregates["lanes"]["lane"])
+    data = {"sales": "sales" in lanes, "surveys": "surveys" in lanes, "reviews": bool((persona_texts["kind"] == "review").any())}
+    return _document(persona_id, persona_cfg, stages, unplaced, measures, counts.get(persona_id, 0), prepared.unassigned,
+                     data, config, period, lineage)
 
 
 def build_maps(inputs: Inputs, config: CjmConfig, period: Period, lineage: dict[str, Any] | None = None,
@@ -110,6 +120,29 @@ def build_maps(inputs: Inputs, config: CjmConfig, period: Period, lineage: dict[
     the output to those ids.
     """
     return maps_from(prepare_inputs(inputs, config), config, period, lineage, personas)
+
+
+def _stage_positions(texts: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The positions of each stage's texts in ``texts``, in table order, by stage (texts without
+    a stage left out, as a group-by leaves them): the stages' groups without copying the texts."""
+    import numpy as np
+    import pandas as pd
+
+    if not len(texts):
+        return {}
+    codes, names = pd.factorize(texts["stage"])
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    return {name: order[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)}
+
+
+def _taken(texts: pd.DataFrame, columns: list[str], positions: np.ndarray | None) -> pd.DataFrame:
+    """``columns`` of the texts at ``positions`` (None: none of them), copying those rows only."""
+    import pandas as pd
+
+    if positions is None:
+        return texts[columns].iloc[0:0]
+    return pd.DataFrame({c: texts[c].to_numpy()[positions] for c in columns}, copy=False)
 
 
 def _themes(stage_texts: pd.DataFrame, matched_rows: np.ndarray, config: CjmConfig, pairs: WordPairs) -> dict[str, list[dict[str, Any]]]:
@@ -152,8 +185,12 @@ def _stage_doc(stage, config: CjmConfig, m: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _stage_metrics(aggregates: StageAggregates, texts: pd.DataFrame, customers: int, config: CjmConfig) -> list[dict[str, Any]]:
-    """One persona's stages with their metrics, from its aggregates (engine counts) and texts."""
+def _stage_metrics(aggregates: StageAggregates, texts: pd.DataFrame, at_stage: dict[str, np.ndarray], customers: int,
+                   config: CjmConfig) -> list[dict[str, Any]]:
+    """One persona's stages with their metrics, from its aggregates (engine counts) and texts
+    (``at_stage``: each stage's positions in them, :func:`_stage_positions`)."""
+    import pandas as pd
+
     agg = aggregates.tables
     reach = _indexed(agg.get("reach"), ["stage"], "customers")
     converted = _indexed(agg.get("conversion"), ["stage"], "converted")
@@ -170,10 +207,13 @@ def _stage_metrics(aggregates: StageAggregates, texts: pd.DataFrame, customers: 
             stat = nps_stat(int(r.promoters), int(r.detractors), n) if r.metric == "nps" else mean_stat(r.mean, r.std, n)
             survey_stats[(r.stage, r.metric)] = (*stat, (int(r.low) / int(r.rows)) if int(r.rows) else None)
     text_stats = {}
-    if len(texts):
-        for stage, group in texts[["stage", "kind", "rating", "sentiment"]].groupby("stage"):  # four columns, not a copy of every one
-            reviews = group[group["kind"] == "review"]
-            text_stats[stage] = {"rating": mean_ci(reviews["rating"]), "sentiment": mean_ci(group["sentiment"]), "texts": len(group)}
+    if at_stage:
+        # Each stage's values taken by position: one column of one stage at a time is copied.
+        rating, senti = texts["rating"].to_numpy(), texts["sentiment"].to_numpy()
+        review = (texts["kind"] == "review").to_numpy(dtype=bool)
+        for stage, rows in at_stage.items():
+            text_stats[stage] = {"rating": mean_ci(pd.Series(rating[rows[review[rows]]])), "sentiment": mean_ci(pd.Series(senti[rows])),
+                                 "texts": len(rows)}
 
     # Each stage's touchpoints (most events first, then by channel) and top actions, sorted and
     # split once for the persona rather than filtered and sorted per stage.
