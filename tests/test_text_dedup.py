@@ -209,6 +209,13 @@ def test_keyword_matches_and_counts_equal_each_distinct_text_read_once(dataset):
     assert len(actual) > 0
     counts = matcher.counts(norm, normalized=True)
     assert counts.to_dict() == expected["label"].value_counts().to_dict()
+    # The same counts of a selection of rows through the word pairs' distinct texts (how the
+    # emerging themes count a phrase among a persona's other texts).
+    pairs = WordPairs(norm.set_axis(np.arange(len(norm)) * 2))
+    chosen = np.random.default_rng(3).choice(len(norm), len(norm) // 3, replace=False)
+    selected = expected[expected["row"].isin(chosen)]
+    assert matcher.weighted_counts(*pairs.texts_of(np.r_[chosen * 2, -1, 10**9])).to_dict() == selected["label"].value_counts().to_dict()
+    assert len(selected) > 0
 
 
 def catalog_reference(matcher, norm: pd.Series, eligible: pd.Series) -> pd.DataFrame:

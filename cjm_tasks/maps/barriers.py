@@ -521,13 +521,14 @@ def detect_emerging(texts: pd.DataFrame, matched_rows: Collection[int], populati
     # Negative: a low score whose wording is not clearly positive (a 1-star "great product" is noise).
     low = (texts["score01"] <= det.negative_score) & ~(texts["sentiment"] > 0)
     negative = texts.loc[low & ~among(texts["row"], matched_rows), [c for c in texts.columns if c in _TEXT_COLUMNS]].reset_index(drop=True)
-    others = texts.loc[~low, "norm"]
+    others = texts.loc[~low, "row"]
     if negative.empty:
         return [], {}
     candidates = _phrase_writers(pairs, negative, det.theme_floor)
     if candidates is None:
         return [], {}
-    elsewhere = KeywordMatcher({p: [p] for p in candidates["phrase"]}).counts(others, normalized=True)
+    # Each distinct text of the others scanned once (the word pairs know which rows share a text).
+    elsewhere = KeywordMatcher({p: [p] for p in candidates["phrase"]}).weighted_counts(*pairs.texts_of(others))
     negative_share = candidates["texts"] / len(negative)
     other_share = candidates["phrase"].map(elsewhere).fillna(0) / max(1, len(others))
     candidates["distinctive"] = negative_share >= 2 * other_share

@@ -256,11 +256,17 @@ class KeywordMatcher:
         """How many of ``texts`` hold each label (labels in none are left out), by label; each
         distinct text is scanned once and counted as often as it occurs."""
         import numpy as np
-        import pandas as pd
 
         codes, values = distinct(texts if normalized else normalize(texts))
-        found = self._match_distinct(values)
-        return pd.Series(np.bincount(codes, minlength=len(values))[found["row"].to_numpy()], index=found["label"]).groupby(level=0).sum()
+        return self.weighted_counts(values, np.bincount(codes, minlength=len(values)))
+
+    def weighted_counts(self, norm: pd.Series, weights: np.ndarray) -> pd.Series:
+        """:meth:`counts` of distinct normalised texts ``norm``, the text at position ``i`` counted
+        ``weights[i]`` times (how often it occurs)."""
+        import pandas as pd
+
+        found = self._match_distinct(norm.reset_index(drop=True))
+        return pd.Series(weights[found["row"].to_numpy()], index=found["label"]).groupby(level=0).sum()
 
     def _match_distinct(self, norm: pd.Series) -> pd.DataFrame:
         """:meth:`match` of normalised texts, ``row`` their position."""
@@ -408,6 +414,18 @@ class WordPairs:
         self._starts = starts_of(pairs["row"].to_numpy(dtype=np.int64), len(values))
         self._code_of = np.full(int(rows.max(initial=-1)) + 1, -1, dtype=np.int64)
         self._code_of[rows] = codes
+        self._texts = values
+
+    def texts_of(self, rows) -> tuple[pd.Series, np.ndarray]:
+        """The distinct normalised texts of ``rows`` (row numbers) and how many of the rows hold
+        each: what :meth:`KeywordMatcher.weighted_counts` counts, without hashing the texts again."""
+        import numpy as np
+
+        rows = np.asarray(rows, dtype=np.int64)
+        codes = self._code_of[rows[(rows >= 0) & (rows < len(self._code_of))]]
+        times = np.bincount(codes[codes >= 0], minlength=len(self._texts))
+        present = np.flatnonzero(times)
+        return self._texts.iloc[present].reset_index(drop=True), times[present]
 
     def of(self, rows) -> pd.DataFrame:
         """The pairs of the texts ``rows`` (row numbers), as :func:`text_bigrams` gives them:
