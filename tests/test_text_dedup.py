@@ -29,7 +29,7 @@ import pytest
 from cjm_tasks.ingest.sources import read_source
 from cjm_tasks.maps.barriers import _matched_texts, _phrase_writers, _quote_order, pick_quotes, representative_sentences, text_languages
 from cjm_tasks.maps.barriers import with_keys
-from cjm_tasks.maps.distinct import among, distinct, spread
+from cjm_tasks.maps.distinct import among, distinct, positions_by, spread
 from cjm_tasks.maps.prepared import Inputs, collect_texts
 from cjm_tasks.maps.text import STOPWORDS, KeywordMatcher, WordPairs, count_phrases, normalize, normalize_one, sentiment, text_bigrams
 from cjm_tasks.maps.text_features import analyse_texts, catalog_matcher, infer_review_stages, similarity_eligible
@@ -129,6 +129,17 @@ def test_among_selects_rows_as_isin_does(wanted_kind):
         wanted = {"array": chosen, "set": set(chosen.tolist()), "series": pd.Series(chosen), "index": pd.Index(chosen)}[wanted_kind]
         assert np.array_equal(among(pd.Series(rows), wanted), np.isin(rows, chosen))
     assert among(np.array([], dtype=np.int64), [1, 2]).tolist() == []
+
+
+def test_positions_by_value_are_the_groups_of_a_group_by():
+    rng = np.random.default_rng(4)
+    values = pd.Series(rng.choice(np.array(["pay", "ship", None, "use", "buy"], dtype=object), 5000), index=rng.permutation(5000) * 3)
+    groups = values.groupby(values).indices  # positions, missing values left out
+    found = positions_by(values)
+    assert sorted(found) == sorted(groups) and None not in found
+    for name, positions in found.items():
+        assert positions.tolist() == groups[name].tolist()  # in table order
+    assert positions_by(values.iloc[:0]) == {}
 
 
 def test_writers_are_customers_numbered_once_and_each_anonymous_text_apart():

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cjm_tasks.config import CjmConfig, localize
-from cjm_tasks.maps.distinct import among
+from cjm_tasks.maps.distinct import among, positions_by
 from cjm_tasks.maps.keywords import stem_word
 from cjm_tasks.maps.text import STOPWORDS, KeywordMatcher, matched_sentence, normalize_one, phrase_rows, pick_varied, stable_id
 
@@ -236,11 +236,13 @@ def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame, population: Popul
     hits = _matched_texts(texts, matches[columns]) if len(texts) and len(matches) else None
     if hits is not None and "via" not in hits.columns:
         hits = hits.assign(via="keyword")
-    groups = dict(list(hits.groupby("label", sort=True))) if hits is not None else {}
+    # Each barrier's hits taken when it is measured (every group copied at once would double the
+    # matched texts: hundreds of MB for the 'all' map at 10x).
+    at_label = positions_by(hits["label"]) if hits is not None else {}
     found: list[dict[str, Any]] = []
     measures: dict[str, dict[str, Any]] = {}
     for barrier in config.barriers.catalog:
-        group = groups.get(barrier.id)
+        group = hits.iloc[at_label[barrier.id]] if barrier.id in at_label else None
         customers = int(group["who"].nunique()) if group is not None else 0
         mentions = len(group) if group is not None else 0
         prevalence, interval = _prevalence(customers, population)
@@ -473,7 +475,7 @@ def _phrase_writers(pairs: WordPairs, negative: pd.DataFrame, floor: int) -> pd.
     order = np.argsort(negative["row"].to_numpy(dtype=np.int64), kind="stable")
     rows_sorted = negative["row"].to_numpy(dtype=np.int64)[order]
     who_sorted = negative["who"].to_numpy(dtype=np.int64)[order]
-    found = pairs.of(rows_sorted)
+    found = pairs.of(rows_sorted, phrases=False)
     if found.empty:
         return None
     pid, row = found["pid"].to_numpy(), found["row"].to_numpy()

@@ -29,7 +29,7 @@ from cjm_tasks.maps.barriers import UNPLACED, detect_catalog, detect_emerging, d
 from cjm_tasks.config import CjmConfig, localize
 from cjm_tasks.periods import Period
 from cjm_tasks.maps.personas import ALL_PERSONA
-from cjm_tasks.maps.distinct import among
+from cjm_tasks.maps.distinct import among, positions_by
 from cjm_tasks.maps.prepared import Inputs, Prepared, prepare_inputs
 from cjm_tasks.maps.text import WordPairs, count_phrases, pick_varied
 from cjm_tasks.maps.measures import emotion, mean_ci, mean_stat, nps_stat, rounded
@@ -79,7 +79,7 @@ def _persona_map(prepared: Prepared, persona_id: str, config: CjmConfig, period:
     if not len(persona_texts):
         persona_texts = persona_texts.assign(who=None)
     aggregates = prepared.aggregates.of(persona_id)
-    at_stage = _stage_positions(persona_texts)
+    at_stage = positions_by(persona_texts["stage"])  # each stage's texts, taken one stage at a time
     if persona_id not in counts and not len(persona_texts):
         stages = _empty_stages(config)  # nobody in the persona this quarter
     else:
@@ -120,20 +120,6 @@ def build_maps(inputs: Inputs, config: CjmConfig, period: Period, lineage: dict[
     the output to those ids.
     """
     return maps_from(prepare_inputs(inputs, config), config, period, lineage, personas)
-
-
-def _stage_positions(texts: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The positions of each stage's texts in ``texts``, in table order, by stage (texts without
-    a stage left out, as a group-by leaves them): the stages' groups without copying the texts."""
-    import numpy as np
-    import pandas as pd
-
-    if not len(texts):
-        return {}
-    codes, names = pd.factorize(texts["stage"])
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
-    return {name: order[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)}
 
 
 def _taken(texts: pd.DataFrame, columns: list[str], positions: np.ndarray | None) -> pd.DataFrame:
@@ -188,7 +174,7 @@ def _stage_doc(stage, config: CjmConfig, m: dict[str, Any]) -> dict[str, Any]:
 def _stage_metrics(aggregates: StageAggregates, texts: pd.DataFrame, at_stage: dict[str, np.ndarray], customers: int,
                    config: CjmConfig) -> list[dict[str, Any]]:
     """One persona's stages with their metrics, from its aggregates (engine counts) and texts
-    (``at_stage``: each stage's positions in them, :func:`_stage_positions`)."""
+    (``at_stage``: each stage's positions in them, :func:`~cjm_tasks.maps.distinct.positions_by`)."""
     import pandas as pd
 
     agg = aggregates.tables
