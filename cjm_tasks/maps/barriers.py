@@ -121,11 +121,15 @@ def measure_population(texts: pd.DataFrame, active_customers: int, config: CjmCo
 
 def _placement(group: pd.DataFrame) -> dict[str, int]:
     """Texts per stage they were given with; texts placed only by inference count as unplaced."""
+    return _placed(group["stage"].tolist(), group["stage_given"].tolist() if "stage_given" in group.columns else None)
+
+
+def _placed(stages: list, given: list | None) -> dict[str, int]:
+    """:func:`_placement` of texts' ``stages`` and whether each was given (None: all were)."""
     from collections import Counter
 
-    stages = group["stage"].tolist()
-    if "stage_given" in group.columns:
-        stages = [stage if given else UNPLACED for stage, given in zip(stages, group["stage_given"].tolist())]
+    if given is not None:
+        stages = [stage if was else UNPLACED for stage, was in zip(stages, given)]
     # Counted in plain Python: most groups are a theme's few hundred texts, where a pandas
     # value_counts costs more than it counts. Missing stages are left out, as value_counts does.
     counts = Counter(stage for stage in stages if stage is not None and stage == stage)
@@ -153,7 +157,9 @@ def pick_quotes(texts: pd.DataFrame, limit: int, chars: int, via: str = "keyword
     chosen = _quote_order(texts)[:200]  # only 200 texts are read whole, and only the columns a quote needs
 
     def column(name: str) -> list:
-        return texts[name].iloc[chosen].tolist()
+        values = texts[name]
+        # An object column's values taken from its array (a Series' take costs more than 200 rows).
+        return values.to_numpy()[chosen].tolist() if values.dtype == object else values.iloc[chosen].tolist()
 
     quotes: list[dict[str, Any]] = []
     kept: list[frozenset[str]] = []
@@ -230,6 +236,9 @@ def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame, population: Popul
     Returns (barriers, {barrier id: measure}); a measure holds customers, mentions, prevalence
     and its interval, where the texts sit, and whether the barrier is active (over the thresholds).
     """
+    import numpy as np
+    import pandas as pd
+
     det = config.barriers.detection
     lang = config.project.language
     columns = [c for c in ("row", "label", "keyword", "found", "via", "score") if c in matches.columns]
@@ -238,21 +247,29 @@ def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame, population: Popul
         hits = hits.assign(via="keyword")
     # Each barrier's hits taken when it is measured (every group copied at once would double the
     # matched texts: hundreds of MB for the 'all' map at 10x).
+    # A barrier's measure reads four columns at its positions; its whole group is taken only when
+    # it is active (most barriers of a persona are not).
     at_label = positions_by(hits["label"]) if hits is not None else {}
+    if hits is not None:
+        who, score, stage = hits["who"].to_numpy(), hits["score01"].to_numpy(dtype=np.float64, na_value=np.nan), hits["stage"].to_numpy()
+        given = hits["stage_given"].to_numpy() if "stage_given" in hits.columns else None
     found: list[dict[str, Any]] = []
     measures: dict[str, dict[str, Any]] = {}
     for barrier in config.barriers.catalog:
-        group = hits.iloc[at_label[barrier.id]] if barrier.id in at_label else None
-        customers = int(group["who"].nunique()) if group is not None else 0
-        mentions = len(group) if group is not None else 0
+        at = at_label.get(barrier.id)
+        customers = len(pd.unique(who[at])) if at is not None else 0
+        mentions = len(at) if at is not None else 0
         prevalence, interval = _prevalence(customers, population)
         active = (not population.too_few and customers >= det.min_mentions and prevalence is not None and prevalence >= det.min_share)
-        negativity = (1 - float(group["score01"].mean())) if group is not None and group["score01"].notna().any() else None
+        scores = pd.Series(score[at]) if at is not None else None
+        negativity = (1 - float(scores.mean())) if scores is not None and scores.notna().any() else None
+        placement = _placed(stage[at].tolist(), None if given is None else given[at].tolist()) if at is not None else {}
         measures[barrier.id] = {"stage": barrier.stage, "title": localize(barrier.title, lang), "customers": customers, "mentions": mentions, "prevalence": prevalence,
                                 "interval": interval, "negativity": None if negativity is None else round(negativity, 3),
-                                "stages": _placement(group) if group is not None else {}, "active": bool(active)}
+                                "stages": placement, "active": bool(active)}
         if not active:
             continue
+        group = hits.iloc[at]
         by_keyword = group[group["via"] == "keyword"]
         keywords = by_keyword["keyword"].value_counts().head(5)
         similar = group[group["via"] == "similarity"]

@@ -43,9 +43,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_STAGE_COLUMNS = ("row", "stage", "stage_given", "score01", "sentiment", "who")  # what a stage's themes and counts read
-
-
 def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: dict[str, Any] | None = None,
               personas: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """One map document per persona of ``prepared`` (or of ``personas``), keyed by persona id."""
@@ -72,6 +69,8 @@ def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: di
 def _persona_map(prepared: Prepared, persona_id: str, config: CjmConfig, period: Period, lineage: dict[str, Any] | None,
                  pairs: WordPairs, matched_rows: np.ndarray) -> dict[str, Any]:
     """One persona's map document (see :func:`maps_from`)."""
+    import pandas as pd
+
     counts = prepared.counts
     minimum = config.barriers.detection.min_customers
     persona_cfg = next((p for p in config.personas.personas if p.id == persona_id), None)
@@ -87,9 +86,9 @@ def _persona_map(prepared: Prepared, persona_id: str, config: CjmConfig, period:
     population = measure_population(persona_texts, counts.get(persona_id, 0), config)
     catalog_found, catalog_measures = detect_catalog(persona_texts, prepared.matches, population, config)
     themes_found, theme_measures = detect_emerging(persona_texts, matched_rows, population, config, pairs)
-    # What the stages read of their texts, one stage at a time (a copy of every column of every
-    # text, or of every stage's at once, would double the texts held).
-    stage_columns = [c for c in _STAGE_COLUMNS if c in persona_texts.columns]
+    # What the stages' themes read of the texts, as arrays over the persona's texts that each
+    # stage takes its positions of (no stage's texts are copied as a frame).
+    polar = _theme_texts(persona_texts, matched_rows, config)
     by_stage: dict[str, list[dict[str, Any]]] = {}
     for barrier in catalog_found + detect_metric(stages, config) + themes_found:
         by_stage.setdefault(barrier.pop("stage"), []).append(barrier)
@@ -99,10 +98,10 @@ def _persona_map(prepared: Prepared, persona_id: str, config: CjmConfig, period:
             {"barrier": b["id"], "title": b["title"], "action": b["recommendation"], "priority": b["severity"]}
             for b in stage["barriers"] if b["recommendation"]
         ]
-        stage_texts = _taken(persona_texts, stage_columns, at_stage.get(stage["id"]))
-        stage["themes"] = _themes(stage_texts, matched_rows, config, pairs)
+        at = at_stage.get(stage["id"])
+        stage["themes"] = _themes(polar, at, pairs)
         # Too few to tell: fewer customers reached the stage or wrote about it than the limit.
-        seen = max(stage["metrics"]["customers"], int(stage_texts["who"].nunique()) if len(stage_texts) else 0)
+        seen = max(stage["metrics"]["customers"], len(pd.unique(polar["who"][at])) if at is not None else 0)
         stage["too_few"] = population.too_few or seen < minimum
     unplaced = sorted(by_stage.get(UNPLACED, []), key=lambda b: (-b["severity"], b["id"]))
     measures = {**population.as_dict(), "catalog": catalog_measures, "themes": theme_measures,
@@ -122,25 +121,31 @@ def build_maps(inputs: Inputs, config: CjmConfig, period: Period, lineage: dict[
     return maps_from(prepare_inputs(inputs, config), config, period, lineage, personas)
 
 
-def _taken(texts: pd.DataFrame, columns: list[str], positions: np.ndarray | None) -> pd.DataFrame:
-    """``columns`` of the texts at ``positions`` (None: none of them), copying those rows only."""
-    import pandas as pd
+def _theme_texts(texts: pd.DataFrame, matched_rows: np.ndarray, config: CjmConfig) -> dict[str, np.ndarray]:
+    """What the stages' themes read of a persona's texts, one entry per text: ``row``, ``who``,
+    and which texts count for positive and for negative themes (:func:`_themes`)."""
+    import numpy as np
 
-    if positions is None:
-        return texts[columns].iloc[0:0]
-    return pd.DataFrame({c: texts[c].to_numpy()[positions] for c in columns}, copy=False)
+    if not len(texts):
+        return {name: np.zeros(0, dtype=np.int64 if name in ("row", "who") else bool) for name in ("row", "who", "positive", "negative")}
+    rows = texts["row"].to_numpy(dtype=np.int64)
+    given = texts["stage_given"].to_numpy(dtype=bool)
+    score = texts["score01"].to_numpy(dtype=np.float64, na_value=np.nan)
+    senti = texts["sentiment"].to_numpy(dtype=np.float64, na_value=np.nan)
+    with np.errstate(invalid="ignore"):  # a missing score or sentiment compares false
+        positive = given & (score >= 0.75) & ~(senti < 0) & ~among(rows, matched_rows)
+        negative = given & (score <= config.barriers.detection.negative_score)
+    return {"row": rows, "who": texts["who"].to_numpy(), "positive": positive, "negative": negative}
 
 
-def _themes(stage_texts: pd.DataFrame, matched_rows: np.ndarray, config: CjmConfig, pairs: WordPairs) -> dict[str, list[dict[str, Any]]]:
+def _themes(polar: dict[str, np.ndarray], at: np.ndarray | None, pairs: WordPairs) -> dict[str, list[dict[str, Any]]]:
     """What customers expect (positive themes) and fear (negative themes) at a stage, from the
-    texts given at that stage. Expectations come from well-scored texts whose wording is not
-    negative and that match no barrier, so a complaint phrase is never listed as an expectation."""
+    texts given at that stage (``at``: their positions in ``polar``, :func:`_theme_texts`).
+    Expectations come from well-scored texts whose wording is not negative and that match no
+    barrier, so a complaint phrase is never listed as an expectation."""
     out = {}
-    given = stage_texts[stage_texts["stage_given"].astype(bool)]
-    positive = (given["score01"] >= 0.75) & ~(given["sentiment"] < 0) & ~among(given["row"], matched_rows)
-    negative = given["score01"] <= config.barriers.detection.negative_score
-    for polarity, mask in (("positive", positive), ("negative", negative)):
-        rows = given.loc[mask, "row"]
+    for polarity in ("positive", "negative"):
+        rows = polar["row"][at][polar[polarity][at]] if at is not None else polar["row"][:0]
         found = pick_varied(count_phrases(pairs.of(rows), min_count=3), top=3)
         out[polarity] = [{"phrase": t.phrase, "texts": int(t.texts)} for t in found.itertuples(index=False)]
     return out

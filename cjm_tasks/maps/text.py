@@ -19,6 +19,7 @@ regular expression at that position (rare: only those candidates are checked).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
@@ -123,8 +124,11 @@ def _normalize_distinct(texts: pd.Series) -> np.ndarray:
     return np.array([" " + v + " " for v in a.to_pylist()], dtype=object)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def normalize_one(text: str) -> str:
-    """:func:`normalize` for one string (keywords, phrases): the same rules, without pandas."""
+    """:func:`normalize` for one string (keywords, phrases): the same rules, without pandas.
+    Remembered for the last 65,536 strings: quotes and theme titles normalise every word of
+    their sentences, the same words in every persona's map."""
     import unicodedata
 
     folded = unicodedata.normalize("NFKD", (text or "").lower()).replace("\u0438\u0306", "\u0439")
@@ -533,7 +537,14 @@ def matched_sentence(text: str, found: str | None, chars: int) -> tuple[str, lis
 
     Without ``found`` (or when it is not in any sentence) the text's start is returned.
     """
-    text = str(text)
+    sentence, span = _matched_sentence(str(text), found, chars)
+    return sentence, (None if span is None else list(span))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _matched_sentence(text: str, found: str | None, chars: int) -> tuple[str, tuple[int, int] | None]:
+    """:func:`matched_sentence`, remembered for the last 16,384 calls (every persona's map looks
+    for the same phrases in the same texts), its span a tuple so no caller can change it."""
     sentences = [" ".join(s.split()) for s in _SENTENCE_END.split(text) if s and s.strip()] or [text.strip()]
     parts = [[w for w in normalize_one(p).split() if w not in (BOUNDARY, CLAUSE)] for p in (found or "").split("...")]
     parts = [p for p in parts if p]
@@ -542,7 +553,8 @@ def matched_sentence(text: str, found: str | None, chars: int) -> tuple[str, lis
         norms = [normalize_one(t.group()).strip() for t in tokens]
         span = _locate(norms, parts)
         if span is not None:
-            return _cut(sentence, tokens[span[0]].start(), tokens[span[1]].end(), chars)
+            cut, where = _cut(sentence, tokens[span[0]].start(), tokens[span[1]].end(), chars)
+            return cut, (where[0], where[1])
     flat = " ".join(text.split())
     return (flat if len(flat) <= chars else flat[: chars - 1].rsplit(" ", 1)[0] + "…"), None
 
