@@ -423,7 +423,15 @@ class CatalogMatcher:
         located = spread(self._keyword_matches(values, codes), codes)
         found = located[list(MATCH_COLUMNS)]
         read = np.arange(len(norm)) if eligible is None else np.flatnonzero(eligible.to_numpy(dtype=bool))
-        needed, read_codes = np.unique(codes[read], return_inverse=True)
+        # The distinct texts read (ascending) and each read text's place among them: np.unique's
+        # answer, by marking instead of sorting (its sort held four arrays as long as the texts:
+        # the refresh's peak at 10x).
+        present = np.zeros(len(values), dtype=bool)
+        present[codes[read]] = True
+        needed = np.flatnonzero(present)
+        place = np.full(len(values), -1, dtype=np.int64)
+        place[needed] = np.arange(len(needed), dtype=np.int64)
+        read_codes = place[codes[read]]
         similar = self._similarity_matches(values.iloc[needed].reset_index(drop=True), read_codes, read, located)
         if similar.empty:
             return found
