@@ -167,6 +167,7 @@ def child(kind: str, *args: str) -> dict:
 
 
 def _rss_mb() -> float:
+    """This process's peak RSS in MiB (``ru_maxrss`` is in KiB on Linux; the JSON key keeps its old name)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
@@ -255,13 +256,13 @@ def report_scale(scale: float, row: dict) -> None:
     refresh, floor = row["refresh"], row["floor"]
     print(f"\nscale {scale:g}: {row['inputs_mb']} MB of inputs, {floor['rows']:,} rows")
     reads = f"  (fastest of {', '.join(f'{t:.2f}' for t in floor['runs'])})" if len(floor.get("runs", [])) > 1 else ""
-    print(f"  {'floor (pyarrow reads every input)':<34} {floor['total']:8.2f} s  peak {floor['peak_rss_mb']:8.0f} MB{reads}")
+    print(f"  {'floor (pyarrow reads every input)':<34} {floor['total']:8.2f} s  peak {floor['peak_rss_mb']:8.0f} MiB{reads}")
     for name, seconds in refresh["steps"].items():
         print(f"    {name:<32} {seconds:8.2f} s")
-    print(f"  {'refresh (one process)':<34} {refresh['total']:8.2f} s  peak {refresh['peak_rss_mb']:8.0f} MB  "
+    print(f"  {'refresh (one process)':<34} {refresh['total']:8.2f} s  peak {refresh['peak_rss_mb']:8.0f} MiB  "
           f"= {row['ratio']}x the floor; {refresh['created']} of {refresh['maps']} maps stored")
     unchanged = row["unchanged"]
-    print(f"  {'unchanged rerun':<34} {unchanged['total']:8.2f} s  peak {unchanged['peak_rss_mb']:8.0f} MB  "
+    print(f"  {'unchanged rerun':<34} {unchanged['total']:8.2f} s  peak {unchanged['peak_rss_mb']:8.0f} MiB  "
           f"= {100 * unchanged['total'] / refresh['total']:.1f}% of the refresh; unchanged={unchanged['unchanged']}, "
           f"created {unchanged['created']}")
 
@@ -269,7 +270,7 @@ def report_scale(scale: float, row: dict) -> None:
 def report_tasks(tasks: list[dict]) -> None:
     print("\n  the DAG's tasks, each in its own process:")
     for t in tasks:
-        print(f"    {t['task']:<40} {t['seconds']:8.2f} s  peak {t['peak_rss_mb']:8.0f} MB")
+        print(f"    {t['task']:<40} {t['seconds']:8.2f} s  peak {t['peak_rss_mb']:8.0f} MiB")
 
 
 def median_run(runs: list[dict]) -> dict:
@@ -282,7 +283,7 @@ def report_personas(runs: dict) -> None:
     print("\n  personas on the same data (median of the runs; every run's time in brackets):")
     for n in counts:
         every = ", ".join(f"{t:.2f}" for t in runs[n]["runs"])
-        print(f"    {n:>3} personas: {runs[n]['total']:8.2f} s  peak {runs[n]['peak_rss_mb']:8.0f} MB  [{every}]")
+        print(f"    {n:>3} personas: {runs[n]['total']:8.2f} s  peak {runs[n]['peak_rss_mb']:8.0f} MiB  [{every}]")
     if len(counts) > 1:
         low, high = runs[counts[0]]["runs"], runs[counts[-1]]["runs"]
         ratios = sorted(b / a for a, b in zip(low, high))
