@@ -182,31 +182,42 @@ def _feature_sql(config: CjmConfig, views: dict[str, list[str]], engine: Engine
         return None
     cols = views["sales"]
     order_events = list(config.order_events)
-    selects = ["customer_id", "count(*) AS event_count", "min(occurred_at) AS first_seen", "max(occurred_at) AS last_seen"]
+    selects = ["s.customer_id", "count(*) AS event_count", "min(s.occurred_at) AS first_seen", "max(s.occurred_at) AS last_seen"]
     names = ["event_count", "first_seen", "last_seen"]
+    # Each row's stage bit, pair bit and channel number come from small lookup tables joined on
+    # the row's labels: a hash probe per row, where CASE chains compared every label in turn (at
+    # workload L the chains were 0.8 of this query's 1.4 s).
+    lookups: list[str] = []
     if order_events:
-        is_order = f"event_type IN {lit(order_events)}"
-        amount = f"CASE WHEN {is_order} THEN CAST({'amount' if 'amount' in cols else '0.0'} AS DOUBLE) END"
+        is_order = f"s.event_type IN {lit(order_events)}"
+        amount = f"CASE WHEN {is_order} THEN CAST({'s.amount' if 'amount' in cols else '0.0'} AS DOUBLE) END"
         orders = f"count(CASE WHEN {is_order} THEN 1 END)"
         selects += [f"{orders} AS order_count", f"COALESCE(sum({amount}), 0.0) AS total_order_value",
                     f"CASE WHEN {orders} > 0 THEN COALESCE(sum({amount}), 0.0) / {orders} END AS avg_order_value"]
         names += ["order_count", "total_order_value", "avg_order_value"]
-    stage_bits = " ".join(f"WHEN {lit(sid)} THEN {1 << i}" for i, sid in enumerate(config.stage_ids[:MAX_BITS]))
-    selects.append(f"bit_or(CASE stage {stage_bits} ELSE 0 END) AS _stages" if "stage" in cols else "CAST(0 AS BIGINT) AS _stages")
+    if "stage" in cols and config.stage_ids:
+        lookups.append(f"LEFT JOIN {_lookup([(sid, 1 << i) for i, sid in enumerate(config.stage_ids[:MAX_BITS])], ['_st', '_bit'])} sb "
+                       "ON sb._st = s.stage")
+        selects.append("COALESCE(bit_or(sb._bit), 0) AS _stages")
+    else:
+        selects.append("CAST(0 AS BIGINT) AS _stages")
     pairs = _sales_pairs(engine, cols)
     if pairs is not None and pairs:
-        whens = " ".join(f"WHEN stage = {lit(st)} AND event_type = {lit(ev)} THEN {1 << i}" for i, (st, ev) in enumerate(pairs))
-        selects.append(f"bit_or(CASE {whens} ELSE 0 END) AS _pairs")
+        lookups.append(f"LEFT JOIN {_lookup([(st, ev, 1 << i) for i, (st, ev) in enumerate(pairs)], ['_st', '_ev', '_bit'])} pb "
+                       "ON pb._st = s.stage AND pb._ev = s.event_type")
+        selects.append("COALESCE(bit_or(pb._bit), 0) AS _pairs")
     else:
         selects.append("CAST(NULL AS BIGINT) AS _pairs")
     channels = _channels(engine, cols)
     if channels:
-        counts = [f"count(CASE WHEN channel = {lit(c)} THEN 1 END)" for c in channels]
+        lookups.append(f"LEFT JOIN {_lookup([(c, i) for i, c in enumerate(channels)], ['_ch', '_n'])} cb ON cb._ch = s.channel")
+        counts = [f"count(CASE WHEN cb._n = {i} THEN 1 END)" for i in range(len(channels))]
         top = f"GREATEST({', '.join(counts)})" if len(counts) > 1 else counts[0]
         # The channel of most events, ties broken by name (channels are in name order).
         pick = " ".join(f"WHEN {n} = {top} THEN {lit(c)}" for n, c in zip(counts, channels))
         selects.append(f"CASE WHEN {top} = 0 THEN NULL {pick} END AS main_channel")
-    engine.materialize("cjm_sales_customers", f"SELECT {', '.join(selects)} FROM sales WHERE customer_id IS NOT NULL GROUP BY customer_id")
+    engine.materialize("cjm_sales_customers", f"SELECT {', '.join(selects)} FROM sales s {' '.join(lookups)} "
+                                              "WHERE s.customer_id IS NOT NULL GROUP BY s.customer_id")
     if channels:
         names.append("main_channel")
     elif channels is None:
@@ -217,6 +228,12 @@ def _feature_sql(config: CjmConfig, views: dict[str, list[str]], engine: Engine
         return [*names, "main_channel"], (f"SELECT b.customer_id, {columns}, m.main_channel FROM cjm_sales_customers b "
                                           f"LEFT JOIN ({main}) m ON m.customer_id = b.customer_id"), pairs
     return names, f"SELECT customer_id, {', '.join(names)} FROM cjm_sales_customers", pairs
+
+
+def _lookup(rows: list[tuple], names: list[str]) -> str:
+    """A small constant table (``rows`` of literals, columns ``names``) to join on, as a subquery."""
+    values = ", ".join("(" + ", ".join(lit(v) for v in row) + ")" for row in rows)
+    return f"(SELECT * FROM (VALUES {values}) AS t({', '.join(names)}))"
 
 
 def _sales_pairs(engine: Engine, cols: list[str]) -> list[tuple[str, str]] | None:
