@@ -422,6 +422,27 @@ def test_results_read_in_batches_equal_one_conversion(rows):
         assert frame_in_batches(engine.batches("SELECT * FROM t WHERE n < 0", rows), 0).columns.tolist() == ["text", "n", "score", "at"]
 
 
+def test_a_text_repeated_with_the_same_kind_and_time_is_kept_once_the_first(sample_config):
+    rng = np.random.default_rng(12)
+    n = 3000
+    times = pd.to_datetime("2025-01-01", utc=True) + pd.to_timedelta(rng.integers(0, 40, n), unit="h")
+    surveys = pd.DataFrame({"response_id": [f"r{i}" for i in range(n)], "customer_id": rng.choice(["c1", "c2", "c3"], n),
+                            "answered_at": times.where(rng.random(n) > 0.1),  # some without a time: each is kept
+                            "question": "q", "score": 2.0, "comment": rng.choice([f"text {i}" for i in range(60)], n),
+                            "stage": "purchase", "metric": "csat"})
+    reviews = pd.DataFrame({"review_id": [f"v{i}" for i in range(n)], "customer_id": "c1", "published_at": times[::-1],
+                            "rating": 2.0, "text": rng.choice([f"text {i}" for i in range(60)], n)})
+    texts = collect_texts(Inputs(surveys=surveys, reviews=reviews), sample_config)
+    kinds = [("survey", surveys.rename(columns={"answered_at": "at", "comment": "text"}), "response_id"),
+             ("review", reviews.rename(columns={"published_at": "at"}), "review_id")]
+    expected = []
+    for kind, frame, ref in kinds:
+        dated = frame[frame["at"].notna()].drop_duplicates(["at", "text"])  # the first of each (time, text)
+        expected += sorted(set(dated[ref]) | set(frame.loc[frame["at"].isna(), ref]), key=lambda r: int(r[1:]))
+    assert texts["ref"].tolist() == expected
+    assert len(texts) < 2 * n - 100  # the data repeats: some were dropped
+
+
 def test_the_engine_numbers_writers_by_id_and_each_anonymous_text_apart(sample_config):
     surveys = pd.DataFrame({"response_id": ["r1", "r2", "r3", "r4", "r5"], "customer_id": ["c9", None, "c1", "c9", None],
                             "answered_at": pd.to_datetime(["2025-01-0%d" % d for d in range(1, 6)], utc=True),
