@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from cjm_tasks.engine.personas import MAX_BITS, MEMBERS
+from cjm_tasks.engine.personas import ALL_NUMBER, MAX_BITS, MEMBERS, persona_numbers
 from cjm_tasks.engine.sql import ident, lit
 from cjm_tasks.maps.personas import ALL_PERSONA
 
@@ -64,16 +64,16 @@ def stage_aggregates(engine: Engine, config: CjmConfig, views: dict[str, list[st
     lanes = []
     cols = views.get("sales", [])
     if "sales" in views and {"customer_id", "stage"} <= set(cols):
-        masks = _frame(engine, f"SELECT m.persona, c._stages, c._pairs, count(*) AS n FROM cjm_sales_customers c "
-                               f"JOIN {MEMBERS} m ON m.customer_id = c.customer_id GROUP BY m.persona, c._stages, c._pairs "
-                               f"UNION ALL SELECT {lit(ALL_PERSONA)} AS persona, _stages, _pairs, count(*) AS n FROM cjm_sales_customers "
-                               f"GROUP BY _stages, _pairs")
+        masks = named(_frame(engine, f"SELECT m.persona_no, c._stages, c._pairs, count(*) AS n FROM cjm_sales_customers c "
+                                     f"JOIN {MEMBERS} m ON m.customer_id = c.customer_id GROUP BY m.persona_no, c._stages, c._pairs "
+                                     f"UNION ALL SELECT {ALL_NO} AS persona_no, _stages, _pairs, count(*) AS n FROM cjm_sales_customers "
+                                     f"GROUP BY _stages, _pairs"), config)
         out["reach"], out["conversion"] = _reach(masks, config)
         keys = [c for c in ("stage", "channel", "event_type") if c in cols]
         listed = ", ".join(f"t.{c}" for c in keys)
-        events = _frame(engine, f"SELECT m.persona, {listed}, count(*) AS events FROM sales t JOIN {MEMBERS} m ON m.customer_id = t.customer_id "
-                                f"GROUP BY m.persona, {listed} UNION ALL SELECT {lit(ALL_PERSONA)} AS persona, {listed}, count(*) AS events "
-                                f"FROM sales t GROUP BY {listed}")
+        events = named(_frame(engine, f"SELECT m.persona_no, {listed}, count(*) AS events FROM sales t JOIN {MEMBERS} m "
+                                      f"ON m.customer_id = t.customer_id GROUP BY m.persona_no, {listed} UNION ALL "
+                                      f"SELECT {ALL_NO} AS persona_no, {listed}, count(*) AS events FROM sales t GROUP BY {listed}"), config)
         if "channel" in keys:
             out["channels"] = _sum(events.dropna(subset=["stage", "channel"]), ["persona", "stage", "channel"])
         if "event_type" in keys:
@@ -81,17 +81,31 @@ def stage_aggregates(engine: Engine, config: CjmConfig, views: dict[str, list[st
             out["events"] = _sum(events.dropna(subset=["event_type"]), ["persona", "event_type"])
         lanes.append(_lane("sales", "cjm_sales_customers"))  # a persona has sales rows when a member is a sales customer
     if "surveys" in views and {"stage", "metric", "score"} <= set(views["surveys"]):
-        out["surveys"] = _frame(engine, _survey_sql(config, views["surveys"]))
-        lanes.append(_lane("surveys") if "customer_id" in views["surveys"] else f"SELECT DISTINCT {lit(ALL_PERSONA)} AS persona, 'surveys' AS lane FROM surveys")
-    out["lanes"] = _frame(engine, " UNION ALL ".join(lanes)) if lanes else pd.DataFrame({"persona": [], "lane": []}, dtype="object")
+        out["surveys"] = named(_frame(engine, _survey_sql(config, views["surveys"])), config)
+        lanes.append(_lane("surveys") if "customer_id" in views["surveys"] else f"SELECT DISTINCT {ALL_NO} AS persona_no, 'surveys' AS lane FROM surveys")
+    out["lanes"] = named(_frame(engine, " UNION ALL ".join(lanes)), config) if lanes else pd.DataFrame({"persona": [], "lane": []}, dtype="object")
     return StageAggregates(out, sorted(set(out["lanes"].loc[out["lanes"]["persona"] == ALL_PERSONA, "lane"])))
 
 
 def _lane(view: str, customers: str | None = None) -> str:
     """The personas with a row in ``view`` (``all`` when it has any row); ``customers``: a table
     of the view's distinct customers to join instead of its rows."""
-    return (f"SELECT DISTINCT m.persona, {lit(view)} AS lane FROM {ident(customers or view)} t JOIN {MEMBERS} m ON m.customer_id = t.customer_id "
-            f"UNION ALL SELECT {lit(ALL_PERSONA)} AS persona, {lit(view)} AS lane FROM (SELECT 1 FROM {ident(view)} LIMIT 1)")
+    return (f"SELECT DISTINCT m.persona_no, {lit(view)} AS lane FROM {ident(customers or view)} t JOIN {MEMBERS} m ON m.customer_id = t.customer_id "
+            f"UNION ALL SELECT {ALL_NO} AS persona_no, {lit(view)} AS lane FROM (SELECT 1 FROM {ident(view)} LIMIT 1)")
+
+
+ALL_NO = f"CAST({ALL_NUMBER} AS SMALLINT)"  # ``all``'s persona number as SQL
+
+
+def named(frame: pd.DataFrame, config: CjmConfig) -> pd.DataFrame:
+    """An engine count by ``persona_no`` (:func:`~cjm_tasks.engine.personas.persona_numbers`)
+    with the persona's id in its place, as the first column ``persona``."""
+    import pandas as pd
+
+    numbers = persona_numbers(config.personas)
+    codes = frame.pop("persona_no")
+    frame.insert(0, "persona", pd.Series([numbers[int(c)] for c in codes.tolist()], index=frame.index, dtype="str"))
+    return frame
 
 
 def _sum(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -143,12 +157,12 @@ def _survey_sql(config: CjmConfig, columns: list[str]) -> str:
     worst quarter of the scale (``low``), and NPS promoters (9-10) and detractors (0-6)."""
     scaled = _scaled("score", "metric", config)
     customer = "t.customer_id" if "customer_id" in columns else "CAST(NULL AS VARCHAR)"
-    rows = (f"SELECT t.stage, t.metric, t.score, m.persona FROM surveys t JOIN {MEMBERS} m ON m.customer_id = {customer} "
-            f"UNION ALL SELECT t.stage, t.metric, t.score, {lit(ALL_PERSONA)} AS persona FROM surveys t")
-    return (f"SELECT persona, stage, metric, count(score) AS n, avg(score) AS mean, stddev_samp(score) AS std, count(*) AS rows, "
+    rows = (f"SELECT t.stage, t.metric, t.score, m.persona_no FROM surveys t JOIN {MEMBERS} m ON m.customer_id = {customer} "
+            f"UNION ALL SELECT t.stage, t.metric, t.score, {ALL_NO} AS persona_no FROM surveys t")
+    return (f"SELECT persona_no, stage, metric, count(score) AS n, avg(score) AS mean, stddev_samp(score) AS std, count(*) AS rows, "
             f"count(CASE WHEN {scaled} <= 0.25 THEN 1 END) AS low, count(CASE WHEN score >= 9 THEN 1 END) AS promoters, "
             f"count(CASE WHEN score <= 6 THEN 1 END) AS detractors FROM ({rows}) "
-            f"WHERE stage IS NOT NULL AND metric IS NOT NULL GROUP BY persona, stage, metric")
+            f"WHERE stage IS NOT NULL AND metric IS NOT NULL GROUP BY persona_no, stage, metric")
 
 
 def _scaled(score: str, metric: str, config: CjmConfig) -> str:
