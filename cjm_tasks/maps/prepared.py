@@ -19,7 +19,7 @@ from cjm_tasks.engine.base import EngineError
 from cjm_tasks.engine.sql import ident
 from cjm_tasks.engine.journey import TEXT_COLUMNS, StageAggregates, create_texts, stage_aggregates
 from cjm_tasks.engine.personas import CUSTOMERS, MEMBERS, assign_personas, create_customers
-from cjm_tasks.maps.distinct import among
+from cjm_tasks.maps.distinct import among, positions_by
 from cjm_tasks.maps.personas import ALL_PERSONA
 from cjm_tasks.maps.text_features import analyse_texts, catalog_matcher
 
@@ -67,13 +67,9 @@ class Prepared:
         """The text rows of every persona, from ``text_personas`` grouped once (comparing every
         row's persona for each persona took longer than a map's own work with 32 personas)."""
         import numpy as np
-        import pandas as pd
 
-        codes, names = pd.factorize(self.text_personas["persona"])
-        order = np.argsort(codes, kind="stable")
-        bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
-        rows = self.text_personas["row"].to_numpy(dtype=np.int64)[order]
-        return {name: rows[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)}
+        rows = self.text_personas["row"].to_numpy(dtype=np.int64)
+        return {name: rows[at] for name, at in positions_by(self.text_personas["persona"]).items()}
 
     def rows_of(self, persona: str) -> np.ndarray:
         """The text rows of a persona but ``all`` (whose are every text's), in table order."""
