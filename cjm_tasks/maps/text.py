@@ -425,11 +425,18 @@ class WordPairs:
         each: what :meth:`KeywordMatcher.weighted_counts` counts, without hashing the texts again."""
         import numpy as np
 
-        rows = np.asarray(rows, dtype=np.int64)
-        codes = self._code_of[rows[(rows >= 0) & (rows < len(self._code_of))]]
-        times = np.bincount(codes[codes >= 0], minlength=len(self._texts))
+        _, codes = self._known(np.asarray(rows, dtype=np.int64))
+        times = np.bincount(codes, minlength=len(self._texts))
         present = np.flatnonzero(times)
         return self._texts.iloc[present].reset_index(drop=True), times[present]
+
+    def _known(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Of ``rows`` (row numbers), those of a text these pairs were made from, and each one's
+        distinct text; numbers it does not know are no texts."""
+        rows = rows[(rows >= 0) & (rows < len(self._code_of))]
+        codes = self._code_of[rows]
+        known = codes >= 0
+        return rows[known], codes[known]
 
     def of(self, rows, phrases: bool = True) -> pd.DataFrame:
         """The pairs of the texts ``rows`` (row numbers), as :func:`text_bigrams` gives them:
@@ -442,9 +449,7 @@ class WordPairs:
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) > 1 and not (rows[1:] > rows[:-1]).all():  # a selection's rows are usually ascending already
             rows = np.unique(rows)
-        rows = rows[(rows >= 0) & (rows < len(self._code_of))]
-        codes = self._code_of[rows]
-        rows, codes = rows[codes >= 0], codes[codes >= 0]
+        rows, codes = self._known(rows)
         take, count = expand(self._starts, codes)
         pids = self._pids[take]
         if not phrases:
