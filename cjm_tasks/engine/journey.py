@@ -14,6 +14,8 @@ from cjm_tasks.engine.personas import ALL_NUMBER, MAX_BITS, MEMBERS, persona_num
 from cjm_tasks.engine.sql import ident, lit
 from cjm_tasks.maps.personas import ALL_PERSONA
 
+ALL_NO = f"CAST({ALL_NUMBER} AS SMALLINT)"  # ``all``'s persona number as SQL
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -92,9 +94,6 @@ def _lane(view: str, customers: str | None = None) -> str:
     of the view's distinct customers to join instead of its rows."""
     return (f"SELECT DISTINCT m.persona_no, {lit(view)} AS lane FROM {ident(customers or view)} t JOIN {MEMBERS} m ON m.customer_id = t.customer_id "
             f"UNION ALL SELECT {ALL_NO} AS persona_no, {lit(view)} AS lane FROM (SELECT 1 FROM {ident(view)} LIMIT 1)")
-
-
-ALL_NO = f"CAST({ALL_NUMBER} AS SMALLINT)"  # ``all``'s persona number as SQL
 
 
 def named(frame: pd.DataFrame, config: CjmConfig) -> pd.DataFrame:

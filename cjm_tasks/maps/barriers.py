@@ -245,10 +245,9 @@ def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame, population: Popul
     hits = _matched_texts(texts, matches[columns]) if len(texts) and len(matches) else None
     if hits is not None and "via" not in hits.columns:
         hits = hits.assign(via="keyword")
-    # Each barrier's hits taken when it is measured (every group copied at once would double the
-    # matched texts: hundreds of MB for the 'all' map at 10x).
     # A barrier's measure reads four columns at its positions; its whole group is taken only when
-    # it is active (most barriers of a persona are not).
+    # it is active (every group copied at once would double the matched texts: hundreds of MB for
+    # the 'all' map at 10x; and most barriers of a persona are not active).
     at_label = positions_by(hits["label"]) if hits is not None else {}
     if hits is not None:
         who, score, stage = hits["who"].to_numpy(), hits["score01"].to_numpy(dtype=np.float64, na_value=np.nan), hits["stage"].to_numpy()
