@@ -134,6 +134,26 @@ def test_deep_nesting_is_a_config_error_not_a_recursion_error(cfg_dir: Path, tex
     assert err.key.startswith("line ") and "deeper than 100 levels" in str(err)
 
 
+@pytest.mark.parametrize("style", ["flow", "block"])
+def test_nesting_is_counted_to_the_limit_exactly(style: str):
+    """A value at depth MAX_DEPTH (the document's mapping is depth 1) parses; one level more is
+    refused at its line, whichever YAML parser PyYAML was built with."""
+    from cjm_tasks.config.loading import MAX_DEPTH, _parse_yaml
+
+    def nested(levels: int) -> str:  # ``levels`` mappings, the last holding a scalar
+        if style == "flow":
+            return "{a: " * levels + "1" + "}" * levels + "\n"
+        return "".join("  " * i + "a:\n" for i in range(levels - 1)) + "  " * (levels - 1) + "a: 1\n"
+
+    value = _parse_yaml(nested(MAX_DEPTH - 1))
+    for _ in range(MAX_DEPTH - 1):
+        value = value["a"]
+    assert value == 1
+    with pytest.raises(yaml.MarkedYAMLError, match=f"nested deeper than {MAX_DEPTH} levels") as caught:
+        _parse_yaml(nested(MAX_DEPTH))
+    assert caught.value.problem_mark.line == (0 if style == "flow" else MAX_DEPTH - 1)
+
+
 def test_an_alias_inside_itself_is_refused(cfg_dir: Path):
     (cfg_dir / "stages.yaml").write_text("stages: &s [*s]\n", encoding="utf-8")
     assert "an alias refers to a node that contains it" in str(_error(cfg_dir / "cjm.yaml"))

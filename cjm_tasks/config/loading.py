@@ -200,16 +200,22 @@ def _is_secret_key(name: str) -> bool:
     return not name.endswith("_env") and bool(_SECRET_KEY.search(name))
 
 
-class _Loader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses nesting past :data:`MAX_DEPTH` while composing (before
-    Python's recursion limit) and a key given twice in one mapping (YAML keeps the last one
-    silently: a second ``storage:`` would move the store)."""
+# libyaml's parser (PyYAML's C extension) when PyYAML was built with it: the configuration's
+# files (the default catalog and its examples are 360 KB) parse in a tenth of the time of the
+# pure-Python parser, 0.06 s instead of 0.5 s, which every command and every refresh paid.
+_C_YAML = hasattr(yaml, "CSafeLoader")
+
+
+class _Loader(yaml.CSafeLoader if _C_YAML else yaml.SafeLoader):  # type: ignore[misc]
+    """A safe YAML loader that refuses nesting past :data:`MAX_DEPTH` (before Python's recursion
+    limit: :func:`_check_depth` on the events, before composing) and a key given twice in one
+    mapping (YAML keeps the last one silently: a second ``storage:`` would move the store)."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
+    def compose_node(self, parent: Any, index: Any) -> Any:  # the pure-Python parser's path only
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
@@ -267,7 +273,29 @@ def _check_expansion(root: yaml.Node) -> None:
         stack.extend((c, False) for c in children)
 
 
+def _check_depth(text: str) -> None:
+    """Refuse nesting past :data:`MAX_DEPTH` from the parser's events (libyaml composes
+    recursively in C, past any check of ours): a node's depth counts the collections around it
+    and itself, as the pure-Python loader's ``compose_node`` counts it."""
+    opened = 0
+    for event in yaml.parse(text, Loader=yaml.CSafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            opened += 1
+            depth = opened
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            opened -= 1
+            continue
+        elif isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent)):
+            depth = opened + 1
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            raise yaml.MarkedYAMLError(problem=f"nested deeper than {MAX_DEPTH} levels", problem_mark=event.start_mark)
+
+
 def _parse_yaml(text: str) -> Any:
+    if _C_YAML:
+        _check_depth(text)
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
