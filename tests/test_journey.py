@@ -237,29 +237,3 @@ def test_per_persona_maps_from_saved_prepared_tables_equal_the_one_pass_build(tm
         assert set(one.aggregates["reach"]["persona"]) <= {persona}
         assert len(one.texts) == len(prepared.texts_of(persona))
         assert jsonio.dumps(maps_from(one, config, Q3, None, [persona])[persona]) == jsonio.dumps(full[persona]), persona
-
-
-def test_maps_built_by_several_threads_equal_those_built_one_at_a_time(tmp_path: Path, monkeypatch):
-    """maps_from builds maps in threads when the cores and the quarter's size allow; each map is
-    computed from the prepared quarter alone, so the documents are the same, in persona order."""
-    from cjm_tasks.maps import journey
-    from cjm_tasks.maps.prepared import prepare_inputs
-    from cjm_tasks.ingest.sources import read_sources
-
-    data = write_small_inputs(tmp_path / "data")
-    config = load_config(write_config(tmp_path / "cfg", data))
-    inputs = Inputs(**{name: src.frame for name, src in read_sources(config, Q3).items()})
-    prepared = prepare_inputs(inputs, config)
-    one = journey.maps_from(prepared, config, Q3, None, workers=1)
-    several = journey.maps_from(prepared, config, Q3, None, workers=3)
-    assert list(several) == list(one) == prepared.personas(config)
-    assert jsonio.dumps(several) == jsonio.dumps(one)
-    assert all(doc["stages"] for doc in one.values())
-
-    # One thread when a map's texts are too many to hold two maps' copies at once, or on one core.
-    wanted = prepared.personas(config)
-    assert journey.map_workers(prepared, wanted, config.model_copy(update={"engine": config.engine.model_copy(update={"threads": 4})})) == 4
-    assert journey.map_workers(prepared, wanted, config.model_copy(update={"engine": config.engine.model_copy(update={"threads": 1})})) == 1
-    assert journey.map_workers(prepared, wanted[:1], config) == 1
-    monkeypatch.setattr(journey, "PARALLEL_TEXTS", len(prepared.texts) - 1)
-    assert journey.map_workers(prepared, wanted, config.model_copy(update={"engine": config.engine.model_copy(update={"threads": 4})})) == 1

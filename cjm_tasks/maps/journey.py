@@ -23,7 +23,6 @@ the same as nobody having been reached.
 from __future__ import annotations
 
 import logging
-import os
 from typing import TYPE_CHECKING, Any
 
 from cjm_tasks.maps.barriers import UNPLACED, detect_catalog, detect_emerging, detect_metric, measure_population, wilson, with_keys
@@ -45,10 +44,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: dict[str, Any] | None = None,
-              personas: list[str] | None = None, workers: int | None = None) -> dict[str, dict[str, Any]]:
-    """One map document per persona of ``prepared`` (or of ``personas``), keyed by persona id,
-    built by ``workers`` threads (default :func:`map_workers`); the maps are the same whatever
-    the number."""
+              personas: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """One map document per persona of ``prepared`` (or of ``personas``), keyed by persona id."""
     from dataclasses import replace
 
     import pandas as pd
@@ -60,47 +57,13 @@ def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: di
     # The word pairs of every distinct text once; themes and emerging barriers take those of the rows they count.
     pairs = WordPairs(pd.Series(prepared.texts["norm"].to_numpy(), index=prepared.texts["row"].to_numpy(), dtype=object))
 
-    def build(persona_id: str) -> dict[str, Any]:
-        # A persona's map in a function of its own: its texts (a copy of its rows) and their
-        # groups are let go as soon as its map is made (at ten times workload L each is hundreds of MB).
-        return _persona_map(prepared, persona_id, config, period, lineage, pairs, matched_rows)
-
-    workers = map_workers(prepared, wanted, config) if workers is None else min(workers, len(wanted))
-    if workers < 2:
-        return {persona_id: build(persona_id) for persona_id in wanted}
-    from concurrent.futures import ThreadPoolExecutor
-
-    prepared.rows_of(ALL_PERSONA)  # the personas' rows grouped once, before the threads read them
-    # Largest first, so the last map to finish is a small one; the maps come back in persona order.
-    order = sorted(wanted, key=lambda p: -_text_count(prepared, p))
-    with ThreadPoolExecutor(workers, thread_name_prefix="cjm-map") as pool:
-        done = dict(zip(order, pool.map(build, order)))
-    return {persona_id: done[persona_id] for persona_id in wanted}
-
-
-# The texts of the maps built at once: two maps are built together only while the larger's texts
-# are at most this many (a map holds a copy of its texts and their groups while it is built).
-PARALLEL_TEXTS = 4_000_000
-
-
-def map_workers(prepared: Prepared, wanted: list[str], config: CjmConfig) -> int:
-    """How many maps are built at once: one per core (``engine.threads`` when set) up to the
-    number of maps; one when the largest map's texts exceed ``PARALLEL_TEXTS`` (its copy and
-    another map's together would raise the peak memory of a large quarter), or on one core.
-
-    Most of a map's work runs in pandas and numpy with Python's global lock held, so two threads
-    build five maps of workload L in about three quarters of the time of one; the maps are the
-    same either way (each is computed from the prepared quarter alone)."""
-    cores = config.engine.threads or os.cpu_count() or 1
-    if cores < 2 or len(wanted) < 2:
-        return 1
-    if max((_text_count(prepared, p) for p in wanted), default=0) > PARALLEL_TEXTS:
-        return 1
-    return min(cores, len(wanted))
-
-
-def _text_count(prepared: Prepared, persona: str) -> int:
-    return len(prepared.texts) if persona == ALL_PERSONA else len(prepared.rows_of(persona))
+    maps = {}
+    for persona_id in wanted:
+        # One persona at a time, in a function of its own: its texts (a copy of its rows) and
+        # their groups are let go before the next persona's are taken, so two personas' copies
+        # are never held at once (at ten times workload L each is hundreds of MB).
+        maps[persona_id] = _persona_map(prepared, persona_id, config, period, lineage, pairs, matched_rows)
+    return maps
 
 
 def _persona_map(prepared: Prepared, persona_id: str, config: CjmConfig, period: Period, lineage: dict[str, Any] | None,
