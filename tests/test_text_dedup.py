@@ -28,8 +28,8 @@ import pytest
 
 from cjm_tasks.ingest.sources import read_source
 from cjm_tasks.maps.barriers import _matched_texts, _phrase_writers, _quote_order, pick_quotes, representative_sentences, text_languages
-from cjm_tasks.maps.barriers import with_keys
-from cjm_tasks.maps.distinct import among, distinct, positions_by, spread
+from cjm_tasks.maps.barriers import MatchIndex, with_keys
+from cjm_tasks.maps.distinct import RowSet, among, distinct, positions_by, spread
 from cjm_tasks.maps.prepared import Inputs, collect_texts
 from cjm_tasks.maps.text import STOPWORDS, KeywordMatcher, WordPairs, count_phrases, normalize, normalize_one, sentiment, text_bigrams
 from cjm_tasks.maps.text_features import analyse_texts, catalog_matcher, infer_review_stages, similarity_eligible
@@ -465,6 +465,37 @@ def test_matched_texts_are_the_inner_merge_of_texts_and_matches():
     expected = texts[["row", "stage", "who", "score01", "at"]].merge(matches, on="row")
     pd.testing.assert_frame_equal(_matched_texts(texts, matches), expected)
     assert _matched_texts(texts.iloc[:0], matches).empty and _matched_texts(texts, matches.iloc[:0]).empty
+    # The same join through the matches' index (made once for every persona's map), on all the
+    # texts and on a persona's share of them, with the columns detect_catalog keeps.
+    index = MatchIndex(matches)
+    for part in (texts, texts.iloc[rng.permutation(1000)[:300]], texts.iloc[:0]):
+        expected = part[["row", "stage", "who", "score01", "at"]].merge(matches[["row", "label", "via"]], on="row")
+        got = _matched_texts(part, matches, index, ["row", "label", "via"])
+        pd.testing.assert_frame_equal(got, expected, check_index_type=False, check_dtype=not part.empty)
+
+
+def test_a_row_set_answers_as_isin_does():
+    rng = np.random.default_rng(8)
+    chosen = rng.integers(0, 5000, 1200)
+    rows = rng.integers(-3, 6000, 4000)
+    assert RowSet(chosen).contains(rows).tolist() == np.isin(rows, chosen).tolist()
+    assert among(pd.Series(rows[rows >= 0]), RowSet(chosen)).tolist() == np.isin(rows[rows >= 0], chosen).tolist()
+    assert len(RowSet(chosen)) == len(np.unique(chosen)) and not RowSet([]).contains(rows).any()
+    with pytest.raises(ValueError):
+        RowSet([3, -1])
+
+
+def test_a_personas_texts_by_position_are_those_its_rows_select():
+    from cjm_tasks.maps.prepared import Prepared
+
+    rng = np.random.default_rng(5)
+    texts = pd.DataFrame({"row": np.arange(400), "text": rng.choice(np.array(["a", "b", None], dtype=object), 400), "score01": rng.random(400)})
+    tagged = pd.DataFrame({"row": np.sort(rng.choice(400, 250, replace=False)), "persona": rng.choice(np.array(["p", "q"], dtype=object), 250)})
+    for table in (texts, texts.iloc[::2].reset_index(drop=True)):  # rows as positions, then rows that are not
+        prepared = Prepared(None, table, tagged, pd.DataFrame(), {}, 0)
+        for persona in ("p", "q", "nobody"):
+            expected = table[table["row"].isin(tagged.loc[tagged["persona"] == persona, "row"])]
+            pd.testing.assert_frame_equal(prepared.texts_for(persona), expected)
 
 
 def test_a_personas_rows_are_those_its_name_selects():
@@ -475,3 +506,18 @@ def test_a_personas_rows_are_those_its_name_selects():
     prepared = Prepared(None, pd.DataFrame(), tagged, pd.DataFrame(), {}, 0)
     for persona in ("a", "b", "c", "nobody"):
         assert prepared.rows_of(persona).tolist() == tagged.loc[tagged["persona"] == persona, "row"].tolist()
+
+
+def test_a_personas_counts_are_the_rows_of_its_name():
+    from cjm_tasks.engine.journey import StageAggregates
+
+    rng = np.random.default_rng(6)
+    tables = {"reach": pd.DataFrame({"persona": rng.choice(np.array(["all", "p", "q"], dtype=object), 60), "stage": "s",
+                                     "customers": rng.integers(0, 9, 60)}),
+              "lanes": pd.DataFrame({"persona": pd.Series([], dtype="object"), "lane": pd.Series([], dtype="object")})}
+    aggregates = StageAggregates(tables, ["sales"])
+    for persona in ("all", "p", "q", "nobody"):
+        one = aggregates.of(persona)
+        assert one.sources_with_rows == ["sales"]
+        for name, table in tables.items():
+            pd.testing.assert_frame_equal(one[name], table[table["persona"] == persona])

@@ -33,11 +33,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cjm_tasks.config import CjmConfig, localize
-from cjm_tasks.maps.distinct import among, positions_by
+from cjm_tasks.maps.distinct import among, expand, positions_by, starts_of
 from cjm_tasks.maps.keywords import stem_word
 from cjm_tasks.maps.text import STOPWORDS, KeywordMatcher, matched_sentence, normalize_one, phrase_rows, pick_varied, stable_id
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from cjm_tasks.maps.text import WordPairs
@@ -204,14 +205,48 @@ def _quote_order(texts: pd.DataFrame):
     return order[lengths[order] >= 8]
 
 
-def _matched_texts(texts: pd.DataFrame, matches: pd.DataFrame) -> pd.DataFrame:
+class MatchIndex:
+    """The quarter's catalog matches found by text row: made once, then each persona's map takes
+    the matches of its own rows (a search of every match for each map cost the maps of 32
+    small personas as much as their own work)."""
+
+    def __init__(self, matches: pd.DataFrame):
+        import numpy as np
+
+        rows = matches["row"].to_numpy(dtype=np.int64)
+        self.matches = matches
+        self._order = np.argsort(rows, kind="stable")  # by row; each row's matches in table order
+        self._starts = starts_of(rows[self._order], int(rows.max(initial=-1)) + 1)
+
+    def of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For texts of ``rows`` (distinct row numbers, in the texts' order): the position of the
+        text of each of their matches, and that match's position in ``matches``; texts in their
+        order, each text's matches in table order."""
+        import numpy as np
+
+        rows = np.asarray(rows, dtype=np.int64)
+        known = np.flatnonzero((rows >= 0) & (rows < len(self._starts) - 1))
+        take, count = expand(self._starts, rows[known])
+        return np.repeat(known, count), self._order[take]
+
+
+def _matched_texts(texts: pd.DataFrame, matches: pd.DataFrame, index: MatchIndex | None = None,
+                   columns: list[str] | None = None) -> pd.DataFrame:
     """``texts`` (the columns barriers read) joined with ``matches`` on ``row``, as an inner merge
     gives it (texts in their order, each text's matches in theirs), copying each column once for
     the matched rows only (a merge copies the texts and then the result: at ten times workload L
-    the 'all' map's matched texts are over a gigabyte)."""
+    the 'all' map's matched texts are over a gigabyte). ``index``: ``matches``' :class:`MatchIndex`,
+    when made (texts' rows are then distinct), and ``columns`` the matches' columns to keep."""
     import numpy as np
     import pandas as pd
 
+    if index is not None:
+        take, at = index.of(texts["row"].to_numpy(dtype=np.int64))
+        wanted = [c for c in (columns or matches.columns) if c != "row"]
+        kept = matches.iloc[at, [matches.columns.get_loc(c) for c in wanted]]
+        out = {c: texts[c].iloc[take].reset_index(drop=True) for c in texts.columns if c in _TEXT_COLUMNS}
+        out.update({c: kept[c].reset_index(drop=True) for c in wanted})
+        return pd.DataFrame(out)
     rows = texts["row"].to_numpy(dtype=np.int64)
     by_row = np.argsort(rows, kind="stable")
     sorted_rows = rows[by_row]
@@ -227,12 +262,13 @@ def _matched_texts(texts: pd.DataFrame, matches: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame, population: Population, config: CjmConfig
+def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame | MatchIndex, population: Population, config: CjmConfig
                    ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """One persona's catalog barriers over the thresholds, and the measure of every catalog barrier.
 
     ``texts``: the persona's texts (columns row, stage, stage_given, who, score01,
-    text, norm, at, source, language); ``matches``: row, label (barrier id), keyword, found.
+    text, norm, at, source, language); ``matches``: row, label (barrier id), keyword, found (or
+    their :class:`MatchIndex`, made once for every persona's map).
     Returns (barriers, {barrier id: measure}); a measure holds customers, mentions, prevalence
     and its interval, where the texts sit, and whether the barrier is active (over the thresholds).
     """
@@ -241,8 +277,11 @@ def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame, population: Popul
 
     det = config.barriers.detection
     lang = config.project.language
+    index = matches if isinstance(matches, MatchIndex) else None
+    matches = index.matches if index is not None else matches
     columns = [c for c in ("row", "label", "keyword", "found", "via", "score") if c in matches.columns]
-    hits = _matched_texts(texts, matches[columns]) if len(texts) and len(matches) else None
+    hits = ((_matched_texts(texts, matches[columns]) if index is None else _matched_texts(texts, matches, index, columns))
+            if len(texts) and len(matches) else None)
     if hits is not None and "via" not in hits.columns:
         hits = hits.assign(via="keyword")
     # A barrier's measure reads four columns at its positions; its whole group is taken only when

@@ -80,12 +80,42 @@ def expand(starts: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.repeat(starts[codes] - block_start, count) + np.arange(int(count.sum()), dtype=np.int64), count
 
 
+class RowSet:
+    """A set of text row numbers (>= 0) kept as a mask, made once and asked many times: every
+    persona's map asks which of its rows a catalog barrier matched, and building the mask of
+    the quarter's matched rows for each map cost as much as a small map's own selection."""
+
+    def __init__(self, rows) -> None:
+        import numpy as np
+
+        chosen = np.asarray(rows, dtype=np.int64)
+        if len(chosen) and chosen.min() < 0:
+            raise ValueError("text row numbers are >= 0")
+        self._mask = np.zeros(int(chosen.max(initial=-1)) + 1, dtype=bool)
+        self._mask[chosen] = True
+
+    def __len__(self) -> int:
+        return int(self._mask.sum())
+
+    def contains(self, rows) -> np.ndarray:
+        """Which of ``rows`` are in the set (a boolean array)."""
+        import numpy as np
+
+        values = np.asarray(rows, dtype=np.int64)
+        inside = (values >= 0) & (values < len(self._mask))
+        out = np.zeros(len(values), dtype=bool)
+        out[inside] = self._mask[values[inside]]
+        return out
+
+
 def among(rows: pd.Series | np.ndarray, wanted) -> np.ndarray:
-    """Which of ``rows`` (text row numbers, >= 0) are in ``wanted`` (any collection of them): a
-    boolean array, as ``isin`` gives, by indexing a mask instead of hashing (the maps select a
-    persona's, a stage's or the negative texts' rows this way many times)."""
+    """Which of ``rows`` (text row numbers, >= 0) are in ``wanted`` (any collection of them, or a
+    :class:`RowSet`): a boolean array, as ``isin`` gives, by indexing a mask instead of hashing
+    (the maps select a persona's, a stage's or the negative texts' rows this way many times)."""
     import numpy as np
 
+    if isinstance(wanted, RowSet):
+        return wanted.contains(rows)
     values = np.asarray(rows, dtype=np.int64)
     chosen = np.fromiter(wanted, dtype=np.int64) if isinstance(wanted, (set, frozenset)) else np.asarray(wanted, dtype=np.int64)
     if not len(values) or not len(chosen):

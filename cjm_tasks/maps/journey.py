@@ -25,11 +25,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from cjm_tasks.maps.barriers import UNPLACED, detect_catalog, detect_emerging, detect_metric, measure_population, wilson, with_keys
+from cjm_tasks.maps.barriers import UNPLACED, MatchIndex, detect_catalog, detect_emerging, detect_metric, measure_population, wilson, with_keys
 from cjm_tasks.config import CjmConfig, localize
 from cjm_tasks.periods import Period
 from cjm_tasks.maps.personas import ALL_PERSONA
-from cjm_tasks.maps.distinct import among, positions_by
+from cjm_tasks.maps.distinct import RowSet, among, positions_by
 from cjm_tasks.maps.prepared import Inputs, Prepared, prepare_inputs
 from cjm_tasks.maps.text import WordPairs, count_phrases, pick_varied
 from cjm_tasks.maps.measures import emotion, mean_ci, mean_stat, nps_stat, rounded
@@ -51,7 +51,8 @@ def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: di
     import pandas as pd
 
     wanted = [p for p in prepared.personas(config) if personas is None or p in personas]
-    matched_rows = prepared.matches["row"].unique()
+    matched_rows = RowSet(prepared.matches["row"].unique())  # asked by every map: made once
+    matches = MatchIndex(prepared.matches)
     if len(prepared.texts) and "who" not in prepared.texts.columns:
         prepared = replace(prepared, texts=with_keys(prepared.texts))  # writers numbered once for every persona
     # The word pairs of every distinct text once; themes and emerging barriers take those of the rows they count.
@@ -62,12 +63,12 @@ def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: di
         # One persona at a time, in a function of its own: its texts (a copy of its rows) and
         # their groups are let go before the next persona's are taken, so two personas' copies
         # are never held at once (at ten times workload L each is hundreds of MB).
-        maps[persona_id] = _persona_map(prepared, persona_id, config, period, lineage, pairs, matched_rows)
+        maps[persona_id] = _persona_map(prepared, persona_id, config, period, lineage, pairs, matched_rows, matches)
     return maps
 
 
 def _persona_map(prepared: Prepared, persona_id: str, config: CjmConfig, period: Period, lineage: dict[str, Any] | None,
-                 pairs: WordPairs, matched_rows: np.ndarray) -> dict[str, Any]:
+                 pairs: WordPairs, matched_rows: RowSet, matches: MatchIndex) -> dict[str, Any]:
     """One persona's map document (see :func:`maps_from`)."""
     import pandas as pd
 
@@ -84,7 +85,7 @@ def _persona_map(prepared: Prepared, persona_id: str, config: CjmConfig, period:
     else:
         stages = _stage_metrics(aggregates, persona_texts, at_stage, counts.get(persona_id, 0), config)
     population = measure_population(persona_texts, counts.get(persona_id, 0), config)
-    catalog_found, catalog_measures = detect_catalog(persona_texts, prepared.matches, population, config)
+    catalog_found, catalog_measures = detect_catalog(persona_texts, matches, population, config)
     themes_found, theme_measures = detect_emerging(persona_texts, matched_rows, population, config, pairs)
     # What the stages' themes read of the texts, as arrays over the persona's texts that each
     # stage takes its positions of (no stage's texts are copied as a frame).
@@ -121,7 +122,7 @@ def build_maps(inputs: Inputs, config: CjmConfig, period: Period, lineage: dict[
     return maps_from(prepare_inputs(inputs, config), config, period, lineage, personas)
 
 
-def _theme_texts(texts: pd.DataFrame, matched_rows: np.ndarray, config: CjmConfig) -> dict[str, np.ndarray]:
+def _theme_texts(texts: pd.DataFrame, matched_rows: RowSet, config: CjmConfig) -> dict[str, np.ndarray]:
     """What the stages' themes read of a persona's texts, one entry per text: ``row``, ``who``,
     and which texts count for positive and for negative themes (:func:`_themes`)."""
     import numpy as np

@@ -77,9 +77,24 @@ class Prepared:
 
         return self._rows_by_persona.get(persona, np.zeros(0, dtype=np.int64))
 
+    @cached_property
+    def _rows_are_positions(self) -> bool:
+        """Whether each text's ``row`` is its position in ``texts`` (a prepared quarter's are; a
+        persona's slice read from the workspace holds other numbers)."""
+        import numpy as np
+
+        return bool(np.array_equal(self.texts["row"].to_numpy(dtype=np.int64), np.arange(len(self.texts), dtype=np.int64)))
+
     def texts_for(self, persona: str) -> pd.DataFrame:
-        """The texts of ``persona``: for ``all`` the table itself, not a copy."""
-        return self.texts if persona == ALL_PERSONA else self.texts[among(self.texts["row"], self.rows_of(persona))]
+        """The texts of ``persona``: for ``all`` the table itself, not a copy. Taken by position
+        when rows are positions (ascending, as :meth:`rows_of` gives them): a mask over every
+        text for each persona cost a small map as much as its own work with 32 personas."""
+        if persona == ALL_PERSONA:
+            return self.texts
+        rows = self.rows_of(persona)
+        if self._rows_are_positions and (len(rows) < 2 or bool((rows[1:] > rows[:-1]).all())):
+            return self.texts.take(rows)
+        return self.texts[among(self.texts["row"], rows)]
 
     def texts_of(self, persona: str) -> pd.DataFrame:
         """The texts of ``persona`` with a ``persona`` column."""
