@@ -264,9 +264,10 @@ def assign_personas(engine: Engine, personas: PersonasFile, file: str = "persona
         return PersonaCounts({}, 0, 0)
     types = {name: kind.lower() for name, kind in engine.columns(CUSTOMERS).items()}
     predicates = []
+    checked: dict[str, int] = {}  # a text field's values that are not numbers, counted once for every rule
     for i, persona in enumerate(personas.personas):
         try:
-            predicates.append((persona.id, _predicate(engine, persona.rule, types, f"personas[{i}].rule")))
+            predicates.append((persona.id, _predicate(engine, persona.rule, types, f"personas[{i}].rule", checked)))
         except RuleError as exc:
             raise RuleError(exc.key or f"personas[{i}].rule", f"persona {persona.id!r}: {exc.detail}", file) from None
     # Each member also carries its persona's number (its place in the file, ALL_NUMBER for
@@ -304,14 +305,16 @@ def persona_numbers(personas: PersonasFile) -> dict[int, str]:
     return {**{i: p.id for i, p in enumerate(personas.personas)}, ALL_NUMBER: ALL_PERSONA}
 
 
-def _predicate(engine: Engine, rule: Any, types: dict[str, str], where: str) -> str:
-    """``rule`` as an SQL predicate that is never NULL (a missing value fails a condition)."""
+def _predicate(engine: Engine, rule: Any, types: dict[str, str], where: str, checked: dict[str, int] | None = None) -> str:
+    """``rule`` as an SQL predicate that is never NULL (a missing value fails a condition).
+    ``checked``: what :func:`_comparable` counted of each field, kept between rules."""
+    checked = {} if checked is None else checked
     if isinstance(rule, AllRule):
-        return "(" + " AND ".join(["TRUE", *(_predicate(engine, r, types, f"{where}.all[{i}]") for i, r in enumerate(rule.all))]) + ")"
+        return "(" + " AND ".join(["TRUE", *(_predicate(engine, r, types, f"{where}.all[{i}]", checked) for i, r in enumerate(rule.all))]) + ")"
     if isinstance(rule, AnyRule):
-        return "(" + " OR ".join(["FALSE", *(_predicate(engine, r, types, f"{where}.any[{i}]") for i, r in enumerate(rule.any))]) + ")"
+        return "(" + " OR ".join(["FALSE", *(_predicate(engine, r, types, f"{where}.any[{i}]", checked) for i, r in enumerate(rule.any))]) + ")"
     if isinstance(rule, NotRule):
-        return f"(NOT {_predicate(engine, rule.not_, types, f'{where}.not')})"
+        return f"(NOT {_predicate(engine, rule.not_, types, f'{where}.not', checked)})"
     if not isinstance(rule, Condition):
         raise RuleError(where, f"not a rule: {rule!r}")
     if rule.field not in types:
@@ -327,7 +330,7 @@ def _predicate(engine: Engine, rule: Any, types: dict[str, str], where: str) -> 
     try:
         if op in ("lt", "le", "gt", "ge", "between"):
             values = value if op == "between" else [value]
-            column, values = _comparable(engine, rule.field, column, kind, values)
+            column, values = _comparable(engine, rule.field, column, kind, values, checked)
             if op == "between":
                 expr = f"{column} BETWEEN {values[0]} AND {values[1]}"
             else:
@@ -382,13 +385,20 @@ def _timestamp(value: Any) -> str:
     return lit(stamp.to_pydatetime())
 
 
-def _comparable(engine: Engine, field: str, column: str, kind: str, values: list[Any]) -> tuple[str, list[str]]:
-    """The column and the values in a kind that orders: numbers, or timestamps."""
+def _comparable(engine: Engine, field: str, column: str, kind: str, values: list[Any],
+                checked: dict[str, int] | None = None) -> tuple[str, list[str]]:
+    """The column and the values in a kind that orders: numbers, or timestamps. A text field
+    compared with numbers is counted for values that are not numbers once per ``checked`` (32
+    personas split by an age band asked the same count 32 times)."""
     if kind == "time":
         return column, [_timestamp(v) for v in values]
     if all(_is_number(v) for v in values):
         if kind != "number":
-            bad = engine.query(f"SELECT count({column}) - count(TRY_CAST({column} AS DOUBLE)) AS n FROM {CUSTOMERS}").column(0)[0].as_py()
+            checked = {} if checked is None else checked
+            if field not in checked:
+                checked[field] = engine.query(f"SELECT count({column}) - count(TRY_CAST({column} AS DOUBLE)) AS n FROM {CUSTOMERS}"
+                                              ).column(0)[0].as_py()
+            bad = checked[field]
             if bad:
                 raise ValueError("the field holds values that are not numbers")
             column = f"TRY_CAST({column} AS DOUBLE)"
