@@ -463,14 +463,13 @@ def test_matched_texts_are_the_inner_merge_of_texts_and_matches():
     matches = pd.DataFrame({"row": rng.integers(0, 3100, 2500), "label": rng.choice(np.array(["x", "y", "z"], dtype=object), 2500),
                             "keyword": "k", "via": rng.choice(np.array(["keyword", "similarity"], dtype=object), 2500)})
     expected = texts[["row", "stage", "who", "score01", "at"]].merge(matches, on="row")
-    pd.testing.assert_frame_equal(_matched_texts(texts, matches), expected)
-    assert _matched_texts(texts.iloc[:0], matches).empty and _matched_texts(texts, matches.iloc[:0]).empty
-    # The same join through the matches' index (made once for every persona's map), on all the
-    # texts and on a persona's share of them, with the columns detect_catalog keeps.
-    index = MatchIndex(matches)
-    for part in (texts, texts.iloc[rng.permutation(1000)[:300]], texts.iloc[:0]):
+    index = MatchIndex(matches)  # made once for every persona's map
+    pd.testing.assert_frame_equal(_matched_texts(texts, index), expected)
+    assert _matched_texts(texts.iloc[:0], index).empty and _matched_texts(texts, MatchIndex(matches.iloc[:0])).empty
+    # A persona's share of the texts, with the columns detect_catalog keeps.
+    for part in (texts.iloc[rng.permutation(1000)[:300]], texts.iloc[:0]):
         expected = part[["row", "stage", "who", "score01", "at"]].merge(matches[["row", "label", "via"]], on="row")
-        got = _matched_texts(part, matches, index, ["row", "label", "via"])
+        got = _matched_texts(part, index, ["row", "label", "via"])
         pd.testing.assert_frame_equal(got, expected, check_index_type=False, check_dtype=not part.empty)
 
 

@@ -230,36 +230,22 @@ class MatchIndex:
         return np.repeat(known, count), self._order[take]
 
 
-def _matched_texts(texts: pd.DataFrame, matches: pd.DataFrame, index: MatchIndex | None = None,
-                   columns: list[str] | None = None) -> pd.DataFrame:
-    """``texts`` (the columns barriers read) joined with ``matches`` on ``row``, as an inner merge
-    gives it (texts in their order, each text's matches in theirs), copying each column once for
-    the matched rows only (a merge copies the texts and then the result: at ten times workload L
-    the 'all' map's matched texts are over a gigabyte). ``index``: ``matches``' :class:`MatchIndex`,
-    when made (texts' rows are then distinct), and ``columns`` the matches' columns to keep."""
+def _matched_texts(texts: pd.DataFrame, matches: MatchIndex, columns: list[str] | None = None) -> pd.DataFrame:
+    """``texts`` (the columns barriers read; distinct rows) joined with the indexed ``matches`` on
+    ``row``, as an inner merge gives it (texts in their order, each text's matches in theirs),
+    copying each column once for the matched rows only (a merge copies the texts and then the
+    result: at ten times workload L the 'all' map's matched texts are over a gigabyte).
+    ``columns``: the matches' columns to keep (default every one)."""
     import numpy as np
     import pandas as pd
 
-    if index is not None:
-        take, at = index.of(texts["row"].to_numpy(dtype=np.int64))
-        wanted = [c for c in (columns or matches.columns) if c != "row"]
-        kept = matches.iloc[at, [matches.columns.get_loc(c) for c in wanted]]
-        out = {c: texts[c].iloc[take].reset_index(drop=True) for c in texts.columns if c in _TEXT_COLUMNS}
-        out.update({c: kept[c].reset_index(drop=True) for c in wanted})
-        return pd.DataFrame(out)
-    rows = texts["row"].to_numpy(dtype=np.int64)
-    by_row = np.argsort(rows, kind="stable")
-    sorted_rows = rows[by_row]
-    wanted = matches["row"].to_numpy(dtype=np.int64)
-    at = np.minimum(np.searchsorted(sorted_rows, wanted), max(len(rows) - 1, 0))
-    found = sorted_rows[at] == wanted if len(rows) else np.zeros(len(wanted), dtype=bool)
-    positions = by_row[at[found]]
-    order = np.argsort(positions, kind="stable")
-    take = positions[order]
-    kept = matches.iloc[np.flatnonzero(found)[order]]
-    columns = {c: texts[c].iloc[take].reset_index(drop=True) for c in texts.columns if c in _TEXT_COLUMNS}
-    columns.update({c: kept[c].reset_index(drop=True) for c in kept.columns if c != "row"})
-    return pd.DataFrame(columns)
+    take, at = matches.of(texts["row"].to_numpy(dtype=np.int64))
+    frame = matches.matches
+    wanted = [c for c in (columns or frame.columns) if c != "row"]
+    kept = frame.iloc[at, [frame.columns.get_loc(c) for c in wanted]]
+    out = {c: texts[c].iloc[take].reset_index(drop=True) for c in texts.columns if c in _TEXT_COLUMNS}
+    out.update({c: kept[c].reset_index(drop=True) for c in wanted})
+    return pd.DataFrame(out)
 
 
 def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame | MatchIndex, population: Population, config: CjmConfig
@@ -277,11 +263,9 @@ def detect_catalog(texts: pd.DataFrame, matches: pd.DataFrame | MatchIndex, popu
 
     det = config.barriers.detection
     lang = config.project.language
-    index = matches if isinstance(matches, MatchIndex) else None
-    matches = index.matches if index is not None else matches
-    columns = [c for c in ("row", "label", "keyword", "found", "via", "score") if c in matches.columns]
-    hits = ((_matched_texts(texts, matches[columns]) if index is None else _matched_texts(texts, matches, index, columns))
-            if len(texts) and len(matches) else None)
+    index = matches if isinstance(matches, MatchIndex) else MatchIndex(matches)
+    columns = [c for c in ("row", "label", "keyword", "found", "via", "score") if c in index.matches.columns]
+    hits = _matched_texts(texts, index, columns) if len(texts) and len(index.matches) else None
     if hits is not None and "via" not in hits.columns:
         hits = hits.assign(via="keyword")
     # A barrier's measure reads four columns at its positions; its whole group is taken only when
