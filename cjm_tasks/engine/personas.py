@@ -386,7 +386,7 @@ def _timestamp(value: Any) -> str:
 
 
 def _comparable(engine: Engine, field: str, column: str, kind: str, values: list[Any],
-                checked: dict[str, int] | None = None) -> tuple[str, list[str]]:
+                checked: dict[str, int]) -> tuple[str, list[str]]:
     """The column and the values in a kind that orders: numbers, or timestamps. A text field
     compared with numbers is counted for values that are not numbers once per ``checked`` (32
     personas split by an age band asked the same count 32 times)."""
@@ -394,7 +394,6 @@ def _comparable(engine: Engine, field: str, column: str, kind: str, values: list
         return column, [_timestamp(v) for v in values]
     if all(_is_number(v) for v in values):
         if kind != "number":
-            checked = {} if checked is None else checked
             if field not in checked:
                 checked[field] = engine.query(f"SELECT count({column}) - count(TRY_CAST({column} AS DOUBLE)) AS n FROM {CUSTOMERS}"
                                               ).column(0)[0].as_py()
