@@ -37,6 +37,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median_low
 
 ROOT = Path(__file__).resolve().parents[1]
 PERIOD = "2025Q1"
@@ -71,7 +72,7 @@ def main() -> None:
                 config = write_config(work / f"default-{i}", data, args.engine, None)
                 refreshes.append(child("refresh", str(config)))
         row["floor"] = {**min(floors, key=lambda f: f["total"]), "runs": [f["total"] for f in floors],
-                        "median": median([f["total"] for f in floors])}
+                        "median": median_low([f["total"] for f in floors])}
         row["refresh"] = {**median_run(refreshes), "runs": [r["total"] for r in refreshes], "fastest": min(r["total"] for r in refreshes)}
         row["unchanged"] = child("refresh", str(config))
         # The median refresh against the median floor (with one refresh, that refresh against
@@ -298,10 +299,6 @@ def median_run(runs: list[dict]) -> dict:
     """The run of median time (the lower middle one of an even number)."""
     return sorted(runs, key=lambda r: r["total"])[(len(runs) - 1) // 2]
 
-
-def median(values: list[float]) -> float:
-    """The median (the lower middle one of an even number), as :func:`median_run` takes it."""
-    return sorted(values)[(len(values) - 1) // 2]
 
 
 def report_personas(runs: dict) -> None:
