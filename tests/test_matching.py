@@ -171,3 +171,28 @@ def test_the_word_by_word_features_equal_scikit_learns():
     fast = _transform(model.features, sentences).toarray()
     slow = model.features.transform(sentences).toarray()
     assert fast.shape == slow.shape and abs(fast - slow).max() < 1e-5
+
+
+def test_word_forms_looked_up_ahead_are_every_one_a_match_asks_for_and_change_nothing():
+    from cjm_tasks.maps import keywords
+
+    def build(**kw):
+        return matcher(barrier("cash", {"ru": ["только наличные", "=нал*"], "en": ["cash only"]}),
+                       barrier("upsell", {"ru": ["навязать", "навязывать", "доп ... услуга", "~принимать ... карта"]}),
+                       barrier("queue", {"ru": ["очередь", "2 часа"]}, exclude={"ru": ["в первую очередь"]}), **kw)
+
+    texts = ["Принимают только наличными.", "Нам навязали страховку и доп платные услуги", "Карты не принимают",
+             "Очереди на кассе, ждали 2 часа", "В первую очередь хочу сказать спасибо", "Cash only, again"]
+    keywords._lexeme.cache_clear()
+    expected = found(build(), texts)
+    asked = keywords._lexeme.cache_info().currsize  # the words a match looked up
+    keywords._lexeme.cache_clear()
+    ahead = build()
+    ahead.look_up_word_forms()
+    info = keywords._lexeme.cache_info()
+    assert info.currsize == asked > 0  # the same words: "нал*" (a prefix), "2" and "=..." have none
+    assert found(ahead, texts) == expected
+    assert keywords._lexeme.cache_info().misses == info.misses  # nothing left to look up
+    keywords._lexeme.cache_clear()
+    build(word_forms=False).look_up_word_forms()
+    assert keywords._lexeme.cache_info().currsize == 0  # without word forms nothing is looked up

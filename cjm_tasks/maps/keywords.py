@@ -107,6 +107,20 @@ class WordForms:
         return out
 
 
+def look_up_lexemes(keywords: Iterable[Keyword]) -> int:
+    """Look up, ahead of any text, the dictionary lexeme of every Russian word ``keywords`` take
+    in any form: what :meth:`WordForms.forms` asks the dictionary for each such word, whatever
+    the texts (the answers are cached). Returns how many words were looked up. A refresh does
+    it on the thread that builds its matcher while the engine counts: the first match took it
+    otherwise, 0.3 s of a single core at workload L."""
+    words = {word for keyword in keywords if keyword.language in CYRILLIC_LANGS and _stemmer(keyword.language) is not None
+             for part in keyword.parts for word, how in part
+             if how == "" and word and not word.isdigit() and _IS_CYRILLIC.search(word)}
+    for word in words:
+        _lexeme(word)
+    return len(words)
+
+
 # --------------------------------------------------------------------------------- keywords
 
 

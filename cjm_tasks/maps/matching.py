@@ -48,7 +48,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
 from cjm_tasks.maps.distinct import distinct, spread
-from cjm_tasks.maps.keywords import CYRILLIC_LANGS, MAX_PARTS, SNOWBALL, Keyword, Scanner, WordForms, parse_keyword, part_pattern, phrase_variants
+from cjm_tasks.maps.keywords import CYRILLIC_LANGS, MAX_PARTS, SNOWBALL, Keyword, Scanner, WordForms, look_up_lexemes, parse_keyword, part_pattern, phrase_variants
 from cjm_tasks.maps.negation import Negations, clause_after, clause_before, sentence_before
 from cjm_tasks.maps.similarity import ExampleModel
 from cjm_tasks.maps.text import BOUNDARY, CLAUSE, matched_words, normalize
@@ -152,6 +152,13 @@ class CatalogMatcher:
         languages = [lang for b in catalog for lang in b.examples] + list(self.settings.neutral)
         latin = next((lang for lang in languages if lang not in CYRILLIC_LANGS and lang in SNOWBALL), "en")
         self.model = ExampleModel.build(examples, neutral, latin, other) if self.settings.similarity and examples else None
+
+    def look_up_word_forms(self) -> None:
+        """Look up the dictionary forms of the keywords' Russian words now
+        (:func:`~cjm_tasks.maps.keywords.look_up_lexemes`), not in the first :meth:`match`: a
+        matcher built on a thread of its own is then ready to match at once."""
+        if self.settings.word_forms:
+            look_up_lexemes(self.keywords)
 
     def _negation_pattern(self) -> str | None:
         """An RE2 pattern finding any word the negation rules read (negations, hedges, the words

@@ -128,7 +128,7 @@ def prepare(engine: Engine, config: CjmConfig, views: dict[str, list[str]] | Non
     with ThreadPoolExecutor(1) as pool:
         # The matcher (word forms, a fitted similarity model) depends only on the configuration:
         # built while the engine counts, both mostly in native code.
-        matcher = pool.submit(catalog_matcher, config)
+        matcher = pool.submit(_ready_matcher, config)
         customers = create_customers(engine, config, views)
         membership = assign_personas(engine, config.personas, str(config.files.get("personas", "personas.yaml")))
         aggregates = stage_aggregates(engine, config, views, customers.pairs)
@@ -140,6 +140,13 @@ def prepare(engine: Engine, config: CjmConfig, views: dict[str, list[str]] | Non
     counts = dict(membership.counts)
     counts[ALL_PERSONA] = membership.customers
     return Prepared(aggregates, texts, text_personas, matches, counts, membership.unassigned)
+
+
+def _ready_matcher(config: CjmConfig):
+    """The configuration's catalog matcher with its keywords' word forms looked up."""
+    matcher = catalog_matcher(config)
+    matcher.look_up_word_forms()
+    return matcher
 
 
 # The tables prepare makes in the engine (what create_customers, assign_personas and the texts materialize).
