@@ -520,3 +520,77 @@ def test_a_personas_counts_are_the_rows_of_its_name():
         assert one.sources_with_rows == ["sales"]
         for name, table in tables.items():
             pd.testing.assert_frame_equal(one[name], table[table["persona"] == persona])
+
+
+def _one_window_survey_texts(engine, config, declared=None) -> pd.DataFrame:
+    """The survey comments as texts the way create_texts made them before it looked for repeated
+    keys first: one window over every comment (the reference)."""
+    from cjm_tasks.engine.journey import _scaled
+
+    scaled = f"CASE WHEN metric IS NOT NULL THEN {_scaled('score', 'metric', config)} END"
+    keys = "PARTITION BY customer_id, answered_at, comment"
+    stage = (f"CASE WHEN min(stage) OVER ({keys}) = max(stage) OVER ({keys}) THEN stage END" if declared is None
+             else "CAST(NULL AS VARCHAR)" if declared == "general" else f"'{declared}'")
+    sql = (f"SELECT __row AS _o, CAST(response_id AS VARCHAR) AS ref, CAST({stage} AS VARCHAR) AS stage, comment AS text, "
+           f"min({scaled}) OVER ({keys}) AS score01 FROM surveys WHERE comment IS NOT NULL AND trim(comment) <> '' ORDER BY _o")
+    return engine.query(sql).to_pandas()
+
+
+@pytest.mark.parametrize("repeats", [0, 1, 40])
+@pytest.mark.parametrize("declared", [None, "general", "purchase"])
+def test_survey_texts_equal_one_window_over_every_comment(sample_config, repeats, declared):
+    # Responses of one or several answers: a comment given once, or repeated on a response's rows
+    # (with one stage or several, metrics missing, blank comments), customers and times missing.
+    from cjm_tasks.engine import open_engine
+    from cjm_tasks.engine.journey import create_texts
+    from cjm_tasks.maps.prepared import register_inputs
+
+    rng = np.random.default_rng(repeats)
+    rows = []
+    for r in range(300):
+        answers = 1 + (rng.integers(0, 4) if r < repeats else 0)
+        customer = None if rng.random() < 0.1 else f"c{rng.integers(0, 50)}"
+        at = None if rng.random() < 0.1 else pd.Timestamp("2025-01-01", tz="UTC") + pd.Timedelta(hours=int(rng.integers(0, 30)))
+        comment = rng.choice(np.array(["Long queue", "Rude staff", "  ", None, f"comment {r}"], dtype=object))
+        if not repeats and comment and comment.strip():
+            comment = f"{comment} ({r})"  # no two responses with one key either
+        for a in range(answers):
+            rows.append({"response_id": f"r{r}:{a}", "customer_id": customer, "answered_at": at, "question": f"q{a}",
+                         "stage": rng.choice(np.array(["purchase", "purchase", "loyalty", None], dtype=object)),
+                         "metric": rng.choice(np.array(["csat", "nps", None], dtype=object)), "score": float(rng.integers(0, 11)),
+                         "comment": comment if a == 0 or rng.random() < 0.8 else "another comment", "channel": "web"})
+    surveys = pd.DataFrame(rows).sample(frac=1, random_state=repeats).reset_index(drop=True)
+    config = sample_config
+    if declared is not None:
+        config = config.model_copy(update={"sources": {**config.sources, "surveys": config.sources["surveys"].model_copy(
+            update={"comment_stage": declared})}})
+    with open_engine(config, kind="duckdb") as engine:
+        views = register_inputs(engine, Inputs(surveys=surveys))
+        expected = _one_window_survey_texts(engine, config, declared)
+        assert create_texts(engine, config, views)
+        repeated = int(engine.query("SELECT count(*) FROM (SELECT 1 FROM surveys WHERE comment IS NOT NULL AND trim(comment) <> '' "
+                                    "GROUP BY customer_id, answered_at, comment HAVING count(*) > 1)").column(0)[0].as_py())
+        got = engine.query("SELECT _o, ref, stage, text, score01 FROM cjm_text_rows ORDER BY _o").to_pandas()
+    assert (repeated > 0) == (repeats > 0)  # both paths: no repeated key at all, and some
+    pd.testing.assert_frame_equal(got, expected)
+
+
+@pytest.mark.parametrize("shuffle", ["none", "runs", "random"])
+def test_frame_in_batches_puts_the_rows_in_the_order_asked(shuffle):
+    import pyarrow as pa
+
+    from cjm_tasks.maps.prepared import frame_in_batches
+
+    rng = np.random.default_rng(5)
+    n = 5000
+    key = np.repeat(np.arange(n // 2, dtype=np.int64) * 3, 2)  # each key twice, told apart by the name
+    name = np.array(["b", "a"] * (n // 2), dtype=object)
+    table = pa.table({"k": key, "name": name, "value": rng.random(n), "text": np.array([f"t{i % 97}" for i in range(n)], dtype=object)})
+    expected = table.to_pandas().sort_values(["k", "name"], kind="stable").reset_index(drop=True)
+    order = {"none": np.arange(n)[np.lexsort([name, key])], "runs": np.r_[np.arange(0, n, 2), np.arange(1, n, 2)],
+             "random": rng.permutation(n)}[shuffle]
+    arrived = table.take(order)
+    frame = frame_in_batches(pa.RecordBatchReader.from_batches(arrived.schema, arrived.to_batches(777)), n, ["k", "name"])
+    pd.testing.assert_frame_equal(frame, expected, check_dtype=False)
+    unordered = frame_in_batches(pa.RecordBatchReader.from_batches(arrived.schema, arrived.to_batches(777)), n)
+    assert unordered["value"].tolist() == arrived.column("value").to_pylist()  # without keys: as they came

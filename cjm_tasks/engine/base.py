@@ -35,7 +35,7 @@ class Engine(Protocol):
         """Compute ``sql`` once and keep it as ``view`` for the following queries."""
 
     def drop(self, view: str) -> None:
-        """Forget a materialized ``view`` and free what it holds (nothing when there is none)."""
+        """Forget ``view`` (materialized or not) and free what it holds (nothing when there is none)."""
 
     def query(self, sql: str) -> pa.Table:
         """Run a query and return its (small) result."""

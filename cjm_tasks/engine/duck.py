@@ -55,7 +55,10 @@ class DuckDBEngine:
         self._run(f"CREATE OR REPLACE TEMP TABLE {ident(view)} AS {sql}")
 
     def drop(self, view: str) -> None:
-        self._run(f"DROP TABLE IF EXISTS {ident(view)}")
+        kinds = {kind for (kind,) in self.con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = ?",
+                                                       [view]).fetchall()}
+        for kind in sorted(kinds):
+            self._run(f"DROP {'VIEW' if kind == 'VIEW' else 'TABLE'} IF EXISTS {ident(view)}")
 
     def query(self, sql: str) -> pa.Table:
         import duckdb

@@ -221,21 +221,7 @@ def create_texts(engine: Engine, config: CjmConfig, views: dict[str, list[str]])
     parts = []
     s_cols = views.get("surveys", [])
     if "comment" in s_cols:
-        declared = config.sources["surveys"].comment_stage if "surveys" in config.sources else None
-        cust = "customer_id" if "customer_id" in s_cols else "CAST(NULL AS VARCHAR)"
-        scaled = f"CASE WHEN metric IS NOT NULL THEN {_scaled('score', 'metric', config)} END"
-        # One comment given with several answers of a response is one text with the lowest answer.
-        keys = f"PARTITION BY {cust}, answered_at, comment"
-        if declared is None:
-            # At most one distinct stage (Spark has no DISTINCT in window functions).
-            stage = f"CASE WHEN min(stage) OVER ({keys}) = max(stage) OVER ({keys}) THEN stage END"
-        else:
-            stage = "CAST(NULL AS VARCHAR)" if declared == "general" else lit(declared)
-        source = "'survey:' || COALESCE(channel, 'unknown')" if "channel" in s_cols else "'survey'"
-        parts.append(f"SELECT __row AS _o, 'survey' AS kind, CAST(response_id AS VARCHAR) AS ref, CAST({cust} AS VARCHAR) AS customer_id, "
-                     f"CAST({stage} AS VARCHAR) AS stage, answered_at AS {AT}, CAST(comment AS VARCHAR) AS text, CAST(NULL AS VARCHAR) AS language, "
-                     f"CAST({source} AS VARCHAR) AS source, min({scaled}) OVER ({keys}) AS score01, CAST(NULL AS DOUBLE) AS rating "
-                     f"FROM surveys WHERE comment IS NOT NULL AND trim(comment) <> ''")
+        parts += _survey_texts(engine, config, s_cols)
     r_cols = views.get("reviews", [])
     if "text" in r_cols:
         def col(name: str, default: str = "CAST(NULL AS VARCHAR)") -> str:
@@ -249,6 +235,7 @@ def create_texts(engine: Engine, config: CjmConfig, views: dict[str, list[str]])
     if not parts:
         return False
     engine.materialize("cjm_text_rows", " UNION ALL ".join(parts))
+    engine.drop("cjm_comment_repeats")
     # The same answer exported once per seller or per order line is one voice, not several: the
     # first of each (kind, time, text) stays. Found in two steps: the (kind, time, hash of the
     # text) that occur more than once (a table of integers, where grouping by the texts
@@ -259,9 +246,51 @@ def create_texts(engine: Engine, config: CjmConfig, views: dict[str, list[str]])
                                            f"GROUP BY kind, {AT}, hash(text) HAVING count(*) > 1")
     later = (f"SELECT _o FROM (SELECT r._o, min(r._o) OVER (PARTITION BY r.kind, r.{AT}, r.text) AS _first FROM cjm_text_rows r "
              f"JOIN cjm_text_repeats d ON d.kind = r.kind AND d.{AT} = r.{AT} AND d._h = hash(r.text)) c WHERE _o <> _first")
-    engine.materialize("cjm_texts", f"SELECT {cols}, _o FROM cjm_text_rows WHERE _o NOT IN ({later})")
+    engine.materialize("cjm_text_later", later)
     engine.drop("cjm_text_repeats")
+    # A view, not a copy: a copy of every text (most of them kept) spilled at ten times workload
+    # L (5 s); the few repeats are left out by a join with them (NOT IN took as long as the copy).
+    engine.execute(f"CREATE OR REPLACE TEMP VIEW cjm_texts AS SELECT {', '.join(f't.{c}' for c in cols.split(', '))}, t._o "
+                   "FROM cjm_text_rows t LEFT JOIN cjm_text_later l ON l._o = t._o WHERE l._o IS NULL")
     return True
+
+
+def _survey_texts(engine: Engine, config: CjmConfig, s_cols: list[str]) -> list[str]:
+    """The queries giving the survey comments as texts (see :func:`create_texts`).
+
+    One comment given with several answers of a response is one text with the lowest answer, and
+    with their stage when they share one: a window over the rows of each (customer, time,
+    comment). Most comments come with one answer, and at ten times workload L that window sorted
+    and spilled every comment (13 s of the refresh's texts). So the keys given more than once
+    are found first, by the hash of the comment (a table of a few columns), and only their rows
+    go through the window, by the comment itself; a row whose key hash is not repeated has a key
+    of its own, and is its own window."""
+    declared = config.sources["surveys"].comment_stage if "surveys" in config.sources else None
+    cust = "customer_id" if "customer_id" in s_cols else "CAST(NULL AS VARCHAR)"
+    scaled = f"CASE WHEN metric IS NOT NULL THEN {_scaled('score', 'metric', config)} END"
+    given = "comment IS NOT NULL AND trim(comment) <> ''"
+    keys = f"PARTITION BY {cust}, answered_at, comment"
+    if declared is None:
+        # At most one distinct stage (Spark has no DISTINCT in window functions).
+        stage, alone = f"CASE WHEN min(stage) OVER ({keys}) = max(stage) OVER ({keys}) THEN stage END", "stage"
+    else:
+        stage = alone = "CAST(NULL AS VARCHAR)" if declared == "general" else lit(declared)
+    source = "'survey:' || COALESCE(channel, 'unknown')" if "channel" in s_cols else "'survey'"
+    engine.materialize("cjm_comment_repeats", f"SELECT {cust} AS _c, answered_at AS _a, hash(comment) AS _h FROM surveys "
+                                              f"WHERE {given} GROUP BY {cust}, answered_at, hash(comment) HAVING count(*) > 1")
+
+    def select(stage: str, score01: str, rows: str = "surveys", which: str = "TRUE") -> str:
+        return (f"SELECT __row AS _o, 'survey' AS kind, CAST(response_id AS VARCHAR) AS ref, CAST({cust} AS VARCHAR) AS customer_id, "
+                f"CAST({stage} AS VARCHAR) AS stage, answered_at AS {AT}, CAST(comment AS VARCHAR) AS text, CAST(NULL AS VARCHAR) AS language, "
+                f"CAST({source} AS VARCHAR) AS source, {score01} AS score01, CAST(NULL AS DOUBLE) AS rating FROM {rows} WHERE {given} AND {which}")
+
+    if not int(engine.query("SELECT count(*) AS n FROM cjm_comment_repeats").column(0)[0].as_py()):
+        return [select(alone, scaled)]  # every comment came with one answer: no window
+    # Each row marked by a join (a NOT EXISTS took three times as long, even against no keys).
+    mine = "s.customer_id" if "customer_id" in s_cols else cust
+    marked = (f"(SELECT s.*, r._h IS NOT NULL AS _repeated FROM surveys s LEFT JOIN cjm_comment_repeats r "
+              f"ON r._c IS NOT DISTINCT FROM {mine} AND r._a IS NOT DISTINCT FROM s.answered_at AND r._h = hash(s.comment)) m")
+    return [select(alone, scaled, marked, "NOT _repeated"), select(stage, f"min({scaled}) OVER ({keys})", marked, "_repeated")]
 
 
 def _frame(engine: Engine, sql: str) -> pd.DataFrame:

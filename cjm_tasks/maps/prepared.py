@@ -18,7 +18,7 @@ from cjm_tasks.config import CjmConfig
 from cjm_tasks.engine.base import EngineError
 from cjm_tasks.engine.sql import ident
 from cjm_tasks.engine.journey import TEXT_COLUMNS, StageAggregates, create_texts, stage_aggregates
-from cjm_tasks.engine.personas import CUSTOMERS, MEMBERS, assign_personas, create_customers
+from cjm_tasks.engine.personas import CUSTOMERS, MEMBERS, assign_personas, create_customers, persona_numbers
 from cjm_tasks.maps.distinct import among, positions_by
 from cjm_tasks.maps.personas import ALL_PERSONA
 from cjm_tasks.maps.text_features import analyse_texts, catalog_matcher
@@ -150,7 +150,7 @@ def _ready_matcher(config: CjmConfig):
 
 
 # The tables prepare makes in the engine (what create_customers, assign_personas and the texts materialize).
-_WORK_TABLES = ("cjm_texts", "cjm_text_rows", MEMBERS, CUSTOMERS, "cjm_sales_customers", "cjm_active", "cjm_master",
+_WORK_TABLES = ("cjm_texts", "cjm_text_later", "cjm_text_rows", MEMBERS, CUSTOMERS, "cjm_sales_customers", "cjm_active", "cjm_master",
                 "cjm_latest", "cjm_attr_long", "cjm_attr_pick")
 
 
@@ -181,7 +181,7 @@ def collect_texts_from(engine: Engine, config: CjmConfig, views: dict[str, list[
     total = int(engine.query("SELECT count(*) AS n FROM cjm_texts").column(0)[0].as_py())
     columns = ", ".join(f"t.{ident(c)}" for c in wanted)
     texts = frame_in_batches(engine.batches(f"SELECT {columns}, CAST(COALESCE(w.who, -1) AS BIGINT) AS who, t._o FROM cjm_texts t "
-                                            "LEFT JOIN cjm_text_writers w ON w.customer_id = t.customer_id ORDER BY t._o", BATCH_ROWS), total)
+                                            "LEFT JOIN cjm_text_writers w ON w.customer_id = t.customer_id", BATCH_ROWS), total, ["_o"])
     engine.drop("cjm_text_writers")
     order = texts.pop("_o").to_numpy()
     texts.insert(0, "row", np.arange(len(texts), dtype="int64"))
@@ -192,20 +192,34 @@ def collect_texts_from(engine: Engine, config: CjmConfig, views: dict[str, list[
     if not personas:
         return _finish(texts), no_personas
     count = int(engine.query(f"SELECT count(*) AS n FROM cjm_texts t JOIN {MEMBERS} m ON m.customer_id = t.customer_id").column(0)[0].as_py())
-    tagged = frame_in_batches(engine.batches(f"SELECT t._o, m.persona FROM cjm_texts t JOIN {MEMBERS} m "
-                                             "ON m.customer_id = t.customer_id ORDER BY t._o, m.persona", BATCH_ROWS), count)
+    # The personas by number (sorted here: see frame_in_batches), named in numpy.
+    numbered = frame_in_batches(engine.batches(f"SELECT t._o, m.persona_no FROM cjm_texts t JOIN {MEMBERS} m "
+                                               "ON m.customer_id = t.customer_id", BATCH_ROWS), count)
+    names = persona_numbers(config.personas)
+    lookup = np.array([names.get(n) for n in range(max(names) + 1)], dtype=object)
+    by_name = np.argsort(np.argsort(lookup.astype(str), kind="stable"))  # each number's place in name order
+    at, number = numbered["_o"].to_numpy(dtype=np.int64), numbered["persona_no"].to_numpy(dtype=np.int64)
+    del numbered
+    keys = [at, by_name[number]]
+    if not _ascending(keys):
+        taken = _sorting(keys)
+        at, number = at[taken], number[taken]
     # A text's row is its place in input order (``order`` ascends).
-    tagged.insert(0, "row", np.searchsorted(order, tagged.pop("_o").to_numpy()).astype("int64"))
+    tagged = pd.DataFrame({"row": np.searchsorted(order, at).astype("int64"), "persona": lookup[number]})
     return _finish(texts), tagged
 
 
 BATCH_ROWS = 1 << 20  # rows of a result converted at once
 
 
-def frame_in_batches(reader, total: int) -> pd.DataFrame:
+def frame_in_batches(reader, total: int, order_by: list[str] | None = None) -> pd.DataFrame:
     """A query's result (an Arrow record batch reader of ``total`` rows) as a frame, converted a
     batch at a time into columns allocated once (:func:`strings_shared`: one Python string per
-    distinct value of a batch)."""
+    distinct value of a batch). ``order_by``: columns without missing values to sort the rows by
+    (ascending, the first first), here rather than in the query: the engine sorted the rows with
+    all their columns (every text, at ten times workload L 5 s, spilling), where the rows mostly
+    come in that order already (checked; else the keys are sorted and each column is taken once,
+    one at a time)."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
@@ -231,6 +245,13 @@ def frame_in_batches(reader, total: int) -> pd.DataFrame:
         at += batch.num_rows
     if at != total:
         raise EngineError(f"the engine gave {at} rows where it counted {total}")
+    if order_by and total > 1:
+        keys = [_sort_key(arrays[name]) for name in order_by]
+        if not _ascending(keys):
+            taken = _sorting(keys)
+            del keys
+            for name in list(arrays):
+                arrays[name] = arrays[name][taken]
     if not arrays:
         return strings_shared(reader.schema.empty_table())
     # Object columns stay object (a frame made of them would infer Arrow-backed strings, slow to take from).
@@ -238,6 +259,46 @@ def frame_in_batches(reader, total: int) -> pd.DataFrame:
     for name, zone in zones.items():
         frame[name] = frame[name].dt.tz_localize("UTC").dt.tz_convert(zone)
     return frame
+
+
+def _sort_key(values: np.ndarray) -> np.ndarray:
+    """Integers ordered as ``values`` are (text as codes of its sorted distinct values)."""
+    import numpy as np
+    import pandas as pd
+
+    if values.dtype == object:
+        return pd.factorize(values, sort=True)[0].astype(np.int64)
+    return values
+
+
+def _sorting(keys: list[np.ndarray]) -> np.ndarray:
+    """The positions that sort rows by ``keys`` (the first first), stably: one stable sort per key,
+    the last first (numpy's stable sort of integers runs on the ordered stretches the engine's
+    threads give, where ``lexsort`` sorted everything: 0.02 s against 1.4 s at ten million texts)."""
+    import numpy as np
+
+    taken = None
+    for key in reversed(keys):
+        step = np.argsort(key if taken is None else key[taken], kind="stable")
+        taken = step if taken is None else taken[step]
+    return taken
+
+
+def _ascending(keys: list[np.ndarray]) -> bool:
+    """Whether rows are in ascending order of ``keys`` (the first first; equal rows in any order)."""
+    tied = None  # neighbours equal on every key so far
+    for key in keys:
+        later, earlier = key[1:], key[:-1]
+        down = later < earlier
+        if tied is not None:
+            down &= tied
+        if bool(down.any()):
+            return False
+        same = later == earlier
+        tied = same if tied is None else tied & same
+        if not bool(tied.any()):
+            break
+    return True
 
 
 def strings_shared(table) -> pd.DataFrame:
