@@ -522,13 +522,13 @@ def test_a_personas_counts_are_the_rows_of_its_name():
             pd.testing.assert_frame_equal(one[name], table[table["persona"] == persona])
 
 
-def _one_window_survey_texts(engine, config, declared=None) -> pd.DataFrame:
+def _one_window_survey_texts(engine, config, declared=None, customers=True) -> pd.DataFrame:
     """The survey comments as texts the way create_texts made them before it looked for repeated
     keys first: one window over every comment (the reference)."""
     from cjm_tasks.engine.journey import _scaled
 
     scaled = f"CASE WHEN metric IS NOT NULL THEN {_scaled('score', 'metric', config)} END"
-    keys = "PARTITION BY customer_id, answered_at, comment"
+    keys = f"PARTITION BY {'customer_id, ' if customers else ''}answered_at, comment"
     stage = (f"CASE WHEN min(stage) OVER ({keys}) = max(stage) OVER ({keys}) THEN stage END" if declared is None
              else "CAST(NULL AS VARCHAR)" if declared == "general" else f"'{declared}'")
     sql = (f"SELECT __row AS _o, CAST(response_id AS VARCHAR) AS ref, CAST({stage} AS VARCHAR) AS stage, comment AS text, "
@@ -538,7 +538,8 @@ def _one_window_survey_texts(engine, config, declared=None) -> pd.DataFrame:
 
 @pytest.mark.parametrize("repeats", [0, 1, 40])
 @pytest.mark.parametrize("declared", [None, "general", "purchase"])
-def test_survey_texts_equal_one_window_over_every_comment(sample_config, repeats, declared):
+@pytest.mark.parametrize("customers", [True, False], ids=["customers", "no-customer-column"])
+def test_survey_texts_equal_one_window_over_every_comment(sample_config, repeats, declared, customers):
     # Responses of one or several answers: a comment given once, or repeated on a response's rows
     # (with one stage or several, metrics missing, blank comments), customers and times missing.
     from cjm_tasks.engine import open_engine
@@ -560,16 +561,19 @@ def test_survey_texts_equal_one_window_over_every_comment(sample_config, repeats
                          "metric": rng.choice(np.array(["csat", "nps", None], dtype=object)), "score": float(rng.integers(0, 11)),
                          "comment": comment if a == 0 or rng.random() < 0.8 else "another comment", "channel": "web"})
     surveys = pd.DataFrame(rows).sample(frac=1, random_state=repeats).reset_index(drop=True)
+    if not customers:
+        surveys = surveys.drop(columns="customer_id")
     config = sample_config
     if declared is not None:
         config = config.model_copy(update={"sources": {**config.sources, "surveys": config.sources["surveys"].model_copy(
             update={"comment_stage": declared})}})
     with open_engine(config, kind="duckdb") as engine:
         views = register_inputs(engine, Inputs(surveys=surveys))
-        expected = _one_window_survey_texts(engine, config, declared)
+        expected = _one_window_survey_texts(engine, config, declared, customers)
         assert create_texts(engine, config, views)
+        by = "customer_id, answered_at, comment" if customers else "answered_at, comment"
         repeated = int(engine.query("SELECT count(*) FROM (SELECT 1 FROM surveys WHERE comment IS NOT NULL AND trim(comment) <> '' "
-                                    "GROUP BY customer_id, answered_at, comment HAVING count(*) > 1)").column(0)[0].as_py())
+                                    f"GROUP BY {by} HAVING count(*) > 1)").column(0)[0].as_py())
         got = engine.query("SELECT _o, ref, stage, text, score01 FROM cjm_text_rows ORDER BY _o").to_pandas()
     assert (repeated > 0) == (repeats > 0)  # both paths: no repeated key at all, and some
     pd.testing.assert_frame_equal(got, expected)
