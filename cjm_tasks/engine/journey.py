@@ -258,7 +258,6 @@ def create_texts(engine: Engine, config: CjmConfig, views: dict[str, list[str]])
     # text) that occur more than once (a table of integers, where grouping by the texts
     # themselves held every text: at ten times workload L it spilled, 12 s), then, among those
     # rows only, the exact texts, so two texts of one hash are never taken for one.
-    cols = ", ".join(ident(c) for c in TEXT_COLUMNS)
     engine.materialize("cjm_text_repeats", f"SELECT kind, {AT}, hash(text) AS _h FROM cjm_text_rows WHERE {AT} IS NOT NULL "
                                            f"GROUP BY kind, {AT}, hash(text) HAVING count(*) > 1")
     later = (f"SELECT _o FROM (SELECT r._o, min(r._o) OVER (PARTITION BY r.kind, r.{AT}, r.text) AS _first FROM cjm_text_rows r "
@@ -267,7 +266,8 @@ def create_texts(engine: Engine, config: CjmConfig, views: dict[str, list[str]])
     engine.drop("cjm_text_repeats")
     # A view, not a copy: a copy of every text (most of them kept) spilled at ten times workload
     # L (5 s); the few repeats are left out by a join with them (NOT IN took as long as the copy).
-    engine.execute(f"CREATE OR REPLACE TEMP VIEW cjm_texts AS SELECT {', '.join(f't.{c}' for c in cols.split(', '))}, t._o "
+    cols = ", ".join(f"t.{ident(c)}" for c in TEXT_COLUMNS)
+    engine.execute(f"CREATE OR REPLACE TEMP VIEW cjm_texts AS SELECT {cols}, t._o "
                    "FROM cjm_text_rows t LEFT JOIN cjm_text_later l ON l._o = t._o WHERE l._o IS NULL")
     return True
 
