@@ -102,9 +102,15 @@ class WordForms:
         # Snowball keeps a final e in some forms and drops it in others (queue/queu-ed, issue/issu-ing).
         if len(stem) >= 4 and not _IS_CYRILLIC.search(stem):
             out |= stems.get(stem[:-1], set()) if stem.endswith("e") else stems.get(stem + "e", set())
-        if language in CYRILLIC_LANGS and _IS_CYRILLIC.search(word):
+        if _in_dictionary(word, language):
             out |= _lexeme(word) & self._vocabulary
         return out
+
+
+def _in_dictionary(word: str, language: str) -> bool:
+    """Whether :meth:`WordForms.forms` looks ``word`` up in the Russian dictionary (its lexeme)."""
+    return (language in CYRILLIC_LANGS and _stemmer(language) is not None and bool(word) and not word.isdigit()
+            and _IS_CYRILLIC.search(word) is not None)
 
 
 def look_up_lexemes(keywords: Iterable[Keyword]) -> int:
@@ -113,9 +119,9 @@ def look_up_lexemes(keywords: Iterable[Keyword]) -> int:
     the texts (the answers are cached). Returns how many words were looked up. A refresh does
     it on the thread that builds its matcher while the engine counts: the first match took it
     otherwise, 0.3 s of a single core at workload L."""
-    words = {word for keyword in keywords if keyword.language in CYRILLIC_LANGS and _stemmer(keyword.language) is not None
-             for part in keyword.parts for word, how in part
-             if how == "" and word and not word.isdigit() and _IS_CYRILLIC.search(word)}
+    # A word in any form (how ""): the only ones phrase_variants asks WordForms for.
+    words = {word for keyword in keywords for part in keyword.parts for word, how in part
+             if how == "" and _in_dictionary(word, keyword.language)}
     for word in words:
         _lexeme(word)
     return len(words)
