@@ -598,3 +598,45 @@ def test_frame_in_batches_puts_the_rows_in_the_order_asked(shuffle):
     pd.testing.assert_frame_equal(frame, expected, check_dtype=False)
     unordered = frame_in_batches(pa.RecordBatchReader.from_batches(arrived.schema, arrived.to_batches(777)), n)
     assert unordered["value"].tolist() == arrived.column("value").to_pylist()  # without keys: as they came
+
+
+def test_texts_tagged_through_their_writers_equal_the_texts_joined_with_the_members(sample_config):
+    # Membership "first": the texts come over with their writer's persona, one query; "all" joins
+    # the texts with the members a second time. With one persona per customer both must tag the
+    # same rows with the same personas: customers in no persona, texts without a customer, and
+    # repeated texts (left out) included.
+    from cjm_tasks.engine import open_engine
+    from cjm_tasks.engine.personas import MEMBERS
+    from cjm_tasks.maps.prepared import collect_texts_from, register_inputs
+
+    rng = np.random.default_rng(31)
+    n = 3000
+    people = np.array([f"c{i:02d}" for i in range(50)] + [None], dtype=object)
+    times = pd.to_datetime("2025-01-01", utc=True) + pd.to_timedelta(rng.integers(0, 200, n), unit="h")
+    surveys = pd.DataFrame({"response_id": [f"r{i}" for i in range(n)], "customer_id": rng.choice(people, n), "answered_at": times,
+                            "question": "q", "score": 2.0, "comment": rng.choice([f"text {i}" for i in range(300)], n),
+                            "stage": "purchase", "metric": "csat"})
+    reviews = pd.DataFrame({"review_id": [f"v{i}" for i in range(n)], "customer_id": rng.choice(people, n), "published_at": times[::-1],
+                            "rating": 2.0, "text": rng.choice([f"review {i}" for i in range(300)], n)})
+    ids = [p.id for p in sample_config.personas.personas]
+    number = rng.integers(0, len(ids), 38)  # c38..c49: in no persona
+    members = pd.DataFrame({"customer_id": [f"c{i:02d}" for i in range(38)], "persona": [ids[k] for k in number],
+                            "persona_no": number.astype(np.int16)})
+    tagged = {}
+    for membership in ("first", "all"):
+        config = sample_config.model_copy(update={"personas": sample_config.personas.model_copy(update={"membership": membership})})
+        with open_engine(config, kind="duckdb") as engine:
+            views = register_inputs(engine, Inputs(surveys=surveys, reviews=reviews))
+            engine.con.register(MEMBERS, members)
+            tagged[membership] = collect_texts_from(engine, config, views)[1]
+    assert tagged["first"].equals(tagged["all"])
+    assert list(tagged["first"].columns) == ["row", "persona"] and tagged["first"]["row"].dtype == np.int64
+    # The reference: each text's writer (by its response or review id) looked up in the members.
+    owner = dict(zip(members["customer_id"], members["persona"]))
+    writers = surveys.set_index("response_id")["customer_id"].to_dict() | reviews.set_index("review_id")["customer_id"].to_dict()
+    with open_engine(sample_config, kind="duckdb") as engine:
+        refs = collect_texts_from(engine, sample_config, register_inputs(engine, Inputs(surveys=surveys, reviews=reviews)),
+                                  personas=False, refs=True)[0]["ref"]
+    expected = [(row, owner[writers[ref]]) for row, ref in enumerate(refs) if writers[ref] in owner]
+    assert list(zip(tagged["first"]["row"], tagged["first"]["persona"])) == expected
+    assert 0 < len(expected) < len(refs)
