@@ -18,7 +18,7 @@ from cjm_tasks.config import CjmConfig
 from cjm_tasks.engine.base import EngineError
 from cjm_tasks.engine.sql import ident
 from cjm_tasks.engine.journey import TEXT_COLUMNS, StageAggregates, create_texts, stage_aggregates
-from cjm_tasks.engine.personas import CUSTOMERS, MEMBERS, assign_personas, create_customers, persona_numbers
+from cjm_tasks.engine.personas import CUSTOMER_ROWS, CUSTOMERS, MEMBERS, assign_personas, create_customers, persona_numbers
 from cjm_tasks.maps.distinct import among, positions_by
 from cjm_tasks.maps.personas import ALL_PERSONA
 from cjm_tasks.maps.text_features import analyse_texts, catalog_matcher
@@ -150,7 +150,7 @@ def _ready_matcher(config: CjmConfig):
 
 
 # The tables prepare makes in the engine (what create_customers, assign_personas and the texts materialize).
-_WORK_TABLES = ("cjm_texts", "cjm_text_later", "cjm_text_rows", MEMBERS, CUSTOMERS, "cjm_sales_customers", "cjm_active", "cjm_master",
+_WORK_TABLES = ("cjm_texts", "cjm_text_later", "cjm_text_rows", MEMBERS, CUSTOMERS, CUSTOMER_ROWS, "cjm_sales_customers", "cjm_active", "cjm_master",
                 "cjm_latest", "cjm_attr_long", "cjm_attr_pick")
 
 
