@@ -211,3 +211,45 @@ def test_a_customer_listed_twice_takes_the_first_row_and_a_file_without_repeats_
     table, _ = _customers(engine, sales, customers, surveys)
     assert {k: v if isinstance(v, str) else None for k, v in table["segment"].items()} == {"C1": "consumer", "C2": "business", "C3": "consumer", "C4": None}
     assert table["event_count"].to_dict() == {"C1": 3, "C2": 3, "C3": 1, "C4": 0}  # active: sales or surveys
+
+
+@pytest.mark.parametrize("with_others", [True, False])
+def test_active_customers_with_features_equal_every_id_joined_back_to_its_features(with_others, spark):
+    # The customers with sales keep their features as they are; those in surveys or reviews only
+    # are found by an anti-join and get none. The reference: the union of every source's ids,
+    # joined back to the features (what create_customers did before). Ids missing in a source,
+    # customers in two sources, and customers without sales are among them; on both engines.
+    from contextlib import nullcontext
+
+    import numpy as np
+
+    from cjm_tasks.engine.personas import _feature_sql
+
+    rng = np.random.default_rng(5)
+    n = 600
+    ids = np.array([f"C{i:03d}" for i in range(90)] + [None], dtype=object)
+    sales = pd.DataFrame({"customer_id": rng.choice(ids[:60].tolist() + [None], n),  # C060..C089: no sales
+                          "occurred_at": pd.Timestamp("2025-07-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 80, n), unit="D"),
+                          "event_type": rng.choice(["site_visit", "order_placed", "support_contact"], n),
+                          "channel": rng.choice(["app", "web", None], n), "amount": rng.choice([None, 10.0, 35.5], n)})
+    surveys = pd.DataFrame({"customer_id": rng.choice(ids, 200), "answered_at": pd.Timestamp("2025-07-02", tz="UTC")})
+    reviews = pd.DataFrame({"customer_id": rng.choice(ids[40:], 150), "published_at": pd.Timestamp("2025-07-03", tz="UTC")})
+    inputs = Inputs(sales=sales, surveys=surveys, reviews=reviews) if with_others else Inputs(sales=sales)
+    for engine_kind, opened in (("duckdb", open_engine(kind="duckdb")), ("spark", nullcontext(spark))):
+        with opened as engine:
+            views = register_inputs(engine, inputs)
+            names, feature_sql, _ = _feature_sql(CONFIG, views, engine)
+            create_customers(engine, CONFIG, views)
+            got = engine.query("SELECT * FROM cjm_active").to_pandas()
+            every = " UNION ".join(f"SELECT DISTINCT customer_id FROM {v} WHERE customer_id IS NOT NULL" for v in views)
+            picked = ", ".join(f"f.{c} AS f__{c}" for c in names)
+            expected = engine.query(f"SELECT p.customer_id, {picked} FROM ({every}) p LEFT JOIN ({feature_sql}) f "
+                                    "ON f.customer_id = p.customer_id").to_pandas()
+
+        def rows(frame):
+            return sorted(tuple("" if pd.isna(v) else str(v) for v in r) for r in frame[sorted(frame.columns)].itertuples(index=False))
+
+        assert sorted(got.columns) == sorted(expected.columns), engine_kind
+        assert rows(got) == rows(expected), engine_kind
+        assert len(got) == (90 if with_others else 60) and got["customer_id"].is_unique
+        assert got.loc[got["customer_id"] >= "C060", "f__event_count"].isna().all()
