@@ -45,10 +45,7 @@ def active_customers_sql(views: dict[str, list[str]]) -> str:
     """Distinct customer ids with a row in any of sales, surveys, reviews (``views``: view -> columns)."""
     parts = [f"SELECT DISTINCT customer_id FROM {ident(v)} WHERE customer_id IS NOT NULL"
              for v in ("sales", "surveys", "reviews") if v in views and "customer_id" in views[v]]
-    return " UNION ".join(parts) if parts else _NO_IDS
-
-
-_NO_IDS = "SELECT CAST(NULL AS VARCHAR) AS customer_id WHERE FALSE"
+    return " UNION ".join(parts) if parts else "SELECT CAST(NULL AS VARCHAR) AS customer_id WHERE FALSE"
 
 
 @dataclass
@@ -142,12 +139,12 @@ def _create_active_with_features(engine: Engine, views: dict[str, list[str]], na
     types = engine.columns("cjm_features")
     renamed = ", ".join(f"{ident(n)} AS {ident('f__' + n)}" for n in names)
     with_sales = f"SELECT customer_id, {renamed} FROM cjm_features"
-    others = active_customers_sql({v: c for v, c in views.items() if v != "sales"})
-    if others == _NO_IDS:  # no other source names customers
+    others = {v: c for v, c in views.items() if v in ("surveys", "reviews") and "customer_id" in c}
+    if not others:  # no other source names customers
         engine.materialize("cjm_active", with_sales)
     else:
         empty = ", ".join(f"CAST(NULL AS {types[n]}) AS {ident('f__' + n)}" for n in names)
-        engine.materialize("cjm_active", f"{with_sales} UNION ALL SELECT o.customer_id, {empty} FROM ({others}) o "
+        engine.materialize("cjm_active", f"{with_sales} UNION ALL SELECT o.customer_id, {empty} FROM ({active_customers_sql(others)}) o "
                                          "LEFT JOIN cjm_sales_customers s ON s.customer_id = o.customer_id WHERE s.customer_id IS NULL")
     engine.drop("cjm_features")
 

@@ -179,11 +179,9 @@ def collect_texts_from(engine: Engine, config: CjmConfig, views: dict[str, list[
     # their persona, so the texts come over with it: a second join of every text with the
     # members, for the tags alone, spilled at ten times workload L (8.8 s of the texts' 34 s).
     one_persona = personas and config.personas.membership == "first"
-    persona_of = "m.persona_no" if one_persona else "CAST(NULL AS SMALLINT)"
-    engine.materialize("cjm_text_writers", f"SELECT w.customer_id, row_number() OVER (ORDER BY w.customer_id) - 1 AS who, "
-                                           f"{persona_of} AS persona_no "
-                                           "FROM (SELECT DISTINCT customer_id FROM cjm_texts WHERE customer_id IS NOT NULL) w"
-                                           + (f" LEFT JOIN {MEMBERS} m ON m.customer_id = w.customer_id" if one_persona else ""))
+    persona, members = (", m.persona_no", f" LEFT JOIN {MEMBERS} m ON m.customer_id = w.customer_id") if one_persona else ("", "")
+    engine.materialize("cjm_text_writers", f"SELECT w.customer_id, row_number() OVER (ORDER BY w.customer_id) - 1 AS who{persona} "
+                                           f"FROM (SELECT DISTINCT customer_id FROM cjm_texts WHERE customer_id IS NOT NULL) w{members}")
     wanted = [c for c in TEXT_COLUMNS if c not in ("ref", "customer_id") or refs]
     total = int(engine.query("SELECT count(*) AS n FROM cjm_texts").column(0)[0].as_py())
     columns = ", ".join(f"t.{ident(c)}" for c in wanted)
