@@ -366,3 +366,66 @@ def test_an_s3_workspace_uploads_and_loads_through_a_cache(tmp_path: Path, bucke
     again = workspace.load_sources([key])[0]["surveys"]
     assert again.parquet == first.parquet and Path(again.parquet).stat().st_mtime_ns == before  # not downloaded again
     assert pq.read_table(first.parquet).num_rows == first.rows == len(read_source("surveys", config, Q3).frame)
+
+
+def _sales_parts(folder: Path, rows: list[dict], parts: int, fmt: str) -> None:
+    """``rows`` of sales split into ``parts`` files of ``fmt`` (Parquet: two row groups a file, so
+    each holds dictionaries of its own)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    size = -(-len(rows) // parts)
+    for n in range(parts):
+        frame = pd.DataFrame(rows[n * size:(n + 1) * size])
+        if fmt == "parquet":
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), folder / f"part-{n}.parquet", row_group_size=max(1, len(frame) // 2))
+        else:
+            frame.to_csv(folder / f"part-{n}.csv", index=False)
+
+
+def test_parquet_labels_read_as_dictionaries_give_what_their_text_gives(tmp_path: Path):
+    """Event types and channels of a Parquet source are read as dictionaries, the stage looked up
+    on them: the workspace holds the same rows, as text, as the same sales read from CSV (no
+    dictionary anywhere), with unmapped and missing event types, missing channels, dictionaries
+    that differ by file and row group, batches cut inside row groups, and a value mapping that
+    sends every batch through pandas."""
+    from cjm_tasks.ingest.arrow_convert import to_canonical_arrow
+    from cjm_tasks.ingest.files import LocalFile, file_tables
+
+    kinds = ["site_visit", "order_placed", "no_such_event", None, "order_delivered", "add_to_cart", "product_view"]
+    channels = ["web", "app", None, "store", "web"]
+    rows = [{"event_id": f"E{i}", "customer_id": f"C{i % 7}", "occurred_at": f"2025-08-{1 + i % 28:02d}T12:00:00Z",
+             "event_type": kinds[(i * 3) % len(kinds)] if i < 40 else kinds[i % 2], "channel": channels[i % len(channels)],
+             "amount": float(i)} for i in range(60)]
+    _sales_parts(tmp_path / "pq", rows, 3, "parquet")
+    _sales_parts(tmp_path / "csv", rows, 3, "csv")
+    for values in ({}, {"channel": {"app": "mobile"}}):
+        parquet_config = _config(tmp_path / "a", sales={"location": str(tmp_path / "pq/*.parquet"), "values": values})
+        csv_config = _config(tmp_path / "b", sales={"location": str(tmp_path / "csv/*.csv"), "format": "csv", "values": values})
+        streamed, parquet = _same_as_in_memory(parquet_config, "sales", Q3, tmp_path / "a", batch_rows=4)
+        from_csv = stream_source("sales", csv_config, Q3, tmp_path / "b" / "sales.parquet", batch_rows=4)
+        got, want = pq.read_table(streamed.parquet), pq.read_table(from_csv.parquet)
+        assert got.equals(want), (got.to_pandas().compare(want.to_pandas()))
+        assert got.schema.field("event_type").type == got.schema.field("stage").type == got.schema.field("channel").type == pa.string()
+        assert got["stage"].null_count == sum(r["event_type"] in (None, "no_such_event") for r in rows)
+        assert (streamed.rows, streamed.issues) == (from_csv.rows, from_csv.issues)
+
+    # The labels came as dictionaries, and the stage was looked up without turning them into text.
+    config = _config(tmp_path / "c", sales={"location": str(tmp_path / "pq/*.parquet")})
+    file = LocalFile("part-0.parquet", tmp_path / "pq" / "part-0.parquet", None)
+    batch = next(iter(file_tables("sales", config.sources["sales"], file, ["event_id", "customer_id", "occurred_at", "event_type", "channel",
+                                                                            "amount"], 1000, {"event_id", "customer_id"}, {"event_type", "channel"})))
+    assert pa.types.is_dictionary(batch.schema.field("event_type").type) and not pa.types.is_dictionary(batch.schema.field("event_id").type)
+    converted = to_canonical_arrow(batch, "sales", config.sources["sales"], config)
+    assert converted is not None and pa.types.is_dictionary(converted.schema.field("stage").type)
+    assert converted["stage"].cast(pa.string()).to_pylist() == [config.event_stage.get(k) for k in batch["event_type"].cast(pa.string()).to_pylist()]
+
+
+def test_a_parquet_label_longer_than_the_limit_names_its_row(tmp_path: Path):
+    """A label read as a dictionary is checked against ``max_field_bytes`` like any text: the
+    error names the file and row of the first value too long, not a dictionary entry."""
+    rows = [{"event_id": f"E{i}", "customer_id": "C1", "occurred_at": "2025-08-01T12:00:00Z",
+             "event_type": "x" * 300 if i == 13 else "site_visit", "channel": "web", "amount": 1.0} for i in range(20)]
+    _sales_parts(tmp_path / "pq", rows, 1, "parquet")
+    config = _config(tmp_path, sales={"location": str(tmp_path / "pq/*.parquet"), "limits": {"max_field_bytes": "200B"}})
+    with pytest.raises(DataError, match=r"part-0\.parquet, data row 14: column 'event_type' holds a value of 300B, longer than the 200B"):
+        stream_source("sales", config, Q3, tmp_path / "sales.parquet", batch_rows=8)
+    assert not (tmp_path / "sales.parquet").exists()

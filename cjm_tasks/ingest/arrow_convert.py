@@ -3,7 +3,9 @@ rows :func:`~cjm_tasks.ingest.convert.to_canonical` gives, without the round tri
 
 Only what converts identically is done here: text columns that are text, numbers that are
 numbers or text pyarrow casts to numbers, timestamps that are timestamps or ISO 8601 text
-pyarrow casts, stage and metric looked up from the stages configuration, text constants. Anything
+pyarrow casts, stage and metric looked up from the stages configuration, text constants. Labels
+read as dictionaries (a Parquet file's event types and channels) stay dictionaries, the stage
+looked up on the dictionary, so ten million events' labels are never turned into text. Anything
 else (value mappings, survey layouts, rating scales, other timestamp formats, a value that does
 not cast, a local time that is ambiguous or skipped in a daylight-saving change) gives None, and
 the batch goes through :func:`to_canonical`, which also reports what does not convert.
@@ -72,10 +74,23 @@ class _NotIdentical(Exception):
 
 
 def _looked_up(keys: pa.ChunkedArray, mapping: dict[str, str]) -> pa.ChunkedArray:
-    """``Series.map(mapping)``: the value of each key, null for a key the mapping lacks."""
+    """``Series.map(mapping)``: the value of each key, null for a key the mapping lacks. Keys
+    read as a dictionary give a dictionary: each chunk's dictionary looked up, its indices kept
+    (null where the key is not mapped)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if is_text_dictionary(keys.type):
+        keys_set, values = pa.array(list(mapping), pa.string()), pa.array(list(mapping.values()), pa.string())
+        chunks = []
+        for chunk in keys.chunks:
+            mapped = pc.take(values, pc.index_in(chunk.dictionary.cast(pa.string()), value_set=keys_set))
+            unmapped = pc.take(pc.is_null(mapped), chunk.indices)
+            indices = pc.if_else(unmapped, pa.scalar(None, chunk.indices.type), chunk.indices)
+            # Parquet cannot write a null inside a dictionary: the unmapped keys' entries are
+            # left unused (their rows are null by their indices).
+            chunks.append(pa.DictionaryArray.from_arrays(indices.cast(pa.int32()), mapped.fill_null("")))
+        return pa.chunked_array(chunks, type=text_dictionary())
     if not (pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type)):
         raise _NotIdentical  # pandas compares other types with the mapping's text keys
     index = pc.index_in(keys.cast(pa.string()), value_set=pa.array(list(mapping), pa.string()))
@@ -85,9 +100,35 @@ def _looked_up(keys: pa.ChunkedArray, mapping: dict[str, str]) -> pa.ChunkedArra
 def _text(values: pa.ChunkedArray) -> pa.ChunkedArray | None:
     import pyarrow as pa
 
+    if is_text_dictionary(values.type):
+        return values.cast(text_dictionary())
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type) or pa.types.is_null(values.type):
         return values.cast(pa.string())
     return None
+
+
+def text_dictionary() -> pa.DataType:
+    """The type of a label kept as a dictionary (read so from Parquet, written so to the workspace)."""
+    import pyarrow as pa
+
+    return pa.dictionary(pa.int32(), pa.string())
+
+
+def is_text_dictionary(type_: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_dictionary(type_) and (pa.types.is_string(type_.value_type) or pa.types.is_large_string(type_.value_type))
+
+
+def plain_text(table: pa.Table) -> pa.Table:
+    """``table`` with its labels read as dictionaries decoded to text (for pandas, which would
+    make them categories, and for every path other than the Arrow conversion)."""
+    import pyarrow as pa
+
+    if not any(is_text_dictionary(f.type) for f in table.schema):
+        return table
+    return pa.table([table[f.name].cast(pa.string()) if is_text_dictionary(f.type) else table[f.name] for f in table.schema],
+                    names=table.column_names)
 
 
 def _number(values: pa.ChunkedArray) -> pa.ChunkedArray | None:

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from cjm_tasks.errors import DataError
-from cjm_tasks.ingest.arrow_convert import to_canonical_arrow
+from cjm_tasks.ingest.arrow_convert import is_text_dictionary, plain_text, text_dictionary, to_canonical_arrow
 from cjm_tasks.ingest.canonical import (ID_COLUMN, ROW_COLUMN, SCHEMAS, TIMESTAMP_COLUMN, UNIT, Column, ConversionIssue, InputFile, SourceData,
                                         _file_columns_for, string_mapper)
 from cjm_tasks.ingest.convert import record_issue, to_canonical
@@ -140,7 +140,7 @@ class SourceReading:
         table = table.append_column(ROW_COLUMN, pa.array(np.arange(start, start + table.num_rows), pa.int64()))
         converted, pending, data = to_canonical_arrow(table, self.name, self.source, self.config), [], None
         if converted is None:
-            frame = table.to_pandas(types_mapper=string_mapper())
+            frame = plain_text(table).to_pandas(types_mapper=string_mapper())
             frame.index = range(start, start + table.num_rows)
             # locate() needs the files read so far and this one's rows up to this batch.
             data = SourceData(name=self.name, frame=frame, files=[*self.files, InputFile(display, file_rows, "")], rows_read=self._converted)
@@ -171,7 +171,9 @@ class SourceReading:
         return converted
 
     def _schema_of(self, table: pa.Table) -> pa.Schema:
-        """Canonical types, whatever a first batch happened to hold: an empty column keeps the type of its kind."""
+        """Canonical types, whatever a first batch happened to hold: an empty column keeps the type
+        of its kind; a label the first batch holds as a dictionary stays one (later batches are
+        cast to it: the workspace file has one type per column)."""
         import pyarrow as pa
 
         kinds = {"id": pa.string(), "str": pa.string(), "float": pa.float64(), "ts": pa.timestamp("us", "UTC")}
@@ -181,7 +183,9 @@ class SourceReading:
             if column == ROW_COLUMN:
                 continue
             kind = schema.get(column, Column("any")).kind
-            if kind != "any":
+            if kind == "str" and is_text_dictionary(table.schema.field(column).type):
+                fields.append(pa.field(column, text_dictionary()))
+            elif kind != "any":
                 fields.append(pa.field(column, kinds[kind]))
             elif column in NUMBER_EXTRAS:
                 fields.append(pa.field(column, pa.float64()))

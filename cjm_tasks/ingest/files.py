@@ -134,15 +134,16 @@ def _blank(path: Path) -> bool:
 
 
 def file_tables(name: str, source: SourceConfig, file: LocalFile, columns: list[str], batch_rows: int,
-                id_columns: Collection[str] = ()) -> Iterator[pa.Table]:
+                id_columns: Collection[str] = (), labels: Collection[str] = ()) -> Iterator[pa.Table]:
     """The ``columns`` of ``file`` as Arrow tables of ``batch_rows`` rows (the last one shorter),
     each checked by :func:`~cjm_tasks.ingest.limits.check_values` (``id_columns``: the file's
-    columns read as ids). Raises :class:`DataError` naming the row (or line) where the file stops
-    parsing or breaks a limit."""
+    columns read as ids; ``labels``: those a Parquet file gives as dictionaries when they hold
+    text). Raises :class:`DataError` naming the row (or line) where the file stops parsing or
+    breaks a limit."""
     if source.format == "csv":
         pieces: Iterable = _csv_batches(name, source, file, columns, id_columns)
     elif source.format == "parquet":
-        pieces = _parquet_batches(name, source, file, columns, batch_rows, id_columns)
+        pieces = _parquet_batches(name, source, file, columns, batch_rows, id_columns, labels)
     elif source.format == "jsonl":
         pieces = _jsonl_tables(name, source, file, columns, batch_rows, id_columns)
     else:
@@ -211,13 +212,19 @@ def _csv_batches(name: str, source: SourceConfig, file: LocalFile, columns: list
         raise DataError(name, f"{file.display}, after data row {rows}", f"cannot be parsed as csv: {clip(str(exc), 300)}") from None
 
 
-def _parquet_batches(name: str, source: SourceConfig, file: LocalFile, columns: list[str], batch_rows: int, id_columns: Collection[str]):
+def _parquet_batches(name: str, source: SourceConfig, file: LocalFile, columns: list[str], batch_rows: int, id_columns: Collection[str],
+                     labels: Collection[str] = ()):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     rows = 0
     try:
-        for batch in pq.ParquetFile(file.path).iter_batches(batch_size=batch_rows, columns=columns):
+        if labels:
+            schema = pq.read_schema(file.path)
+            labels = [c for c in columns if c in labels and c in schema.names
+                      and (pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type))]
+        parquet = pq.ParquetFile(file.path, read_dictionary=list(labels) or None)
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
             # A damaged page can decode into text that is not UTF-8: caught here, not in the conversion.
             batch.validate(full=True)
             check_values(name, source, file.display, batch, lambda i, before=rows: f"data row {before + i + 1}", id_columns)

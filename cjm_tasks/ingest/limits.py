@@ -167,6 +167,13 @@ def check_values(name: str, source: SourceConfig, display: str, table: pa.Table 
     limit = int(source.limits.max_field_bytes)
     for field in table.schema:
         values = table[field.name]
+        if pa.types.is_dictionary(field.type) and _is_text(field.type.value_type):
+            # A label read as a dictionary: its few values checked; the rows only when one is too long.
+            longest = max((pc.max(pc.binary_length(chunk.dictionary)).as_py() or 0 for chunk in values.chunks), default=0)
+            if longest <= limit and field.name not in id_columns:
+                continue
+            values = values.cast(field.type.value_type)
+            field = pa.field(field.name, field.type.value_type)
         if pa.types.is_nested(field.type):
             at = _first(pc.is_valid(values))
             if at is not None:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cjm_tasks.errors import DataError, MissingInput
+from cjm_tasks.ingest.arrow_convert import is_text_dictionary, plain_text
 from cjm_tasks.ingest.batches import NUMBER_EXTRAS, SourceReading
 from cjm_tasks.ingest.canonical import (DERIVED, ID_COLUMN, ROW_COLUMN, SCHEMAS, TIMESTAMP_COLUMN, Column, SourceData, _file_columns_for,
                                         _wanted_columns, string_mapper)
@@ -118,7 +119,7 @@ def read_source(name: str, config: CjmConfig, period: Period | None, only: set[s
 
     tables: list[pa.Table] = []
     reading = _read(name, config, period, only, batch_rows, tables.append)
-    frame = pa.concat_tables(tables).to_pandas(types_mapper=string_mapper())
+    frame = plain_text(pa.concat_tables(tables)).to_pandas(types_mapper=string_mapper())
     positions = frame.pop(ROW_COLUMN).to_numpy()
     contiguous = np.array_equal(positions, np.arange(len(positions)))
     frame.index = pd.RangeIndex(len(positions)) if contiguous else pd.Index(positions)
@@ -167,7 +168,11 @@ class _ParquetSink:
                                             # readers prune row groups by instant and position.
                                             write_statistics=[c for c in (TIMESTAMP_COLUMN.get(self.name), ROW_COLUMN) if c in names],
                                             # Positions count up: deltas make them nearly free to write and store.
-                                            column_encoding={ROW_COLUMN: "DELTA_BINARY_PACKED"})
+                                            column_encoding={ROW_COLUMN: "DELTA_BINARY_PACKED"},
+                                            # Labels written from dictionaries (read so from Parquet):
+                                            # without the Arrow schema every reader of the file sees
+                                            # them as text, as it sees every other input's.
+                                            store_schema=not any(is_text_dictionary(f.type) for f in table.schema))
         if table.num_rows:
             self._pending = self._pool.submit(self._writer.write_table, table, row_group_size=table.num_rows)
 
@@ -233,11 +238,12 @@ def _read(name: str, config: CjmConfig, period: Period | None, only: set[str] | 
         reading = SourceReading(name, config, period, wanted, [c for fc, c, _ in mapping if any(fc in h for h in headers)])
         melt_cols = source.melt.file_columns() if source.melt else []
         ids = _id_columns(name, mapping)
+        labels = _label_columns(name, source, mapping)
         for file, header in zip(inputs, headers):
             # Only the needed columns are parsed, but a hashed id covers the whole row.
             columns = list(dict.fromkeys(header if source.row_id == "hash" else [fc for fc, _, _ in mapping if fc in header] + melt_cols))
             refuse_duplicate_columns(name, file.display, header, columns)
-            for batch in reading.file_tables(file.display, file_tables(name, source, file, columns, batch_rows, ids)):
+            for batch in reading.file_tables(file.display, file_tables(name, source, file, columns, batch_rows, ids, labels)):
                 emit(batch)
             reading.end_file(file.display, file.sha256())
     return reading
@@ -247,6 +253,20 @@ def _id_columns(name: str, mapping: list[tuple[str, str, bool]]) -> set[str]:
     """The file columns read as ids (a control character in one is refused)."""
     schema = SCHEMAS[name]
     return {fc for fc, c, _ in mapping if schema.get(c, Column("any")).kind == "id"}
+
+
+def _label_columns(name: str, source: SourceConfig, mapping: list[tuple[str, str, bool]]) -> set[str]:
+    """The file columns read as dictionaries: labels (event types, channels, stages; not ids, free
+    texts or attributes) of a Parquet source whose rows go through no hash and no melt. A label
+    has a few distinct values over millions of rows; read as text each row's value is made, then
+    looked up and encoded into the workspace's dictionary again."""
+    if source.format != "parquet" or source.row_id == "hash" or source.melt:
+        return set()
+    schema = SCHEMAS[name]
+    canonical: dict[str, set[str]] = {}
+    for fc, c, _ in mapping:
+        canonical.setdefault(fc, set()).add(c)
+    return {fc for fc, cs in canonical.items() if all(schema.get(c, Column("any")).kind == "str" and c not in FREE_TEXT for c in cs)}
 
 
 def require_columns(name: str, source: SourceConfig, display: str, columns: list[str], wanted: dict[str, bool]) -> None:
