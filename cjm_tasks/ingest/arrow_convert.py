@@ -91,7 +91,7 @@ def _looked_up(keys: pa.ChunkedArray, mapping: dict[str, str]) -> pa.ChunkedArra
             # left unused (their rows are null by their indices).
             chunks.append(pa.DictionaryArray.from_arrays(indices.cast(pa.int32()), mapped.fill_null("")))
         return pa.chunked_array(chunks, type=text_dictionary())
-    if not (pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type)):
+    if not is_text_type(keys.type):
         raise _NotIdentical  # pandas compares other types with the mapping's text keys
     index = pc.index_in(keys.cast(pa.string()), value_set=pa.array(list(mapping), pa.string()))
     return pc.take(pa.array(list(mapping.values()), pa.string()), index)
@@ -102,7 +102,7 @@ def _text(values: pa.ChunkedArray) -> pa.ChunkedArray | None:
 
     if is_text_dictionary(values.type):
         return values.cast(text_dictionary())
-    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type) or pa.types.is_null(values.type):
+    if is_text_type(values.type) or pa.types.is_null(values.type):
         return values.cast(pa.string())
     return None
 
@@ -114,10 +114,17 @@ def text_dictionary() -> pa.DataType:
     return pa.dictionary(pa.int32(), pa.string())
 
 
+def is_text_type(type_: pa.DataType) -> bool:
+    """Arrow text (``string`` or ``large_string``; not binary)."""
+    import pyarrow as pa
+
+    return pa.types.is_string(type_) or pa.types.is_large_string(type_)
+
+
 def is_text_dictionary(type_: pa.DataType) -> bool:
     import pyarrow as pa
 
-    return pa.types.is_dictionary(type_) and (pa.types.is_string(type_.value_type) or pa.types.is_large_string(type_.value_type))
+    return pa.types.is_dictionary(type_) and is_text_type(type_.value_type)
 
 
 def plain_text(table: pa.Table) -> pa.Table:
@@ -137,7 +144,7 @@ def _number(values: pa.ChunkedArray) -> pa.ChunkedArray | None:
 
     if pa.types.is_floating(values.type) or pa.types.is_integer(values.type) or pa.types.is_null(values.type):
         return values.cast(pa.float64())
-    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+    if is_text_type(values.type):
         numbers = values.cast(pa.float64())
         # pandas reads "nan" as a value that is not a number (a conversion issue); Arrow as NaN.
         if pc.any(pc.is_nan(numbers)).as_py():
@@ -159,7 +166,7 @@ def _timestamp(values: pa.ChunkedArray, tz: str, fmt: str | None) -> pa.ChunkedA
             # both are left to pandas (Arrow raises for them here).
             values = pc.assume_timezone(values, tz, ambiguous="raise", nonexistent="raise")
         return values.cast(utc, safe=False)
-    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)) or (fmt or "iso8601") != "iso8601":
+    if not is_text_type(values.type) or (fmt or "iso8601") != "iso8601":
         return None
     try:
         # Every value with an offset (or Z): instants. Arrow refuses text without one here.

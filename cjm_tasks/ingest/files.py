@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from cjm_tasks.errors import DataError
+from cjm_tasks.ingest.arrow_convert import is_text_type
 from cjm_tasks.ingest.convert import clip
 from cjm_tasks.ingest.limits import check_file, check_json_line, check_json_lines, check_values, human, line_too_long, setting
 from cjm_tasks.ingest.readers import _header, csv_block, csv_options, read_table
@@ -219,11 +220,11 @@ def _parquet_batches(name: str, source: SourceConfig, file: LocalFile, columns: 
 
     rows = 0
     try:
-        if labels:
-            schema = pq.read_schema(file.path)
-            labels = [c for c in columns if c in labels and c in schema.names
-                      and (pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type))]
-        parquet = pq.ParquetFile(file.path, read_dictionary=list(labels) or None)
+        parquet = pq.ParquetFile(file.path)
+        schema = parquet.schema_arrow
+        texts = [c for c in columns if c in labels and c in schema.names and is_text_type(schema.field(c).type)]
+        if texts:  # opened again to read them as dictionaries, its footer not read twice
+            parquet = pq.ParquetFile(file.path, read_dictionary=texts, metadata=parquet.metadata)
         for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
             # A damaged page can decode into text that is not UTF-8: caught here, not in the conversion.
             batch.validate(full=True)
