@@ -253,3 +253,48 @@ def test_active_customers_with_features_equal_every_id_joined_back_to_its_featur
         assert rows(got) == rows(expected), engine_kind
         assert len(got) == (90 if with_others else 60) and got["customer_id"].is_unique
         assert got.loc[got["customer_id"] >= "C060", "f__event_count"].isna().all()
+
+
+@pytest.mark.parametrize("own_stages", [False, True])
+def test_each_actions_customers_equal_a_count_of_the_rows_whether_or_not_the_sales_pair_events_as_stages_yaml_does(own_stages, spark):
+    # The features' pass numbers the (stage, event type) pairs of stages.yaml without a pass of
+    # its own; sales that carry their own stages (own_stages: some events under a stage
+    # stages.yaml does not give them, some with no stage) are counted again with the quarter's
+    # pairs. Either way each pair's customers and events are those of the rows, on both engines.
+    from contextlib import nullcontext
+
+    import numpy as np
+
+    from cjm_tasks.engine.journey import stage_aggregates
+    from cjm_tasks.engine.personas import _feature_sql
+
+    rng = np.random.default_rng(11)
+    n = 500
+    events = ["site_visit", "order_placed", "support_contact", "repeat_order", "product_view"]
+    sales = pd.DataFrame({"customer_id": rng.choice([f"C{i:02d}" for i in range(40)] + [None], n),
+                          "occurred_at": pd.Timestamp("2025-07-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 80, n), unit="D"),
+                          "event_type": rng.choice(events + [None], n), "channel": rng.choice(["app", "web"], n), "amount": 10.0})
+    people = pd.DataFrame({"customer_id": [f"C{i:02d}" for i in range(40)], "segment": rng.choice(["consumer", "business"], 40),
+                           "age": rng.integers(18, 80, 40), "region": rng.choice(["north", "south", "east"], 40)})
+    mapped = sales["event_type"].map(CONFIG.event_stage)
+    if own_stages:
+        other = rng.random(n) < 0.2
+        mapped = mapped.where(~other, rng.choice(["loyalty", "awareness", None], n))
+    sales["stage"] = mapped.astype(object).where(mapped.notna(), None)
+    known = {(stage, event) for event, stage in CONFIG.event_stage.items()}
+    rows = sales.dropna(subset=["stage", "event_type"])  # events with or without a customer; customers with one
+    assert any((s, e) not in known for s, e in zip(rows["stage"], rows["event_type"])) == own_stages
+    expected = rows.groupby(["stage", "event_type"]).agg(events=("event_type", "size"), customers=("customer_id", "nunique"))
+    for kind, opened in (("duckdb", open_engine(kind="duckdb")), ("spark", nullcontext(spark))):
+        with opened as engine:
+            views = register_inputs(engine, Inputs(sales=sales, customers=people))
+            pairs = create_customers(engine, CONFIG, views).pairs
+            assign_personas(engine, CONFIG.personas)
+            actions = stage_aggregates(engine, CONFIG, views, pairs).tables["actions"]
+            _, _, exact = _feature_sql(CONFIG, views, engine, exact=True)
+        everyone = actions[actions["persona"] == "all"].set_index(["stage", "event_type"]).sort_index()
+        assert everyone["customers"].astype(int).to_dict() == expected["customers"].to_dict(), kind
+        assert everyone["events"].astype(int).to_dict() == expected["events"].to_dict(), kind
+        # The configured pairs when they hold every pair of the rows, else the quarter's own.
+        assert (pairs == exact) == own_stages, kind
+        assert set(expected.index) <= set(pairs), kind

@@ -191,7 +191,7 @@ MAX_BITS = 62  # stages, or (stage, event type) pairs, kept as bits of one BIGIN
 MAX_CHANNELS = 32  # channels counted per customer in one pass; more fall back to a grouped query
 
 
-def _feature_sql(config: CjmConfig, views: dict[str, list[str]], engine: Engine
+def _feature_sql(config: CjmConfig, views: dict[str, list[str]], engine: Engine, exact: bool = False
                  ) -> tuple[list[str], str, list[tuple[str, str]] | None] | None:
     """The derived features of every customer with sales in the quarter (their names, the query
     giving them, and the pairs of ``_pairs``; see :class:`CustomerTable`), or None without sales.
@@ -199,7 +199,12 @@ def _feature_sql(config: CjmConfig, views: dict[str, list[str]], engine: Engine
     Also materializes ``cjm_sales_customers``: one row per customer with sales, with the features
     and two bit sets the stage counts read (:mod:`cjm_tasks.engine.journey`): ``_stages`` (the
     stages reached) and ``_pairs`` (the (stage, event type) pairs done; NULL when the quarter has
-    more pairs than bits). One pass over the sales rows."""
+    more pairs than bits). One pass over the sales rows.
+
+    The pairs are first those of stages.yaml (each event type with its stage: what the reader
+    gives when the sales carry no stage of their own), with no pass of their own; a pair the
+    sales hold beyond them (a stage the file gives) is counted in the same pass, and then the
+    quarter's own pairs are found and the pass made again (``exact``)."""
     if "sales" not in views:
         return None
     cols = views["sales"]
@@ -223,11 +228,16 @@ def _feature_sql(config: CjmConfig, views: dict[str, list[str]], engine: Engine
         selects.append("COALESCE(bit_or(sb._bit), 0) AS _stages")
     else:
         selects.append("CAST(0 AS BIGINT) AS _stages")
-    pairs = _sales_pairs(engine, cols)
+    pairs = None if exact else _configured_pairs(config, cols)
+    guessed = pairs is not None
+    if not guessed:
+        pairs = _sales_pairs(engine, cols)
     if pairs is not None and pairs:
         lookups.append(f"LEFT JOIN {_lookup([(st, ev, 1 << i) for i, (st, ev) in enumerate(pairs)], ['_st', '_ev', '_bit'])} pb "
                        "ON pb._st = s.stage AND pb._ev = s.event_type")
         selects.append("COALESCE(bit_or(pb._bit), 0) AS _pairs")
+        if guessed:
+            selects.append("count(CASE WHEN pb._bit IS NULL AND s.stage IS NOT NULL AND s.event_type IS NOT NULL THEN 1 END) AS _unpaired")
     else:
         selects.append("CAST(NULL AS BIGINT) AS _pairs")
     channels = _channels(engine, cols)
@@ -240,6 +250,11 @@ def _feature_sql(config: CjmConfig, views: dict[str, list[str]], engine: Engine
         selects.append(f"CASE WHEN {top} = 0 THEN NULL {pick} END AS main_channel")
     engine.materialize("cjm_sales_customers", f"SELECT {', '.join(selects)} FROM sales s {' '.join(lookups)} "
                                               "WHERE s.customer_id IS NOT NULL GROUP BY s.customer_id")
+    if guessed and pairs:
+        unpaired = int(engine.query("SELECT COALESCE(sum(_unpaired), 0) AS n FROM cjm_sales_customers").column(0)[0].as_py())
+        if unpaired:
+            log.info("sales: %d rows pair a stage with an event type other than stages.yaml does; counting the quarter's own pairs", unpaired)
+            return _feature_sql(config, views, engine, exact=True)
     if channels:
         names.append("main_channel")
     elif channels is None:
@@ -256,6 +271,16 @@ def _lookup(rows: list[tuple], names: list[str]) -> str:
     """A small constant table (``rows`` of literals, columns ``names``) to join on, as a subquery."""
     values = ", ".join("(" + ", ".join(lit(v) for v in row) + ")" for row in rows)
     return f"(SELECT * FROM (VALUES {values}) AS t({', '.join(names)}))"
+
+
+def _configured_pairs(config: CjmConfig, cols: list[str]) -> list[tuple[str, str]] | None:
+    """The (stage, event type) pairs of stages.yaml in the order of :func:`_sales_pairs` (None:
+    none, or more than fit in a BIGINT). Pairs the quarter lacks cost nothing: each pair's
+    customers are kept only where the quarter has its events (``journey._actions``)."""
+    if not {"stage", "event_type"} <= set(cols):
+        return None
+    pairs = sorted({(stage, event) for event, stage in config.event_stage.items()})
+    return pairs if 0 < len(pairs) <= MAX_BITS else None
 
 
 def _sales_pairs(engine: Engine, cols: list[str]) -> list[tuple[str, str]] | None:
