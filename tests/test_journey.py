@@ -274,3 +274,18 @@ def test_one_pass_event_counts_equal_each_persona_joined_plus_every_row_for_all(
     assert rows(got) == rows(expected)
     assert {int(p) for p in got["persona_no"]} == {-1, 0, 1, 2}
     assert int(got.loc[got["persona_no"] == -1, "events"].sum()) == n
+
+
+def test_the_all_map_built_beside_the_others_equals_every_map_built_one_at_a_time(sample_config, sample_maps, monkeypatch):
+    # Up to THREADED_ALL_TEXTS texts the `all` map is built on a thread beside the personas'
+    # maps (sample_maps, through the real pipeline); beyond, one map at a time. Same documents.
+    from cjm_tasks.maps import journey
+    from cjm_tasks.run.pipeline import build_period
+
+    period = Period.parse("2025Q2")
+    monkeypatch.setattr(journey, "THREADED_ALL_TEXTS", 0)
+    one_at_a_time = build_period(sample_config, period)[0]
+    threaded = sample_maps[str(period)]
+    assert len(threaded) > 2 and list(one_at_a_time) == list(threaded)
+    for persona, doc in threaded.items():
+        assert jsonio.dumps(one_at_a_time[persona]) == jsonio.dumps(doc), persona

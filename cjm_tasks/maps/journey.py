@@ -43,6 +43,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Up to this many texts in the quarter, the ``all`` map is built on a thread beside the others (see maps_from).
+THREADED_ALL_TEXTS = 4_000_000
+
+
 def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: dict[str, Any] | None = None,
               personas: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """One map document per persona of ``prepared`` (or of ``personas``), keyed by persona id."""
@@ -64,12 +68,14 @@ def maps_from(prepared: Prepared, config: CjmConfig, period: Period, lineage: di
     # One persona at a time, in a function of its own: its texts (a copy of its rows) and their
     # groups are let go before the next persona's are taken, so two personas' copies are never
     # held at once (at ten times workload L each is hundreds of MB). ``all`` copies none (its
-    # texts are the table): it is built on a thread beside the others. The two hold the
-    # interpreter's lock in turns, but numpy's sorts and pandas' takes let it go often enough that
-    # the second core does about a quarter of the work (the maps at L 2.95 -> 2.27 s).
+    # texts are the table): up to THREADED_ALL_TEXTS texts it is built on a thread beside the
+    # others. The two hold the interpreter's lock in turns, but numpy's sorts and pandas' takes
+    # let it go often enough that the second core does about a quarter of the work (the maps at
+    # L, 1.3M texts: 2.95 -> 2.27 s). Beyond, one at a time: the two working at once hold more
+    # (at ten times L, 12.8M texts, the refresh's peak 3,544 -> 3,952 MiB).
     others = [p for p in wanted if p != ALL_PERSONA]
     maps = {}
-    if ALL_PERSONA in wanted and others:
+    if ALL_PERSONA in wanted and others and len(prepared.texts) <= THREADED_ALL_TEXTS:
         from concurrent.futures import ThreadPoolExecutor
 
         prepared.rows_of(others[0])  # the personas' row groups, cached before the thread starts
