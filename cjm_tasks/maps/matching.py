@@ -415,10 +415,12 @@ class CatalogMatcher:
 
     # -- both ----------------------------------------------------------------------------
 
-    def match(self, texts: pd.Series, normalized: bool = False, eligible: pd.Series | None = None) -> pd.DataFrame:
+    def match(self, texts: pd.Series, normalized: bool = False, eligible: pd.Series | None = None,
+              distinct_norm: tuple[np.ndarray, pd.Series] | None = None) -> pd.DataFrame:
         """Every (text, barrier) found, by keyword first, else by similarity (see the class). Each
         distinct normalised text is matched once (and classified once if any of its texts is
-        eligible); the matches are those of the texts one by one."""
+        eligible); the matches are those of the texts one by one. ``distinct_norm``: the
+        normalised texts' :func:`~cjm_tasks.maps.distinct.distinct`, when the caller has it."""
         import numpy as np
         import pandas as pd
 
@@ -426,7 +428,7 @@ class CatalogMatcher:
         norm = norm.reset_index(drop=True)
         if eligible is not None:
             eligible = pd.Series(eligible).reset_index(drop=True).fillna(True).astype(bool)
-        codes, values = distinct(norm)
+        codes, values = distinct_norm if distinct_norm is not None and normalized else distinct(norm)
         located = spread(self._keyword_matches(values, codes), codes)
         found = located[list(MATCH_COLUMNS)]
         read = np.arange(len(norm)) if eligible is None else np.flatnonzero(eligible.to_numpy(dtype=bool))

@@ -28,14 +28,18 @@ def analyse_texts(texts: pd.DataFrame, config: CjmConfig, matcher: CatalogMatche
     import pandas as pd
 
     lexicon = config.barriers.sentiment.model_dump()
+    known = None
     if len(texts):
         codes, values = distinct(texts["text"])
         norm = normalize(values)
-        texts["norm"] = pd.Series(norm.to_numpy()[codes], index=texts.index, dtype="object")
+        # The distinct normalised texts from the distinct texts' (a few), not from every row again.
+        norm_codes, norms = distinct(norm)
+        known = (norm_codes[codes], norms)
+        texts["norm"] = pd.Series(norms.to_numpy()[known[0]], index=texts.index, dtype="object")
         texts["sentiment"] = sentiment(norm, lexicon, normalized=True).to_numpy()[codes]
     else:
         texts["norm"], texts["sentiment"] = texts["text"], []
-    matches = (matcher or catalog_matcher(config)).match(texts["norm"], normalized=True,
+    matches = (matcher or catalog_matcher(config)).match(texts["norm"], normalized=True, distinct_norm=known,
                                             eligible=similarity_eligible(texts, config) if len(texts) else None)
     texts["stage"] = infer_review_stages(texts, matches, config)
     return texts, matches
