@@ -33,9 +33,10 @@ def analyse_texts(texts: pd.DataFrame, config: CjmConfig, matcher: CatalogMatche
         codes, values = distinct(texts["text"])
         norm = normalize(values)
         # The distinct normalised texts from the distinct texts' (a few), not from every row again.
-        norm_codes, norms = distinct(norm)
-        known = (norm_codes[codes], norms)
-        texts["norm"] = pd.Series(norms.to_numpy()[known[0]], index=texts.index, dtype="object")
+        norm_of_value, norms = distinct(norm)
+        norm_of_row = norm_of_value[codes]
+        known = (norm_of_row, norms)
+        texts["norm"] = pd.Series(norms.to_numpy()[norm_of_row], index=texts.index, dtype="object")
         texts["sentiment"] = sentiment(norm, lexicon, normalized=True).to_numpy()[codes]
     else:
         texts["norm"], texts["sentiment"] = texts["text"], []
